@@ -1,0 +1,1 @@
+"""The SMS message language of smsgate."""
