@@ -1,0 +1,46 @@
+"""The JSON API under ``/api``: off unless ``SMSGATE_API_TOKEN`` is set, then bearer-token only."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from .db import Database
+from .services import tally as tally_service
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def database() -> Database:
+    return current_app.extensions["smsgate.database"]
+
+
+@bp.before_request
+def require_token() -> ResponseReturnValue | None:
+    token = current_app.config.get("SMSGATE_API_TOKEN")
+    if not token:
+        abort(404)
+    supplied = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        return jsonify(error="unauthorized"), 401
+    return None
+
+
+@bp.get("/tally")
+def tally() -> ResponseReturnValue:
+    with database().read() as session:
+        try:
+            return jsonify(tally_service.tally(session, request.args.get("region")))
+        except tally_service.UnknownRegion:
+            return jsonify(error="unknown region", region=request.args.get("region")), 404
+
+
+@bp.get("/stations/<station_id>")
+def station(station_id: str) -> ResponseReturnValue:
+    with database().read() as session:
+        document = tally_service.station_document(session, station_id.replace(".", "").replace("/", ""))
+    if document is None:
+        return jsonify(error="unknown station", id=station_id), 404
+    return jsonify(document)

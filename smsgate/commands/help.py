@@ -1,0 +1,14 @@
+"""BANTUAN / HELP: the format with an example, and the coordinator commands for coordinators."""
+
+from __future__ import annotations
+
+import grammar
+
+from . import Context, Outcome, handles
+
+
+@handles(grammar.Help, name="BANTUAN", public=True)
+def help_(ctx: Context, message: grammar.Help) -> Outcome:
+    if ctx.contact is not None and ctx.contact.is_coordinator:
+        return ctx.ok("help_coordinator")
+    return ctx.ok("help")

@@ -1,0 +1,35 @@
+"""A count from the C.Hasil form: resolve the station, check the sender, store, echo back."""
+
+from __future__ import annotations
+
+import grammar
+
+from ..services import reports, stations
+from . import Context, Outcome, handles
+from .formatting import extras_text, votes_text
+
+
+@handles(grammar.Report, name="LAPORAN")
+def report(ctx: Context, message: grammar.Report) -> Outcome:
+    assert ctx.contact is not None
+    station = stations.find(ctx.session, message.station, ctx.contact)
+    if isinstance(station, stations.Refusal):
+        return ctx.fail(station.key, example=True, **station.params)
+    refusal = stations.authorise(ctx.contact, station)
+    if refusal is not None:
+        return ctx.fail(refusal.key, **refusal.params)
+    stored = reports.store(
+        ctx.session, contact=ctx.contact, station=station, parsed=message, inbound=ctx.inbound, now=ctx.now
+    )
+    params = {
+        "station": stations.label(station, ctx.contact),
+        "votes": votes_text(message.votes),
+        "extras": extras_text(message.valid, message.invalid, message.registered),
+        "ref": stored.report.ref,
+    }
+    if stored.over_capacity:
+        return ctx.ok(
+            "accepted_flagged", outcome="flagged", total=stored.total, registered=stored.registered, **params
+        )
+    hint = ctx.ok("accepted_hint", ref=stored.report.ref).reply or ""
+    return ctx.ok("accepted", hint, outcome="accepted", **params)

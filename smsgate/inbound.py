@@ -1,0 +1,33 @@
+"""The provider-neutral shape of an SMS, shared by every webhook and the core.
+
+A webhook module turns its provider's request into an ``InboundSMS``, hands it to
+``Gateway.receive`` and renders the ``Reply`` in its own format. Nothing here knows SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class InboundSMS:
+    provider: str
+    provider_message_id: str
+    from_number: str
+    text: str
+    to_number: str = ""
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer. ``text`` is ``None`` when nothing should be sent (flood control)."""
+
+    text: str | None
+    outcome: str = "accepted"
+
+
+class Gateway(Protocol):
+    def receive(self, sms: InboundSMS) -> Reply: ...

@@ -1,0 +1,41 @@
+"""The append-only log of every SMS received, with the reply we gave."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, utcnow
+
+#: Outcomes of an inbound message. ``error`` means we failed internally and asked the sender
+#: to try again; a redelivery of such a message is processed afresh instead of replayed.
+OUTCOMES = ("accepted", "flagged", "rejected", "command", "refused", "error", "ignored")
+
+
+class InboundMessage(Base):
+    """One SMS as the provider delivered it.
+
+    ``provider_message_id`` is unique per provider: a webhook delivered twice finds the row
+    of the first delivery and answers with the same ``reply``, changing nothing.
+    """
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    from_number: Mapped[str] = mapped_column(String(40))
+    to_number: Mapped[str] = mapped_column(String(40), default="")
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id", name="uq_inbound_provider_message"),
+        Index("ix_inbound_messages_from_received", "from_number", "received_at"),
+    )

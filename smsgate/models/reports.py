@@ -1,0 +1,106 @@
+"""Reports and the per-station current result maintained from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, JSONType, UTCDateTime, utcnow
+
+
+class Report(Base):
+    """One volunteer's or coordinator's count for a station, as one SMS gave it.
+
+    Reports are never deleted. A newer report from the same contact for the same station
+    sets ``superseded_at`` on the older one; ``BATAL`` sets ``cancelled_at`` and records the
+    message that cancelled it.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(12), unique=True)
+    station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"))
+    votes: Mapped[dict[str, int]] = mapped_column(JSONType)
+    valid: Mapped[int | None] = mapped_column(Integer, default=None)
+    invalid: Mapped[int | None] = mapped_column(Integer, default=None)
+    registered: Mapped[int | None] = mapped_column(Integer, default=None)
+    by_coordinator: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    cancelled_by_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_messages.id"), default=None
+    )
+
+    __table_args__ = (
+        Index("ix_reports_station_created", "station_id", "created_at"),
+        Index("ix_reports_contact_created", "contact_id", "created_at"),
+    )
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None and self.cancelled_at is None
+
+
+class StationResult(Base):
+    """The one result per station the tally counts, rewritten whenever its reports change.
+
+    Keeping it on write is what lets a tally read one row per station (or, through
+    ``RegionCounter``, a handful of rows per region) instead of every report.
+    """
+
+    __tablename__ = "station_results"
+
+    station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="missing")
+    votes: Mapped[dict[str, int] | None] = mapped_column(JSONType, default=None)
+    valid: Mapped[int | None] = mapped_column(Integer, default=None)
+    invalid: Mapped[int | None] = mapped_column(Integer, default=None)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), default=None)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegionCounter(Base):
+    """A named running total for a region, split into shards.
+
+    Every report for a station adds its delta to the counters of the station's province,
+    kabupaten, kecamatan, desa and the country (``region_key`` ``""``). Writers pick a shard at
+    random so thousands of concurrent reports do not queue on one hot row; readers add the
+    shards up, which is a few dozen rows for any region.
+    """
+
+    __tablename__ = "region_counters"
+
+    region_key: Mapped[str] = mapped_column(String(13), primary_key=True)
+    name: Mapped[str] = mapped_column(String(24), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Flag(Base):
+    """Something about a station a person should look at; never blocks a report.
+
+    ``kind`` is stable (``over_capacity``, ``one_digit``, …) and ``reason`` is the sentence a
+    coordinator reads. A flag stays until resolved, so the review queue is a query on
+    ``resolved_at IS NULL``.
+    """
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(300))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), default=None)

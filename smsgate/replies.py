@@ -1,0 +1,171 @@
+"""Every text we send, in Indonesian and English, in one place.
+
+Keys are stable; ``render`` picks the contact's language and fits the result into one
+GSM-7 SMS. Errors start with GAGAL (id) / ERROR (en), accepted things with OK (SPEC.md).
+Templates use ``str.format`` fields; ``{ex}`` is the short correct example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .sms import fit
+
+EXAMPLE = "TPS 012 01=123 02=98 03=150"
+
+#: key -> (Indonesian, English). Keep each under 160 characters with realistic values.
+CATALOGUE: Mapping[str, tuple[str, str]] = {
+    # --- grammar errors (keys are grammar.ParseError codes) ---
+    "empty": ("GAGAL: pesan kosong.", "ERROR: empty message."),
+    "unknown_command": (
+        "GAGAL: '{token}' tidak dikenal. Kirim BANTUAN.",
+        "ERROR: '{token}' not understood. Send HELP.",
+    ),
+    "unknown_candidate": (
+        "GAGAL: kandidat {field} tidak ada (ada {codes}).",
+        "ERROR: no candidate {field} (valid: {codes}).",
+    ),
+    "missing_candidate": (
+        "GAGAL: suara kandidat {missing} tidak ada. Isi semua kandidat.",
+        "ERROR: votes for candidate {missing} missing. Give every candidate.",
+    ),
+    "duplicate_candidate": (
+        "GAGAL: kandidat {field} ditulis 2 kali.",
+        "ERROR: candidate {field} given twice.",
+    ),
+    "bad_number": (
+        "GAGAL: angka {field} '{token}' tidak sah (0-9999, tanpa titik/koma).",
+        "ERROR: number for {field} '{token}' is invalid (0-9999, no dots/commas).",
+    ),
+    "sum_mismatch": (
+        "GAGAL: SAH={expected} tapi jumlah suara {actual}.",
+        "ERROR: SAH={expected} but the votes add up to {actual}.",
+    ),
+    "no_station": ("GAGAL: nomor TPS tidak ada.", "ERROR: station number missing."),
+    "bad_station": (
+        "GAGAL: TPS '{token}' tidak sah (1-999).",
+        "ERROR: station '{token}' is invalid (1-999).",
+    ),
+    "positional_count": (
+        "GAGAL: ada {actual} angka, harus {expected} (1 per kandidat).",
+        "ERROR: {actual} numbers given, need {expected} (1 per candidate).",
+    ),
+    "missing_argument": (
+        "GAGAL: {field} perlu isi. Contoh: {usage}",
+        "ERROR: {field} needs more. Example: {usage}",
+    ),
+    "unexpected_token": ("GAGAL: tidak paham '{token}'.", "ERROR: cannot read '{token}'."),
+    # --- checks in the core ---
+    "unregistered": (
+        "GAGAL: nomor ini belum terdaftar di smsgate. Hubungi koordinator Anda. "
+        "/ ERROR: number not registered.",
+        "ERROR: this number is not registered. Please contact your coordinator.",
+    ),
+    "station_required": (
+        "GAGAL: sebutkan nomor TPS.",
+        "ERROR: say which station.",
+    ),
+    "desa_required": (
+        "GAGAL: sebutkan ID TPS lengkap, mis. TPS 6371011001012.",
+        "ERROR: give the full station ID, e.g. TPS 6371011001012.",
+    ),
+    "unknown_station": (
+        "GAGAL: TPS {station} tidak terdaftar.",
+        "ERROR: station {station} is not registered.",
+    ),
+    "other_desa": (
+        "GAGAL: TPS {station} bukan di desa Anda ({desa}).",
+        "ERROR: station {station} is not in your desa ({desa}).",
+    ),
+    "other_station": (
+        "GAGAL: Anda terdaftar untuk TPS {assigned}, bukan TPS {tps}.",
+        "ERROR: you are registered for station {assigned}, not {tps}.",
+    ),
+    "out_of_scope": (
+        "GAGAL: {target} di luar wilayah Anda.",
+        "ERROR: {target} is outside your area.",
+    ),
+    "coordinator_only": (
+        "GAGAL: perintah {command} hanya untuk koordinator.",
+        "ERROR: {command} is for coordinators only.",
+    ),
+    "try_again": (
+        "GAGAL: sistem sedang sibuk. Kirim ulang pesan yang sama sebentar lagi.",
+        "ERROR: system busy. Please send the same message again shortly.",
+    ),
+    # --- accepted ---
+    "accepted": ("OK {station} {votes}{extras} Ref {ref}", "OK {station} {votes}{extras} Ref {ref}"),
+    "accepted_flagged": (
+        "OK DICEK {station} {votes}{extras} Ref {ref}. Suara+TS {total} > DPT {registered}+2%",
+        "OK CHECK {station} {votes}{extras} Ref {ref}. Votes+invalid {total} > DPT {registered}+2%",
+    ),
+    "accepted_hint": ("Salah? Kirim ulang yg benar atau BATAL {ref}", "Wrong? Resend or CANCEL {ref}"),
+    "help": (
+        "Format: TPS <no> 01=<suara> 02=<suara> 03=<suara> [SAH=n TS=n]. Contoh: {ex}. "
+        "Perintah: CEK, BATAL <ref>, LAPOR <teks>",
+        "Format: TPS <no> 01=<votes> 02=<votes> 03=<votes> [SAH=n TS=n]. Example: {ex}. "
+        "Commands: CHECK, CANCEL <ref>, INCIDENT <text>",
+    ),
+    "help_coordinator": (
+        "Koordinator: REKAP [wilayah], BELUM [wilayah], STATUS <ID TPS>, QC [wilayah]. Lapor: {ex}",
+        "Coordinator: TOTAL [region], MISSING [region], STATUS <station ID>, QC [region]. Report: {ex}",
+    ),
+    "not_available": (
+        "GAGAL: perintah {command} belum tersedia.",
+        "ERROR: {command} is not available yet.",
+    ),
+    # --- volunteer commands ---
+    "check_none": ("OK {station}: belum ada laporan Anda.", "OK {station}: no report from you yet."),
+    "check": (
+        "OK {station} {votes}{extras} Ref {ref} ({status}, {count} laporan)",
+        "OK {station} {votes}{extras} Ref {ref} ({status}, {count} reports)",
+    ),
+    "cancelled": ("OK laporan {ref} {station} dibatalkan.", "OK report {ref} {station} cancelled."),
+    "cancel_none": ("GAGAL: tidak ada laporan untuk dibatalkan.", "ERROR: no report to cancel."),
+    "cancel_unknown": (
+        "GAGAL: laporan {ref} tidak ditemukan atau bukan milik Anda.",
+        "ERROR: report {ref} not found or not yours.",
+    ),
+}
+
+#: Usage shown with ``missing_argument``, per canonical command word.
+USAGE: Mapping[str, tuple[str, str]] = {
+    "LAPOR": ("LAPOR formulir C1 hilang", "INCIDENT C1 form missing"),
+    "DAFTAR": ("DAFTAR K7Q2XM Budi", "REG K7Q2XM Budi"),
+    "STATUS": ("STATUS 6371011001012", "STATUS 6371011001012"),
+    "SIARAN": ("SIARAN rapat jam 19", "BROADCAST meeting at 7pm"),
+    "YA": ("YA K7Q2", "YES K7Q2"),
+}
+
+STATUS_WORDS: Mapping[str, tuple[str, str]] = {
+    "missing": ("belum", "missing"),
+    "reported": ("dilaporkan", "reported"),
+    "verified": ("terverifikasi", "verified"),
+    "disputed": ("berbeda", "disputed"),
+}
+
+
+def lang_index(lang: str | None) -> int:
+    return 1 if lang == "en" else 0
+
+
+def text(key: str, lang: str | None, **params: object) -> str:
+    """The raw template filled in, not yet fitted: for building one reply from pieces."""
+    template = CATALOGUE[key][lang_index(lang)]
+    return template.format(ex=EXAMPLE, **params)
+
+
+def render(key: str, lang: str | None, *extras: str, example: bool = False, **params: object) -> str:
+    """One SMS: the message, then optional extras and the example while there is room."""
+    parts = [text(key, lang, **params), *extras]
+    if example:
+        parts.append(("Contoh: " if lang_index(lang) == 0 else "Example: ") + EXAMPLE)
+    return fit(*parts)
+
+
+def status_word(status: str, lang: str | None) -> str:
+    return STATUS_WORDS.get(status, (status, status))[lang_index(lang)]
+
+
+def usage(command: str, lang: str | None) -> str:
+    return USAGE.get(command, (command, command))[lang_index(lang)]

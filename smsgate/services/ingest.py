@@ -1,0 +1,177 @@
+"""Every inbound SMS, whatever the provider, goes through ``Ingest.receive``.
+
+The message is logged, parsed, handled and answered inside one transaction, and the reply
+is returned only after the commit: an acknowledged report is never lost. A redelivery of
+the same provider message finds the logged row and gets the same reply, changing nothing.
+If handling fails, the raw message is still logged in a transaction of its own and the
+sender is asked to send it again; a redelivery of that message is then processed afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import grammar
+
+from .. import commands
+from ..config import Settings
+from ..db import Database
+from ..inbound import InboundSMS, Reply
+from ..models import Candidate, Contact, InboundMessage, utcnow
+from ..phones import InvalidPhone, normalise_phone
+from ..replies import render, usage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CANDIDATES = ("01", "02", "03")
+#: Longest body we keep verbatim; longer texts are cut (Twilio's concatenated maximum is 1,600).
+MAX_BODY = 4000
+
+
+class Ingest:
+    """The provider-neutral front door of the core (``smsgate.inbound.Gateway``)."""
+
+    def __init__(
+        self, database: Database, settings: Settings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.clock = clock
+
+    def receive(self, sms: InboundSMS) -> Reply:
+        try:
+            return self._process(sms)
+        except Exception:
+            log.exception("failed to handle %s message %s", sms.provider, sms.provider_message_id)
+            return self._keep_after_failure(sms)
+
+    # -- the normal path ---------------------------------------------------------------------
+
+    def _process(self, sms: InboundSMS) -> Reply:
+        try:
+            with self.database.begin() as session:
+                existing = self._logged(session, sms)
+                if existing is not None and existing.outcome != "error":
+                    return Reply(existing.reply, existing.outcome)
+                inbound = existing or self._log(session, sms)
+                outcome = self._handle(session, sms, inbound)
+                inbound.outcome = outcome.outcome
+                inbound.error_code = outcome.error_code
+                inbound.reply = outcome.reply
+            return Reply(outcome.reply, outcome.outcome)
+        except IntegrityError:
+            # A concurrent delivery of the same message committed first: answer as it did.
+            with self.database.read() as session:
+                existing = self._logged(session, sms)
+                if existing is None:
+                    raise
+                return Reply(existing.reply, existing.outcome)
+
+    def _logged(self, session: Session, sms: InboundSMS) -> InboundMessage | None:
+        return session.scalars(
+            select(InboundMessage).where(
+                InboundMessage.provider == sms.provider,
+                InboundMessage.provider_message_id == sms.provider_message_id,
+            )
+        ).one_or_none()
+
+    def _log(self, session: Session, sms: InboundSMS, outcome: str = "ignored") -> InboundMessage:
+        inbound = InboundMessage(
+            provider=sms.provider,
+            provider_message_id=sms.provider_message_id,
+            from_number=_sender(sms.from_number),
+            to_number=sms.to_number[:40],
+            body=_clean_body(sms.text),
+            received_at=sms.received_at or self.clock(),
+            outcome=outcome,
+        )
+        session.add(inbound)
+        session.flush()  # the unique (provider, id) constraint fires here, not at commit
+        return inbound
+
+    def _handle(self, session: Session, sms: InboundSMS, inbound: InboundMessage) -> commands.Outcome:
+        contact = self._contact(session, inbound.from_number)
+        inbound.contact_id = contact.id if contact else None
+        lang = contact.lang if contact else "id"
+        candidates = (
+            tuple(session.scalars(select(Candidate.code).order_by(Candidate.code))) or DEFAULT_CANDIDATES
+        )
+        ctx = commands.Context(
+            session=session,
+            contact=contact,
+            inbound=inbound,
+            now=self.clock(),
+            candidates=candidates,
+            settings=self.settings,
+            lang=lang,
+        )
+        parsed = grammar.parse(inbound.body, candidates=candidates)
+        if isinstance(parsed, grammar.ParseError):
+            if contact is None:
+                return ctx.fail("unregistered", outcome="refused")
+            return self._parse_error(ctx, parsed)
+        command = commands.lookup(type(parsed))
+        if command is None:
+            if contact is None:
+                return ctx.fail("unregistered", outcome="refused")
+            return ctx.fail("not_available", command=type(parsed).__name__.upper())
+        if contact is None and not command.public:
+            return ctx.fail("unregistered", outcome="refused")
+        if command.coordinator_only and not (contact and contact.is_coordinator):
+            return ctx.fail("coordinator_only", outcome="refused", command=command.name)
+        return command.handler(ctx, parsed)
+
+    def _contact(self, session: Session, phone: str) -> Contact | None:
+        contact = session.scalars(select(Contact).where(Contact.phone == phone)).one_or_none()
+        return contact if contact is not None and contact.active else None
+
+    def _parse_error(self, ctx: commands.Context, error: grammar.ParseError) -> commands.Outcome:
+        params: dict[str, object] = {
+            "token": _short(error.token),
+            "field": error.field or "",
+            "expected": error.expected,
+            "actual": error.actual,
+            "missing": ",".join(error.details) or error.field or "",
+            "codes": ",".join(ctx.candidates),
+            "usage": usage(error.field or "", ctx.lang),
+        }
+        return ctx.fail(error.code, example=error.code != "missing_argument", **params)
+
+    # -- the failure path ----------------------------------------------------------------------
+
+    def _keep_after_failure(self, sms: InboundSMS) -> Reply:
+        reply = render("try_again", "id")
+        try:
+            with self.database.begin() as session:
+                existing = self._logged(session, sms)
+                if existing is None:
+                    inbound = self._log(session, sms, outcome="error")
+                    inbound.reply = reply
+                    inbound.error_code = "internal"
+        except Exception:
+            log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
+        return Reply(reply, "error")
+
+
+def _sender(raw: str) -> str:
+    try:
+        return normalise_phone(raw)
+    except InvalidPhone:
+        return (raw or "").strip()[:40]
+
+
+def _clean_body(text: str) -> str:
+    return (text or "").replace("\x00", "")[:MAX_BODY]
+
+
+def _short(token: str | None, limit: int = 20) -> str:
+    if not token:
+        return ""
+    token = " ".join(token.split())
+    return token if len(token) <= limit else token[: limit - 2] + ".."

@@ -1,0 +1,113 @@
+"""Storing, superseding and cancelling reports; every change re-derives the station result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import grammar
+
+from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
+from . import station_results
+from .refs import unique_ref
+
+#: Votes plus invalid ballots may exceed registered voters by this share before we flag it
+#: (the DPTb: voters moved in on the day, who are not on the station's list).
+CAPACITY_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Stored:
+    report: Report
+    result: StationResult
+    over_capacity: bool
+    registered: int | None
+    total: int
+
+
+def capacity_of(station: Station, parsed: grammar.Report) -> int | None:
+    return station.registered_voters if station.registered_voters is not None else parsed.registered
+
+
+def is_over_capacity(total: int, registered: int | None) -> bool:
+    return registered is not None and total > registered * (1 + CAPACITY_TOLERANCE)
+
+
+def store(
+    session: Session,
+    *,
+    contact: Contact,
+    station: Station,
+    parsed: grammar.Report,
+    inbound: InboundMessage,
+    now: datetime,
+) -> Stored:
+    """Store ``parsed`` as ``contact``'s current report for ``station``.
+
+    The station's result row is locked first, so two reports for one station are applied
+    one after the other and the counters always match the reports.
+    """
+    station_results.lock(session, station.id)
+    total = sum(parsed.votes.values()) + (parsed.invalid or 0)
+    registered = capacity_of(station, parsed)
+    over = is_over_capacity(total, registered)
+    report = Report(
+        ref=unique_ref(session, Report.ref),
+        station_id=station.id,
+        contact_id=contact.id,
+        inbound_message_id=inbound.id,
+        votes=dict(parsed.votes),
+        valid=parsed.valid,
+        invalid=parsed.invalid,
+        registered=parsed.registered,
+        by_coordinator=contact.is_coordinator,
+        flagged=over,
+        created_at=now,
+    )
+    session.add(report)
+    session.flush()
+    previous = select(Report).where(
+        Report.station_id == station.id,
+        Report.contact_id == contact.id,
+        Report.id != report.id,
+        Report.superseded_at.is_(None),
+        Report.cancelled_at.is_(None),
+    )
+    for old in session.scalars(previous):
+        old.superseded_at = now
+        old.superseded_by_id = report.id
+    if over:
+        session.add(
+            Flag(
+                station_id=station.id,
+                kind="over_capacity",
+                report_id=report.id,
+                created_at=now,
+                reason=f"Suara+TS {total} melebihi DPT {registered} + 2% (laporan {report.ref})",
+            )
+        )
+    session.flush()
+    result = station_results.refresh(session, station.id, flagged=True if over else None, now=now)
+    return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
+
+
+def cancel(session: Session, report: Report, inbound: InboundMessage, now: datetime) -> StationResult:
+    """Cancel ``report``; the contact's earlier reports stay superseded (a cancel is not an undo)."""
+    station_results.lock(session, report.station_id)
+    report.cancelled_at = now
+    report.cancelled_by_message_id = inbound.id
+    session.flush()
+    return station_results.refresh(session, report.station_id, now=now)
+
+
+def latest_of(session: Session, contact: Contact, station_id: str | None = None) -> Report | None:
+    """The contact's newest report that still counts (optionally for one station)."""
+    query = select(Report).where(
+        Report.contact_id == contact.id, Report.superseded_at.is_(None), Report.cancelled_at.is_(None)
+    )
+    if station_id is not None:
+        query = query.where(Report.station_id == station_id)
+    return session.scalars(query.order_by(Report.created_at.desc(), Report.id.desc()).limit(1)).first()

@@ -1,0 +1,126 @@
+"""One trusted result per station, from however many reports it has.
+
+``decide`` is the rule (pure, no I/O): a coordinator's latest report wins and counts as
+verified; otherwise each volunteer's latest report is a vote, agreement of two or more
+independent volunteers is ``verified``, disagreement is ``disputed`` and the tally takes
+the majority value (ties: the most recent). ``refresh`` applies the rule under a row lock
+and moves the region counters by the difference, so the tally never scans reports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Report, StationResult, utcnow
+from . import counters
+
+MISSING, REPORTED, VERIFIED, DISPUTED = "missing", "reported", "verified", "disputed"
+STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    report: Report | None = None
+
+    @property
+    def votes(self) -> dict[str, int] | None:
+        return dict(self.report.votes) if self.report else None
+
+
+def values_of(report: Report) -> tuple[tuple[tuple[str, int], ...], int | None]:
+    """What two reports must share to agree: the votes and the invalid count when both gave one."""
+    return tuple(sorted(report.votes.items())), report.invalid
+
+
+def decide(current: Sequence[Report]) -> Decision:
+    """The station's status and the report whose values the tally counts.
+
+    ``current`` are the reports neither superseded nor cancelled. Each contact counts once
+    (their latest), which ``supersede`` already guarantees, but a defensive pass keeps the
+    rule true even for data written by hand.
+    """
+    latest: dict[int, Report] = {}
+    for report in sorted(current, key=lambda r: (r.created_at, r.id)):
+        latest[report.contact_id] = report
+    if not latest:
+        return Decision(MISSING)
+    reports = sorted(latest.values(), key=lambda r: (r.created_at, r.id))
+    coordinators = [r for r in reports if r.by_coordinator]
+    if coordinators:
+        return Decision(VERIFIED, coordinators[-1])
+    if len(reports) == 1:
+        return Decision(REPORTED, reports[0])
+    tally = Counter(votes for votes, _ in map(values_of, reports))
+    if len(tally) == 1:
+        return Decision(VERIFIED, reports[-1])
+    best = max(tally.values())
+    winners = {value for value, count in tally.items() if count == best}
+    chosen = next(r for r in reversed(reports) if values_of(r)[0] in winners)
+    return Decision(DISPUTED, chosen)
+
+
+def counter_values(result: StationResult) -> dict[str, int]:
+    """The counters one station contributes to its regions in its current state."""
+    values: dict[str, int] = {}
+    if result.status != MISSING:
+        values["reported"] = 1
+        values[result.status] = 1
+        for code, votes in (result.votes or {}).items():
+            values[f"v:{code}"] = votes
+        values["valid"] = result.valid or 0
+        values["invalid"] = result.invalid or 0
+    if result.flagged:
+        values["flagged"] = 1
+    return values
+
+
+def lock(session: Session, station_id: str) -> StationResult:
+    """The station's result row, locked until commit so concurrent reports queue per station."""
+    query = select(StationResult).where(StationResult.station_id == station_id).with_for_update()
+    result = session.scalars(query).one_or_none()
+    if result is None:  # stations imported without a result row (hand-made data)
+        result = StationResult(station_id=station_id, status=MISSING, report_count=0, flagged=False)
+        session.add(result)
+        session.flush()
+    return result
+
+
+def current_reports(session: Session, station_id: str) -> list[Report]:
+    query = select(Report).where(
+        Report.station_id == station_id, Report.superseded_at.is_(None), Report.cancelled_at.is_(None)
+    )
+    return list(session.scalars(query))
+
+
+def refresh(
+    session: Session, station_id: str, *, flagged: bool | None = None, now: datetime | None = None
+) -> StationResult:
+    """Recompute the station's result from its current reports and move the counters.
+
+    ``flagged`` sets the station's flag state when given (the flag checks decide it).
+    Call with the station already locked via ``lock`` in the same transaction.
+    """
+    result = lock(session, station_id)
+    before = counter_values(result)
+    current = current_reports(session, station_id)
+    decision = decide(current)
+    result.status = decision.status
+    result.report_id = decision.report.id if decision.report else None
+    result.votes = decision.votes
+    result.valid = sum(decision.votes.values()) if decision.votes else None
+    result.invalid = (decision.report.invalid or 0) if decision.report else None
+    result.report_count = len(current)
+    if flagged is not None:
+        result.flagged = flagged
+    result.updated_at = now or utcnow()
+    after = counter_values(result)
+    deltas = {name: after.get(name, 0) - before.get(name, 0) for name in before.keys() | after.keys()}
+    counters.add(session, station_id[:10], deltas)
+    return result

@@ -1,0 +1,23 @@
+"""One Flask blueprint per SMS provider.
+
+Each module authenticates its provider's request, turns it into a provider-neutral
+``smsgate.inbound.InboundSMS``, hands it to the gateway the app installed, and renders the
+reply in the provider's format. None of them knows about tallies or SQL.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from smsgate.inbound import Gateway
+
+
+def gateway() -> Gateway:
+    """The core's front door, installed by the app factory."""
+    return current_app.extensions["smsgate.gateway"]
+
+
+def register(app: Flask) -> None:
+    from . import twilio
+
+    app.register_blueprint(twilio.bp)

@@ -1,0 +1,57 @@
+"""Twilio's inbound SMS webhook: form-encoded POST, ``X-Twilio-Signature``, TwiML reply.
+
+The signature covers the URL Twilio called and every form field, so behind a TLS proxy the
+URL must be rebuilt from ``SMSGATE_PUBLIC_URL`` rather than from what Flask sees.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from smsgate.inbound import InboundSMS
+
+from . import gateway
+
+bp = Blueprint("twilio", __name__, url_prefix="/webhooks")
+
+
+def public_url() -> str:
+    """The URL Twilio signed: the configured public base plus our path and query string."""
+    base = current_app.config.get("SMSGATE_PUBLIC_URL")
+    if not base:
+        return request.url
+    url = base.rstrip("/") + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def signature_is_valid() -> bool:
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    return RequestValidator(token).validate(public_url(), request.form.to_dict(flat=True), signature)
+
+
+@bp.post("/twilio")
+def inbound() -> Response:
+    if not signature_is_valid():
+        abort(403)
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    sender = request.form.get("From", "")
+    if not sid or not sender:
+        abort(400)
+    sms = InboundSMS(
+        provider="twilio",
+        provider_message_id=sid,
+        from_number=sender,
+        to_number=request.form.get("To", ""),
+        text=request.form.get("Body", ""),
+    )
+    reply = gateway().receive(sms)
+    twiml = MessagingResponse()
+    if reply.text:
+        twiml.message(reply.text)
+    return Response(str(twiml), mimetype="application/xml")
