@@ -137,3 +137,17 @@ def format_tally(document: dict) -> str:
         lines.append(f"  {code}: {votes:>10,} {share}")
     lines.append(f"valid: {valid:,}  invalid: {document['invalid']:,}")
     return "\n".join(lines)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One pass over every job, then exit.")
+@pass_env
+def worker(env: Env, once: bool) -> None:
+    """Run the background jobs (outbound SMS, event delivery, ...) until stopped."""
+    import logging
+
+    from .worker import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handled = run(env.database, env.settings, once=once)
+    click.echo(f"worker stopped after {handled} item(s)")
