@@ -8,7 +8,7 @@ into database work and replies; nothing here knows about either.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 
@@ -65,9 +65,15 @@ class Report:
         return hash((self.station, tuple(self.votes.items()), self.valid, self.invalid, self.registered))
 
 
+# Every command result also carries ``normalisations``, like ``Report``: what was tolerated
+# to understand it (``keyword_typo``, ``unicode_normalised``), so the reply can echo it.
+
+
 @dataclass(frozen=True)
 class Help:
     """``BANTUAN`` / ``HELP`` / ``INFO`` / ``?``."""
+
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class Cancel:
     """``BATAL [ref]`` / ``CANCEL [ref]``: ``ref`` is upper-cased, ``None`` means the latest."""
 
     ref: str | None = None
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class Check:
     """``CEK [TPS n]`` / ``CHECK``."""
 
     station: StationRef | None = None
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class Incident:
     """``LAPOR <text>`` / ``INCIDENT <text>``: free text, whitespace collapsed."""
 
     text: str
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Register:
 
     code: str
     name: str
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ class Totals:
     """``REKAP [region]`` / ``TOTAL``."""
 
     region: RegionRef | None = None
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,7 @@ class Missing:
     """``BELUM [region]`` / ``MISSING``."""
 
     region: RegionRef | None = None
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class Status:
     """``STATUS <station>``: the desa must be given, a coordinator has no single desa."""
 
     station: StationRef
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class QuickCount:
     """``QC [region]``."""
 
     region: RegionRef | None = None
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,7 @@ class Broadcast:
     """``SIARAN <text>`` / ``BROADCAST <text>``: a coordinator's message to volunteers."""
 
     text: str
+    normalisations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,11 +154,22 @@ class Confirm:
     """``YA <code>`` / ``YES <code>``: confirms a pending costly action such as a broadcast."""
 
     code: str
+    normalisations: tuple[str, ...] = ()
 
 
 Message = (
-    Report | Help | Cancel | Check | Incident | Register | Totals | Missing | Status | QuickCount
-    | Broadcast | Confirm
+    Report
+    | Help
+    | Cancel
+    | Check
+    | Incident
+    | Register
+    | Totals
+    | Missing
+    | Status
+    | QuickCount
+    | Broadcast
+    | Confirm
 )
 
 
@@ -154,7 +180,8 @@ class ParseError:
     ``code`` is stable and machine-readable (the reply catalogue keys on it); ``token`` is the
     offending text as the sender typed it and ``position`` its 0-based offset in the original
     text. ``field`` names the candidate code or keyword concerned (``"02"``, ``"SAH"``), and
-    ``expected``/``actual`` carry the two numbers of a mismatch.
+    ``expected``/``actual`` carry the two numbers of a mismatch. The codes are listed and
+    explained in :mod:`grammar.errors`.
     """
 
     code: str
@@ -163,4 +190,4 @@ class ParseError:
     field: str | None = None
     expected: int | None = None
     actual: int | None = None
-    details: tuple[str, ...] = field(default=())
+    details: tuple[str, ...] = ()

@@ -1,0 +1,97 @@
+"""A compiled fast path for reports, built from the grammar's own patterns.
+
+Most SMS are reports, and the pyparsing grammar spends most of its time trying alternatives.
+This module joins the grammar's lexical patterns (``grammar.language.*_PATTERN``) into one
+regular expression and cuts a report into the same ``ReportDraft`` the grammar would, which
+``grammar.semantics.build_report`` then judges exactly as for the grammar. Whenever the text is
+not plainly a report (a command word, a stray word, anything unusual) it declines by returning
+``None`` and the grammar decides. ``tests/grammar/test_fastpath.py`` proves, with generated
+inputs, that the fast path either declines or gives the grammar's answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from grammar.keywords import resolve_keyword
+from grammar.language import (
+    ASSIGN_PATTERN,
+    BARE_NUMBER_PATTERN,
+    CANDIDATE_CODE_PATTERN,
+    COUNT_PATTERN,
+    EXTRA_KEYWORD_PATTERN,
+    FLAGS,
+    STATION_NUMBER_PATTERN,
+    TPS_PATTERN,
+    WORD_PATTERN,
+)
+from grammar.messages import Report
+from grammar.semantics import EXTRA, NUMBER, PAIR, Candidates, Item, Lexeme, ReportDraft, build_report
+
+_GAP = r"[ #*,;]*"
+_STATION = re.compile(rf"{_GAP}(?P<tps>{TPS_PATTERN})(?:{_GAP}(?P<number>{STATION_NUMBER_PATTERN}))?", FLAGS)
+_ITEM = re.compile(
+    _GAP
+    + "(?:"
+    + rf"(?P<code>{CANDIDATE_CODE_PATTERN}) *(?P<assign>{ASSIGN_PATTERN})(?: *(?P<value>{COUNT_PATTERN}))?"
+    + rf"|(?P<extra>{EXTRA_KEYWORD_PATTERN}) *(?P<xassign>{ASSIGN_PATTERN})(?: *(?P<xvalue>{COUNT_PATTERN}))?"
+    + rf"|(?P<number>{BARE_NUMBER_PATTERN})"
+    + rf"|(?P<stray>{WORD_PATTERN})"
+    + ")",
+    FLAGS,
+)
+_TRAILING_GAP = re.compile(_GAP)
+_FIRST_LETTERS = re.compile(rf"{_GAP}([A-Z]+|\?)", FLAGS)
+
+
+def _lexeme(match: re.Match[str], group: str) -> Lexeme:
+    start, end = match.span(group)
+    return Lexeme(match.group(group), start, end)
+
+
+def draft_report(text: str) -> ReportDraft | None:
+    """Cut ``text`` into a report draft as the grammar would, or ``None`` to let it decide."""
+    first = _FIRST_LETTERS.match(text)
+    if first is not None and resolve_keyword(first.group(1)) is not None:
+        return None  # a command word (or a safe typo of one): the grammar's business
+    tps = number = None
+    position = 0
+    station = _STATION.match(text)
+    if station is not None:
+        tps = _lexeme(station, "tps")
+        if station.group("number") is not None:
+            number = _lexeme(station, "number")
+        position = station.end()
+    items: list[Item] = []
+    length = len(text)
+    while True:
+        match = _ITEM.match(text, position)
+        if match is None:
+            break
+        kind = match.lastgroup
+        if kind == "stray":
+            return None
+        if kind == "number":
+            items.append(Item(NUMBER, _lexeme(match, "number")))
+        elif kind in ("assign", "value"):
+            assign = _lexeme(match, "assign")
+            value = _lexeme(match, "value") if kind == "value" else Lexeme("", assign.end, assign.end)
+            items.append(Item(PAIR, value, _lexeme(match, "code"), assign))
+        else:
+            assign = _lexeme(match, "xassign")
+            value = _lexeme(match, "xvalue") if kind == "xvalue" else Lexeme("", assign.end, assign.end)
+            items.append(Item(EXTRA, value, _lexeme(match, "extra"), assign))
+        position = match.end()
+    if _TRAILING_GAP.match(text, position).end() != length:  # type: ignore[union-attr]
+        return None
+    if tps is None and not items:
+        return None
+    return ReportDraft(tps, number, tuple(items))
+
+
+def parse_report_fast(text: str, candidates: Candidates) -> Report | None:
+    """The report in normalised ``text``, or ``None`` when the grammar must decide."""
+    draft = draft_report(text)
+    if draft is None:
+        return None
+    return build_report(text, draft, candidates)

@@ -1,0 +1,357 @@
+"""The SMS message language, as a pyparsing grammar. Read this file to learn the language.
+
+This grammar is the single source of truth. ``grammar.fastpath`` compiles the same lexical
+patterns (the ``*_PATTERN`` constants below) into one regular expression for the common report
+forms, and a property test proves it agrees with this grammar on every input.
+
+The text reaching the grammar is already normalised (``grammar.normalise``): ASCII punctuation,
+plain spaces only. Words are separated by a ``GAP``: spaces and the separators ``# * , ;`` that
+feature-phone users type instead of spaces.
+
+    message  ::= help | cancel | check | incident | register | totals | missing | status
+               | quick_count | broadcast | confirm | report          (else: unknown_command)
+
+    report   ::= [station] item* END
+    station  ::= "TPS" [station_number]         TPS 012 | TPS12 | TPS O12 | TPS 6371011001012
+                                                | TPS 63.71.01.1001/12 | TPS 6371011001/12
+    item     ::= vote | extra | bare_number | stray_word
+    vote     ::= candidate_code ("=" | ":") [count]          01=123, 1:123, O1 = 123
+    extra    ::= ("SAH" | "TS" | "DPT") ("=" | ":") [count]  SAH=371 TS=5 DPT=290
+    positional counts: TPS#012#123#98#150 (bare numbers, one per candidate in code order)
+
+    help        ::= ("BANTUAN" | "HELP" | "INFO" | "?") anything
+    cancel      ::= ("BATAL" | "CANCEL") [reference]
+    check       ::= ("CEK" | "CHECK") [station | station_number]
+    incident    ::= ("LAPOR" | "INCIDENT") text
+    register    ::= ("DAFTAR" | "REG" | "REGISTER") reference text
+    totals      ::= ("REKAP" | "TOTAL") [region]
+    missing     ::= ("BELUM" | "MISSING") [region]
+    status      ::= "STATUS" (station | station_number)       with the desa: full station ID
+    quick_count ::= "QC" [region]
+    broadcast   ::= ("SIARAN" | "BROADCAST") text
+    confirm     ::= ("YA" | "YES") reference
+    region      ::= region_code | region_name          63.71 | 6371 | KAB. BANJAR | KOTA BANJARMASIN
+
+Lexemes are deliberately lenient (a ``count`` is anything up to the next gap) so that a wrong
+value is *recognised* as the value of a candidate and reported as ``bad_number`` for that
+candidate, instead of failing somewhere vaguer. ``grammar.semantics`` then judges the pieces.
+All patterns are linear: atomic groups stop backtracking into numbers (``TPS 1201=5`` must not
+be read as station 120 plus ``1=5``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pyparsing as pp
+
+from grammar import errors
+from grammar.errors import Rejection
+from grammar.keywords import resolve_keyword
+from grammar.messages import (
+    Broadcast,
+    Cancel,
+    Check,
+    Confirm,
+    Help,
+    Incident,
+    Message,
+    Missing,
+    QuickCount,
+    Register,
+    Status,
+    Totals,
+)
+from grammar.semantics import (
+    EXTRA,
+    NUMBER,
+    PAIR,
+    STRAY,
+    Item,
+    Keyword,
+    Lexeme,
+    ReportDraft,
+    free_text,
+    region_ref,
+    station_ref,
+)
+
+FLAGS = re.IGNORECASE | re.ASCII
+GAP = " #*,;"
+"""What may stand between two words: a space or a separator volunteers type instead."""
+
+# ---------------------------------------------------------------------------------------------
+# Lexical patterns, shared with the fast path. ``[0-9O]`` with IGNORECASE: O/o may stand for 0.
+# ---------------------------------------------------------------------------------------------
+TPS_PATTERN = r"TPS(?![A-NP-Z])"
+STATION_NUMBER_PATTERN = r"(?>[0-9O][^ #*,;=:]*)(?! *[=:])"
+CANDIDATE_CODE_PATTERN = r"(?>[0-9O]+)(?= *[=:])"
+EXTRA_KEYWORD_PATTERN = r"(?:SAH|TS|DPT)(?= *[=:])"
+ASSIGN_PATTERN = r"[=:]"
+COUNT_PATTERN = r"(?!(?>[0-9O]+) *[=:])[^ #*,;]+"
+BARE_NUMBER_PATTERN = r"(?>[0-9O]+)(?![^ #*,;])"
+WORD_PATTERN = r"[^ #*,;]+"
+COMMAND_WORD_PATTERN = r"[A-Z]+|\?+"
+REFERENCE_PATTERN = r"[^ #*,;]+"
+REGION_CODE_PATTERN = r"[0-9][0-9.]*(?![^ #*,;])"
+REGION_NAME_PATTERN = r"[^\W\d_][^#*,;]*"
+TEXT_PATTERN = r"[^ #*,;:=].*"
+
+
+def _to_lexeme(s: str, loc: int, toks: pp.ParseResults) -> Lexeme:
+    return Lexeme(toks[0], loc, loc + len(toks[0]))
+
+
+def lexeme(pattern: str, name: str, *, gap: str = GAP, flags: int = FLAGS) -> pp.ParserElement:
+    """A token of the language: a regular expression that yields a positioned ``Lexeme``."""
+    expr = pp.Regex(pattern, flags=flags).set_name(name)
+    expr.set_whitespace_chars(gap, copy_defaults=False)
+    expr.add_parse_action(_to_lexeme)
+    return expr
+
+
+def command_word(canonical: str) -> pp.ParserElement:
+    """The word of one command in any of its spellings, or a safe one-letter typo of one."""
+
+    def is_this_command(toks: pp.ParseResults) -> bool:
+        resolved = resolve_keyword(toks[0].text)
+        return resolved is not None and resolved[0] == canonical
+
+    def to_keyword(toks: pp.ParseResults) -> Keyword:
+        resolved = resolve_keyword(toks[0].text)
+        assert resolved is not None
+        return Keyword(canonical, resolved[1], toks[0])
+
+    word = lexeme(COMMAND_WORD_PATTERN, canonical).add_condition(is_this_command)
+    return word.add_parse_action(to_keyword).set_name(canonical)
+
+
+def _reject_unexpected(toks: pp.ParseResults) -> None:
+    word: Lexeme = toks[0]
+    raise Rejection(errors.UNEXPECTED_TOKEN, word.start, word.end)
+
+
+def _reject_unknown_command(toks: pp.ParseResults) -> None:
+    word: Lexeme = toks[0]
+    raise Rejection(errors.UNKNOWN_COMMAND, word.start, word.end)
+
+
+END = pp.StringEnd().set_whitespace_chars(GAP, copy_defaults=False).set_name("end of message")
+unexpected_word = lexeme(WORD_PATTERN, "unexpected word").add_parse_action(_reject_unexpected)
+FINISH = (END | unexpected_word).set_name("end of message")
+"""After a command's arguments: the end, else the first word left over is the error."""
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+tps_word = lexeme(TPS_PATTERN, "TPS")
+station_number = lexeme(STATION_NUMBER_PATTERN, "station number")
+candidate_code = lexeme(CANDIDATE_CODE_PATTERN, "candidate code")
+extra_keyword = lexeme(EXTRA_KEYWORD_PATTERN, "SAH, TS or DPT")
+assign = lexeme(ASSIGN_PATTERN, "= or :", gap=" ")
+count = lexeme(COUNT_PATTERN, "count", gap=" ")
+bare_number = lexeme(BARE_NUMBER_PATTERN, "number")
+stray_word = lexeme(WORD_PATTERN, "word")
+
+
+def _keyed(kind: str) -> Callable[[pp.ParseResults], Item]:
+    def build(toks: pp.ParseResults) -> Item:
+        key, sign = toks[0], toks[1]
+        value = toks[2] if len(toks) > 2 else Lexeme("", sign.end, sign.end)
+        return Item(kind, value, key, sign)
+
+    return build
+
+
+station = (tps_word + pp.Opt(station_number)).set_name("station")
+vote = (candidate_code + assign + pp.Opt(count)).set_name("vote").add_parse_action(_keyed(PAIR))
+extra = (extra_keyword + assign + pp.Opt(count)).set_name("SAH/TS/DPT").add_parse_action(_keyed(EXTRA))
+positional_count = bare_number.copy().add_parse_action(lambda toks: Item(NUMBER, toks[0]))
+stray = stray_word.copy().add_parse_action(lambda toks: Item(STRAY, toks[0]))
+report_item = (vote | extra | positional_count | stray).set_name("report item")
+report_start = pp.FollowedBy(tps_word | candidate_code | extra_keyword | bare_number)
+
+
+def _report_draft(toks: pp.ParseResults) -> ReportDraft:
+    parts = list(toks)
+    tps = number = None
+    if parts and isinstance(parts[0], Lexeme):
+        tps = parts.pop(0)
+        if parts and isinstance(parts[0], Lexeme):
+            number = parts.pop(0)
+    return ReportDraft(tps, number, tuple(parts))
+
+
+report = (report_start + pp.Opt(station) + pp.ZeroOrMore(report_item) + END).set_name("report")
+report.add_parse_action(_report_draft)
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+reference = lexeme(REFERENCE_PATTERN, "reference")
+text = lexeme(TEXT_PATTERN, "text", gap=GAP + ":=", flags=re.DOTALL)
+region_code = lexeme(REGION_CODE_PATTERN, "region code").add_parse_action(lambda toks: ("code", toks[0]))
+region_name = lexeme(REGION_NAME_PATTERN, "region name", flags=re.IGNORECASE).add_parse_action(
+    lambda toks: ("name", toks[0])
+)
+region = (region_code | region_name).set_name("region")
+station_argument = station | station_number.copy().add_parse_action(lambda toks: [None, toks[0]])
+station_argument.set_name("station")
+
+HELP = command_word("BANTUAN")
+CANCEL = command_word("BATAL")
+CHECK = command_word("CEK")
+INCIDENT = command_word("LAPOR")
+REGISTER = command_word("DAFTAR")
+TOTALS = command_word("REKAP")
+MISSING = command_word("BELUM")
+STATUS = command_word("STATUS")
+QUICK_COUNT = command_word("QC")
+BROADCAST = command_word("SIARAN")
+CONFIRM = command_word("YA")
+
+
+def _notes(keyword: Keyword) -> tuple[str, ...]:
+    return ("keyword_typo",) if keyword.typo else ()
+
+
+def _missing(keyword: Keyword) -> Rejection:
+    return Rejection(
+        errors.MISSING_ARGUMENT, keyword.lexeme.start, keyword.lexeme.end, field=keyword.canonical
+    )
+
+
+def _station(toks: pp.ParseResults, keyword: Keyword) -> tuple[Lexeme | None, Lexeme | None]:
+    """The (TPS word, number) after a command word; a bare number has no TPS word."""
+    parts = list(toks)[1:]
+    if not parts:
+        return None, None
+    if parts[0] is None:
+        return None, parts[1]
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def _build_help(toks: pp.ParseResults) -> Help:
+    return Help(normalisations=_notes(toks[0]))
+
+
+def _build_cancel(toks: pp.ParseResults) -> Cancel:
+    ref = toks[1].text.upper() if len(toks) > 1 else None
+    return Cancel(ref, normalisations=_notes(toks[0]))
+
+
+def _build_check(toks: pp.ParseResults) -> Check:
+    keyword: Keyword = toks[0]
+    tps, number = _station(toks, keyword)
+    notes: set[str] = set()
+    ref = station_ref(tps, number, notes) if (tps or number) else None
+    return Check(ref, normalisations=_notes(keyword))
+
+
+def _build_status(toks: pp.ParseResults) -> Status:
+    keyword: Keyword = toks[0]
+    tps, number = _station(toks, keyword)
+    if tps is None and number is None:
+        raise _missing(keyword)
+    ref = station_ref(tps, number, set())
+    if ref.desa is None:
+        assert number is not None
+        raise Rejection(errors.NO_STATION, (tps or number).start, number.end)
+    return Status(ref, normalisations=_notes(keyword))
+
+
+def _text_command(build: Callable[[str, tuple[str, ...]], Message]) -> Callable[[pp.ParseResults], Message]:
+    def action(toks: pp.ParseResults) -> Message:
+        keyword: Keyword = toks[0]
+        words = free_text(toks[1]) if len(toks) > 1 else ""
+        if not words:
+            raise _missing(keyword)
+        return build(words, _notes(keyword))
+
+    return action
+
+
+def _build_register(toks: pp.ParseResults) -> Register:
+    keyword: Keyword = toks[0]
+    name = free_text(toks[2]) if len(toks) > 2 else ""
+    if not name:
+        raise _missing(keyword)
+    return Register(toks[1].text.upper(), name, normalisations=_notes(keyword))
+
+
+def _region_command(build: Callable[..., Message]) -> Callable[[pp.ParseResults], Message]:
+    def action(toks: pp.ParseResults) -> Message:
+        keyword: Keyword = toks[0]
+        ref = None
+        if len(toks) > 1:
+            kind, where = toks[1]
+            ref = region_ref(where, is_code=kind == "code")
+        return build(ref, normalisations=_notes(keyword))
+
+    return action
+
+
+def _build_confirm(toks: pp.ParseResults) -> Confirm:
+    keyword: Keyword = toks[0]
+    if len(toks) < 2:
+        raise _missing(keyword)
+    return Confirm(toks[1].text.upper(), normalisations=_notes(keyword))
+
+
+help_command = (HELP + pp.Opt(text)).set_name("BANTUAN").add_parse_action(_build_help)
+cancel_command = (CANCEL + pp.Opt(reference) + FINISH).set_name("BATAL").add_parse_action(_build_cancel)
+check_command = (CHECK + pp.Opt(station_argument) + FINISH).set_name("CEK").add_parse_action(_build_check)
+incident_command = (
+    (INCIDENT + pp.Opt(text))
+    .set_name("LAPOR")
+    .add_parse_action(_text_command(lambda words, notes: Incident(words, normalisations=notes)))
+)
+register_command = (REGISTER + pp.Opt(reference + pp.Opt(text))).set_name("DAFTAR")
+register_command.add_parse_action(_build_register)
+totals_command = (
+    (TOTALS + pp.Opt(region) + FINISH).set_name("REKAP").add_parse_action(_region_command(Totals))
+)
+missing_command = (
+    (MISSING + pp.Opt(region) + FINISH).set_name("BELUM").add_parse_action(_region_command(Missing))
+)
+status_command = (
+    (STATUS + pp.Opt(station_argument) + FINISH).set_name("STATUS").add_parse_action(_build_status)
+)
+quick_count_command = (QUICK_COUNT + pp.Opt(region) + FINISH).set_name("QC")
+quick_count_command.add_parse_action(_region_command(QuickCount))
+broadcast_command = (
+    (BROADCAST + pp.Opt(text))
+    .set_name("SIARAN")
+    .add_parse_action(_text_command(lambda words, notes: Broadcast(words, normalisations=notes)))
+)
+confirm_command = (CONFIRM + pp.Opt(reference) + FINISH).set_name("YA").add_parse_action(_build_confirm)
+
+unknown_command = lexeme(WORD_PATTERN, "command").add_parse_action(_reject_unknown_command)
+
+command = (
+    help_command
+    | cancel_command
+    | check_command
+    | incident_command
+    | register_command
+    | totals_command
+    | missing_command
+    | status_command
+    | quick_count_command
+    | broadcast_command
+    | confirm_command
+).set_name("command")
+
+message = (command | report | unknown_command).set_name("message").parse_with_tabs()
+"""The whole language. ``parse_with_tabs`` keeps offsets exact (pyparsing would expand tabs)."""
+
+
+def parse_normalised(text: str) -> Message | ReportDraft:
+    """Run the grammar on normalised text; a report comes back as a draft to be judged."""
+    try:
+        result = message.parse_string(text, parse_all=False)
+    except pp.ParseBaseException as exc:
+        loc = min(exc.loc, len(text))
+        raise Rejection(errors.UNEXPECTED_TOKEN, loc, len(text)) from None
+    return result[0]

@@ -1,0 +1,70 @@
+"""``parse``: the one entry point. Never raises, whatever it is given."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from grammar import errors
+from grammar.errors import Rejection
+from grammar.fastpath import parse_report_fast
+from grammar.language import parse_normalised
+from grammar.messages import Message, ParseError
+from grammar.normalise import is_empty, normalise
+from grammar.semantics import ReportDraft, build_report, candidate_set, ordered
+
+DEFAULT_CANDIDATES: tuple[str, ...] = ("01", "02", "03")
+
+
+def _candidates(candidates: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(candidates, str):
+        return (candidates,)
+    return tuple(candidates)
+
+
+def parse_full(text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES) -> Message:
+    """Parse normalised text with the pyparsing grammar alone (raises ``Rejection``)."""
+    result = parse_normalised(text)
+    if isinstance(result, ReportDraft):
+        return build_report(text, result, candidate_set(_candidates(candidates)))
+    return result
+
+
+def parse(text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES) -> Message | ParseError:
+    """Understand one SMS: a typed ``Message``, or a ``ParseError`` saying exactly what is wrong.
+
+    ``candidates`` are the contest's candidate codes; a report must give each exactly once.
+    Whatever ``text`` is (any Unicode, any length, even not a string) the answer is a value:
+    the gateway must never fail because of what someone typed.
+    """
+    try:
+        return _parse(text, candidates)
+    except Exception:  # the contract is "never raises"; this marks a bug for the core to log
+        return ParseError(errors.UNEXPECTED_TOKEN, details=("internal_error",))
+
+
+def _parse(text: object, candidates: Sequence[str]) -> Message | ParseError:
+    if text is None:
+        return ParseError(errors.EMPTY)
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return ParseError(errors.UNEXPECTED_TOKEN, token=type(text).__name__[: errors.MAX_TOKEN_LENGTH])
+    normalised = normalise(text)
+    if is_empty(normalised.text):
+        return ParseError(errors.EMPTY)
+    contest = candidate_set(_candidates(candidates))
+    try:
+        result = parse_report_fast(normalised.text, contest)
+        if result is None:
+            draft_or_message = parse_normalised(normalised.text)
+            if isinstance(draft_or_message, ReportDraft):
+                result = build_report(normalised.text, draft_or_message, contest)
+            else:
+                result = draft_or_message
+    except Rejection as rejection:
+        return normalised.error(rejection)
+    if normalised.changed:
+        notes = ordered({"unicode_normalised", *result.normalisations})
+        result = dataclasses.replace(result, normalisations=notes)
+    return result
