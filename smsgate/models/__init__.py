@@ -3,8 +3,10 @@
 from .base import Base, utcnow
 from .contacts import COORDINATOR, VOLUNTEER, Contact
 from .messages import InboundMessage
+from .official import OfficialResult
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
+from .verification import Incident, Invite, RegistrationFailure
 
 __all__ = [
     "COORDINATOR",
@@ -14,8 +16,12 @@ __all__ = [
     "Contact",
     "Flag",
     "InboundMessage",
+    "Incident",
+    "Invite",
+    "OfficialResult",
     "Region",
     "RegionCounter",
+    "RegistrationFailure",
     "Report",
     "Station",
     "StationResult",
