@@ -151,3 +151,100 @@ def worker(env: Env, once: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handled = run(env.database, env.settings, once=once)
     click.echo(f"worker stopped after {handled} item(s)")
+
+
+@main.command()
+@click.option("--url", required=True, help="The deployment's base URL (or the full webhook URL).")
+@click.option("--messages", default=1000, show_default=True, type=click.IntRange(1), help="How many to send.")
+@click.option(
+    "--rate", default=50.0, show_default=True, type=click.FloatRange(0, min_open=True), help="Messages/s."
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Signing key [env TWILIO_AUTH_TOKEN].")
+@click.option("--seed", default=1, show_default=True, type=int, help="Who sends what (message ids are new).")
+@click.option("--database", "database_url", help="Read volunteers and count reports [SMSGATE_DATABASE_URL].")
+@click.option(
+    "--volunteers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Volunteers CSV (import format) instead of the database.",
+)
+@click.option("--max-seconds", type=float, help="Stop sending after this long [2 x messages/rate + 60].")
+def simulate(
+    url: str,
+    messages: int,
+    rate: float,
+    concurrency: int,
+    auth_token: str | None,
+    seed: int,
+    database_url: str | None,
+    volunteers: Path | None,
+    max_seconds: float | None,
+) -> None:
+    """Send an election night of signed Twilio webhooks to URL and print throughput and latency."""
+    import os
+
+    from .simulate import progress_bar, roster_from_csv, roster_from_database
+    from .simulate import run as simulate_run
+
+    if not auth_token:
+        raise click.UsageError("give --auth-token or set TWILIO_AUTH_TOKEN (the server's signing key)")
+    database_url = database_url or os.environ.get("SMSGATE_DATABASE_URL") or None
+    if volunteers is None:
+        database_url = database_url or Settings.database_url
+    database = Database.from_url(database_url) if database_url else None
+    try:
+        roster = roster_from_csv(volunteers) if volunteers else roster_from_database(database)  # type: ignore[arg-type]
+        if not roster.volunteers:
+            raise click.ClickException("no volunteers found: import some or give --volunteers FILE")
+        with progress_bar(messages) as bar:
+            summary = simulate_run(
+                url,
+                auth_token,
+                roster,
+                messages=messages,
+                rate=rate,
+                concurrency=concurrency,
+                seed=seed,
+                max_seconds=max_seconds,
+                database=database,
+                on_result=lambda _result: bar.update(),
+            )
+    finally:
+        if database is not None:
+            database.dispose()
+    click.echo(summary.format())
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--dir", "folder", default="smsgate-demo", show_default=True, type=click.Path(path_type=Path))
+@click.option("--port", default=8000, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--messages", default=3000, show_default=True, type=click.IntRange(1))
+@click.option("--rate", default=150.0, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--region", default="63", show_default=True, help="Province or kabupaten/kota to set up.")
+@click.option("--seed", default=2024, show_default=True, type=int)
+@click.option("--keep-running/--exit", default=True, help="Keep the server up until Ctrl-C, or stop it.")
+def demo(
+    folder: Path, port: int, messages: int, rate: float, region: str, seed: int, keep_running: bool
+) -> None:
+    """Set up Kalimantan Selatan on SQLite, serve it, simulate election night, print the tally.
+
+    The folder's database is rebuilt on every run.
+    """
+    from .demo import Options
+    from .demo import run as run_demo
+
+    options = Options(
+        folder=folder,
+        port=port,
+        messages=messages,
+        rate=rate,
+        region=region,
+        seed=seed,
+        keep_running=keep_running,
+    )
+    try:
+        run_demo(options, echo=click.echo)
+    except (RuntimeError, LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
