@@ -35,7 +35,8 @@ public contract. Renaming one breaks every reply that names it.
     and a name, ``STATUS``, ``SIARAN``, ``YA``). ``field`` is the Indonesian command word.
 ``unexpected_token``
     Anything else not understood inside a report or a command; ``token`` and ``position``
-    point at it. ``field`` names ``SAH``/``TS``/``DPT`` when one of them is given twice.
+    point at it. ``field`` names ``SAH``/``TS``/``DPT`` when one of them is given twice;
+    ``details == ("too_long",)`` when a report goes on beyond 2,000 characters.
     ``details == ("internal_error",)`` marks a bug in this package caught so that ``parse``
     still returns (it should never be seen; the core should log it).
 

@@ -21,6 +21,7 @@ from grammar.language import (
     COUNT_PATTERN,
     EXTRA_KEYWORD_PATTERN,
     FLAGS,
+    MAX_REPORT_LENGTH,
     STATION_NUMBER_PATTERN,
     TPS_PATTERN,
     WORD_PATTERN,
@@ -51,6 +52,8 @@ def _lexeme(match: re.Match[str], group: str) -> Lexeme:
 
 def draft_report(text: str) -> ReportDraft | None:
     """Cut ``text`` into a report draft as the grammar would, or ``None`` to let it decide."""
+    if len(text) >= MAX_REPORT_LENGTH:
+        return None  # the grammar refuses the words beyond the limit
     first = _FIRST_LETTERS.match(text)
     if first is not None and resolve_keyword(first.group(1)) is not None:
         return None  # a command word (or a safe typo of one): the grammar's business

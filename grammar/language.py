@@ -169,7 +169,20 @@ vote = (candidate_code + assign + pp.Opt(count)).set_name("vote").add_parse_acti
 extra = (extra_keyword + assign + pp.Opt(count)).set_name("SAH/TS/DPT").add_parse_action(_keyed(EXTRA))
 positional_count = bare_number.copy().add_parse_action(lambda toks: Item(NUMBER, toks[0]))
 stray = stray_word.copy().add_parse_action(lambda toks: Item(STRAY, toks[0]))
+MAX_REPORT_LENGTH = 2000
+"""A report is short (Twilio delivers at most 1,600 characters): words beyond this are refused,
+which bounds the work for absurd input instead of reading 100 kB of numbers."""
+
+
+def _within_report_length(s: str, loc: int, toks: pp.ParseResults) -> None:
+    item: Item = toks[0]
+    start = (item.key or item.value).start
+    if start >= MAX_REPORT_LENGTH:
+        raise Rejection(errors.UNEXPECTED_TOKEN, start, item.value.end, details=("too_long",))
+
+
 report_item = (vote | extra | positional_count | stray).set_name("report item")
+report_item.add_parse_action(_within_report_length)
 report_start = pp.FollowedBy(tps_word | candidate_code | extra_keyword | bare_number)
 
 

@@ -408,7 +408,19 @@ def test_long_incident_text_is_kept() -> None:
 
 
 def test_error_tokens_are_short_enough_to_quote() -> None:
-    got = parse("TPS 12 01=" + "9" * 5000 + " 02=1 03=1")
+    got = parse("TPS 12 01=" + "9" * 1500 + " 02=1 03=1")
     assert isinstance(got, ParseError)
     assert got.code == "bad_number"
     assert got.token == "9" * 40
+
+
+def test_reports_beyond_the_length_limit_are_refused_at_the_first_word_beyond() -> None:
+    text = "TPS 12 01=1 02=2 03=3 " + "#" * 2000 + "SAH=6"
+    got = parse(text)
+    assert isinstance(got, ParseError)
+    assert (got.code, got.token, got.position, got.details) == (
+        "unexpected_token",
+        "SAH=6",
+        2022,
+        ("too_long",),
+    )

@@ -1,0 +1,136 @@
+"""Hypothesis strategies for reports: canonical ones and the same reports typed carelessly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+CANDIDATES = ("01", "02", "03")
+DESA_CODES = st.from_regex(r"[1-9][0-9]{9}", fullmatch=True)
+
+
+@dataclass(frozen=True)
+class Values:
+    """What a volunteer means to report, independent of how it is typed."""
+
+    tps: int
+    desa: str | None
+    votes: tuple[int, ...]
+    valid: bool
+    invalid: int | None
+    registered: int | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.votes)
+
+
+values = st.builds(
+    Values,
+    tps=st.integers(1, 999),
+    desa=st.none() | DESA_CODES,
+    votes=st.tuples(*(st.integers(0, 3333) for _ in CANDIDATES)),
+    valid=st.booleans(),
+    invalid=st.none() | st.integers(0, 9999),
+    registered=st.none() | st.integers(0, 9999),
+)
+
+
+def canonical(v: Values) -> str:
+    """The form SPEC.md shows: ``TPS 012 01=123 02=98 03=150 [SAH=..] [TS=..] [DPT=..]``."""
+    station = f"{v.desa}{v.tps:03d}" if v.desa else f"{v.tps:03d}"
+    parts = [f"TPS {station}", *(f"{code}={n}" for code, n in zip(CANDIDATES, v.votes, strict=True))]
+    if v.valid:
+        parts.append(f"SAH={v.total}")
+    if v.invalid is not None:
+        parts.append(f"TS={v.invalid}")
+    if v.registered is not None:
+        parts.append(f"DPT={v.registered}")
+    return " ".join(parts)
+
+
+@st.composite
+def careless(draw: st.DrawFn, v: Values) -> str:
+    """The same values typed with random separators, case, ``:``, leading zeros, order and O for 0."""
+    gap = st.lists(st.sampled_from([" ", "#", "*", ",", ";"]), min_size=1, max_size=3).map("".join)
+    assign = st.sampled_from(["=", ":", " = ", " :", "= "])
+
+    def case(word: str) -> str:
+        return "".join(draw(st.sampled_from([c.upper(), c.lower()])) for c in word)
+
+    def o_for_zero(digits: str) -> str:
+        return "".join(draw(st.sampled_from(["0", "O", "o"])) if c == "0" else c for c in digits)
+
+    if v.desa and draw(st.booleans()):
+        d = v.desa
+        station = f"{d[:2]}.{d[2:4]}.{d[4:6]}.{d[6:]}/{v.tps:0{draw(st.integers(1, 3))}d}"
+    elif v.desa:
+        station = f"{v.desa}{v.tps:03d}"
+    else:
+        station = f"{v.tps:0{draw(st.integers(1, 3))}d}"
+    station = o_for_zero(station)
+    head = case("TPS") + ("" if draw(st.booleans()) else draw(gap)) + station
+    pairs = [
+        o_for_zero(f"{int(code):0{draw(st.integers(1, 3))}d}") + draw(assign) + o_for_zero(str(n))
+        for code, n in zip(CANDIDATES, v.votes, strict=True)
+    ]
+    pairs = draw(st.permutations(pairs))
+    extras = []
+    if v.valid:
+        extras.append(case("SAH") + draw(assign) + str(v.total))
+    if v.invalid is not None:
+        extras.append(case("TS") + draw(assign) + str(v.invalid))
+    if v.registered is not None:
+        extras.append(case("DPT") + draw(assign) + str(v.registered))
+    words = [head, *pairs, *extras]
+    text = "".join(word + draw(gap) for word in words[:-1]) + words[-1]
+    return draw(st.sampled_from(["", " ", "#"])) + text + draw(st.sampled_from(["", " ", "#", ";"]))
+
+
+# Text that looks like reports: the fast path and the grammar must agree on all of it.
+REPORTISH_ALPHABET = "0123456789Oo=:#*,; ./-TPSADHtpsahdxQC?"
+reportish_text = st.text(alphabet=REPORTISH_ALPHABET, max_size=60)
+
+report_words = st.sampled_from(
+    [
+        "TPS",
+        "tps",
+        "TPS12",
+        "TPSO12",
+        "01",
+        "1",
+        "O1",
+        "02",
+        "03",
+        "04",
+        "=",
+        ":",
+        "==",
+        "123",
+        "98",
+        "150",
+        "0",
+        "O",
+        "SAH",
+        "TS",
+        "DPT",
+        "6371011001012",
+        "63.71.01.1001/12",
+        "6371011001/12",
+        "12a",
+        "1.230",
+        "-5",
+        "99999",
+        "x",
+        "CEK",
+        "REKAP",
+        "BATAL",
+        "HELP",
+        "?",
+    ]
+)
+gaps = st.sampled_from([" ", "", "#", "  ", ",", ";", "*", " # "])
+reportish_sequence = st.lists(st.tuples(report_words, gaps), max_size=12).map(
+    lambda parts: "".join(word + gap for word, gap in parts)
+)

@@ -1,0 +1,69 @@
+"""The compiled fast path must never disagree with the pyparsing grammar, the source of truth.
+
+For every generated input, the fast path either declines (``None``) or gives exactly what the
+grammar gives: the same message, or the same rejection at the same place.
+"""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from grammar.errors import Rejection
+from grammar.fastpath import parse_report_fast
+from grammar.normalise import is_empty, normalise
+from grammar.parser import parse_full
+from grammar.semantics import candidate_set
+
+from .strategies import CANDIDATES, canonical, careless, reportish_sequence, reportish_text, values
+
+CONTEST = candidate_set(CANDIDATES)
+
+
+def outcome(run: object) -> object:
+    """A comparable outcome: the message, or the rejection's attributes."""
+    try:
+        return run()  # type: ignore[operator]
+    except Rejection as r:
+        return ("rejected", r.code, r.start, r.end, r.field, r.expected, r.actual, r.details)
+
+
+def check_agreement(original: str) -> bool:
+    """Assert agreement on ``original``; True when the fast path answered (did not decline)."""
+    text = normalise(original).text
+    if is_empty(text):
+        return False
+    fast = outcome(lambda: parse_report_fast(text, CONTEST))
+    if fast is None:
+        return False
+    assert fast == outcome(lambda: parse_full(text, CANDIDATES)), text
+    return True
+
+
+@given(reportish_text)
+@settings(max_examples=1000)
+@example("TPS 1201=5")
+@example("01= 02=98")
+@example("TPS 012 01=12 3 02=98 03=150")
+@example("tps o12 o1:1 2=2 3=3")
+@example("TPSO")
+@example("0TPS")
+def test_fast_path_agrees_on_reportlike_characters(text: str) -> None:
+    check_agreement(text)
+
+
+@given(reportish_sequence)
+@settings(max_examples=1000)
+def test_fast_path_agrees_on_reportlike_words(text: str) -> None:
+    check_agreement(text)
+
+
+@given(st.text(max_size=40))
+def test_fast_path_agrees_on_any_text(text: str) -> None:
+    check_agreement(text)
+
+
+@given(st.data(), values)
+def test_fast_path_answers_common_reports(data: st.DataObject, v: object) -> None:
+    assert check_agreement(canonical(v))  # type: ignore[arg-type]
+    assert check_agreement(data.draw(careless(v)))  # type: ignore[arg-type]
