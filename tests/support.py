@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
 from smsgate.models import Candidate
+from smsgate.sms import is_single_gsm7_sms
 
 PUBLIC_URL = "https://smsgate.example.org"
 AUTH_TOKEN = "test-auth-token"
@@ -60,7 +61,7 @@ def build_world(session: Session) -> World:
     upsert_regions(session, REGIONS)
     for code, name in (("01", "Anies-Muhaimin"), ("02", "Prabowo-Gibran"), ("03", "Ganjar-Mahfud")):
         session.add(Candidate(code=code, name=name))
-    stations = [(MANTUIL, tps, 250) for tps in (1, 2, 12, 901)]
+    stations = [(MANTUIL, tps, 400) for tps in (1, 2, 12, 901)]
     stations += [(KELAYAN, 1, 200), (KELAYAN, 2, None), (KURIPAN, 1, 300), (ALUH, 1, 220), (RAWA, 1, 280)]
     upsert_stations(session, stations)
     people = [
@@ -134,4 +135,7 @@ class TwilioSender:
     def __call__(self, phone: str, body: str, sid: str | None = None) -> str | None:
         response = self.post(self.form(phone, body, sid))
         assert response.status_code == 200, response.data
-        return twiml_text(response.get_data(as_text=True))
+        reply = twiml_text(response.get_data(as_text=True))
+        # SPEC.md: every reply is one SMS of GSM-7 characters, whatever was typed.
+        assert reply is None or is_single_gsm7_sms(reply), f"reply does not fit one SMS: {reply!r}"
+        return reply
