@@ -50,7 +50,9 @@ def test_signature_covers_the_public_url_and_query_string(sms, database):
 def test_signature_is_checked_over_the_form_not_the_query(sms, database):
     params = sms.form(VOLUNTEER_A, REPORT)
     signature = twilio_signature(PUBLIC_URL + "/webhooks/twilio?Body=x", params)
-    response = sms.client.post("/webhooks/twilio?Body=x", data=params, headers={"X-Twilio-Signature": signature})
+    response = sms.client.post(
+        "/webhooks/twilio?Body=x", data=params, headers={"X-Twilio-Signature": signature}
+    )
     assert response.status_code == 200
     with database.read() as session:
         assert session.scalars(select(InboundMessage.body)).one() == REPORT

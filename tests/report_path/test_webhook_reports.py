@@ -24,7 +24,9 @@ MANTUIL_12 = "6371011001012"
 
 def reports_for(database, station_id: str = MANTUIL_12) -> list[Report]:
     with database.read() as session:
-        return list(session.scalars(select(Report).where(Report.station_id == station_id).order_by(Report.id)))
+        return list(
+            session.scalars(select(Report).where(Report.station_id == station_id).order_by(Report.id))
+        )
 
 
 def count(database, model) -> int:
