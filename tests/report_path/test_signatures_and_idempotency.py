@@ -102,18 +102,15 @@ def test_concurrent_duplicate_deliveries_store_one_report(app, world, database):
     """Two simultaneous deliveries of one MessageSid on PostgreSQL: one report, same reply."""
     from tests.support import TwilioSender
 
+    def deliver(sid: str, barrier: threading.Barrier, replies: list[str | None]) -> None:
+        sender = TwilioSender(app.test_client())
+        params = sender.form(VOLUNTEER_A, REPORT, sid=sid)
+        barrier.wait()
+        replies.append(twiml_text(sender.post(params).get_data(as_text=True)))
+
     for _ in range(5):
-        sid = new_sid()
-        barrier = threading.Barrier(4)
-        replies: list[str | None] = []
-
-        def deliver() -> None:
-            sender = TwilioSender(app.test_client())
-            params = sender.form(VOLUNTEER_A, REPORT, sid=sid)
-            barrier.wait()
-            replies.append(twiml_text(sender.post(params).get_data(as_text=True)))
-
-        threads = [threading.Thread(target=deliver) for _ in range(4)]
+        sid, barrier, replies = new_sid(), threading.Barrier(4), []
+        threads = [threading.Thread(target=deliver, args=(sid, barrier, replies)) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
