@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from .db import Database
+from .services import official as official_service
 from .services import tally as tally_service
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -44,3 +45,19 @@ def station(station_id: str) -> ResponseReturnValue:
     if document is None:
         return jsonify(error="unknown station", id=station_id), 404
     return jsonify(document)
+
+
+@bp.get("/discrepancies")
+def discrepancies() -> ResponseReturnValue:
+    """Stations whose official results differ from ours, largest first (services/official.py)."""
+    region, status = request.args.get("region"), request.args.get("status", "verified")
+    limit = request.args.get("limit", str(official_service.DEFAULT_LIMIT))
+    if not limit.isdigit() or not 1 <= int(limit) <= official_service.MAX_LIMIT:
+        return jsonify(error=f"limit must be 1..{official_service.MAX_LIMIT}", limit=limit), 400
+    if status not in official_service.STATUS_CHOICES:
+        return jsonify(error="status must be verified or all", status=status), 400
+    with database().read() as session:
+        try:
+            return jsonify(official_service.discrepancies(session, region, limit=int(limit), status=status))
+        except tally_service.UnknownRegion:
+            return jsonify(error="unknown region", region=region), 404

@@ -48,16 +48,20 @@ def init(env: Env) -> None:
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["regions", "stations", "volunteers", "candidates"]))
+@click.argument("kind", type=click.Choice(["regions", "stations", "volunteers", "candidates", "official"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_env
 def import_(env: Env, kind: str, file: Path) -> None:
     """Import a CSV file; a file with any bad row imports nothing."""
     from .importers import ImportError_, import_file
+    from .services.official import import_official_file
 
     try:
         with env.database.begin() as session:
-            result = import_file(session, kind, file)
+            if kind == "official":
+                result = import_official_file(session, file)
+            else:
+                result = import_file(session, kind, file)
     except ImportError_ as exc:
         for problem in exc.problems[:50]:
             click.echo(f"{file}: {problem}", err=True)
@@ -107,12 +111,17 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.argument("region", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/tally.")
+@click.option("--verify", is_flag=True, help="Recompute the counters of REGION and below; exit 1 on drift.")
+@click.option("--repair", is_flag=True, help="With --verify: correct the drifted counters.")
 @pass_env
-def tally(env: Env, region: str | None, as_json: bool) -> None:
+def tally(env: Env, region: str | None, as_json: bool, verify: bool, repair: bool) -> None:
     """Print the tally for REGION (a Kemendagri code) or the whole country."""
     from .services.tally import UnknownRegion
     from .services.tally import tally as compute
 
+    if verify or repair:
+        verify_counters(env, region, repair)
+        return
     with env.database.read() as session:
         try:
             document = compute(session, region)
@@ -122,6 +131,56 @@ def tally(env: Env, region: str | None, as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2))
         return
     click.echo(format_tally(document))
+
+
+def verify_counters(env: Env, region: str | None, repair: bool) -> None:
+    """``tally --verify [--repair]``: compare the region counters with a recomputation."""
+    from .services import recount
+    from .services.tally import UnknownRegion
+
+    with env.database.read() as session:
+        recount.snapshot(session)
+        try:
+            drift = recount.verify(session, region)
+        except UnknownRegion:
+            raise click.ClickException(f"unknown region {region!r}") from None
+    for item in drift[:50]:
+        click.echo(
+            f"drift {item.region_key or '(country)'} {item.name}: "
+            f"counted {item.counted}, expected {item.expected} ({item.delta:+d})"
+        )
+    if len(drift) > 50:
+        click.echo(f"... and {len(drift) - 50} more")
+    if not drift:
+        click.echo("counters match a recomputation from the station results")
+        return
+    if repair:
+        with env.database.begin() as session:
+            recount.repair(session, drift)
+        click.echo(f"repaired {len(drift)} counter(s)")
+        return
+    click.echo(f"{len(drift)} counter(s) drifted; run with --repair to correct them")
+    sys.exit(1)
+
+
+@main.command()
+@click.argument("region", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as GET /api/discrepancies.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--all", "all_statuses", is_flag=True, help="Also reported and disputed stations.")
+@pass_env
+def discrepancies(env: Env, region: str | None, as_json: bool, limit: int, all_statuses: bool) -> None:
+    """List stations whose official results differ from what volunteers verified."""
+    from .services.official import discrepancies as find
+    from .services.official import format_discrepancies
+    from .services.tally import UnknownRegion
+
+    with env.database.read() as session:
+        try:
+            document = find(session, region, limit=limit, status="all" if all_statuses else "verified")
+        except UnknownRegion:
+            raise click.ClickException(f"unknown region {region!r}") from None
+    click.echo(json.dumps(document, indent=2) if as_json else format_discrepancies(document))
 
 
 def format_tally(document: dict) -> str:

@@ -49,6 +49,17 @@ def add_many(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:
         _upsert_add(session, batch[start : start + 2000])
 
 
+def add_exact(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:
+    """Add amounts to exactly these (region_key, name) counters, shard 0, no ancestors (repairs)."""
+    batch = [
+        {"region_key": key, "name": name, "shard": 0, "value": amount}
+        for key, name, amount in sorted(rows)
+        if amount
+    ]
+    for start in range(0, len(batch), 2000):
+        _upsert_add(session, batch[start : start + 2000])
+
+
 def _upsert_add(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return

@@ -82,8 +82,18 @@ def counter_values(result: StationResult) -> dict[str, int]:
 
 
 def lock(session: Session, station_id: str) -> StationResult:
-    """The station's result row, locked until commit so concurrent reports queue per station."""
-    query = select(StationResult).where(StationResult.station_id == station_id).with_for_update()
+    """The station's result row, locked until commit so concurrent reports queue per station.
+
+    ``populate_existing``: if this session loaded the row before (a check, a CEK), the identity
+    map would hand back those stale values under the fresh lock, and ``refresh`` would move the
+    counters by a difference computed from them (counted twice under concurrent writers).
+    """
+    query = (
+        select(StationResult)
+        .where(StationResult.station_id == station_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     result = session.scalars(query).one_or_none()
     if result is None:  # stations imported without a result row (hand-made data)
         result = StationResult(station_id=station_id, status=MISSING, report_count=0, flagged=False)
