@@ -12,6 +12,7 @@ inputs, that the fast path either declines or gives the grammar's answer.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from grammar.keywords import resolve_keyword
 from grammar.language import (
@@ -26,8 +27,19 @@ from grammar.language import (
     TPS_PATTERN,
     WORD_PATTERN,
 )
-from grammar.messages import Report
-from grammar.semantics import EXTRA, NUMBER, PAIR, Candidates, Item, Lexeme, ReportDraft, build_report
+from grammar.messages import Report, StationRef
+from grammar.semantics import (
+    EXTRA,
+    NUMBER,
+    PAIR,
+    SEPARATOR,
+    Candidates,
+    Item,
+    Lexeme,
+    ReportDraft,
+    build_report,
+    ordered,
+)
 
 _GAP = r"[ #*,;]*"
 _STATION = re.compile(rf"{_GAP}(?P<tps>{TPS_PATTERN})(?:{_GAP}(?P<number>{STATION_NUMBER_PATTERN}))?", FLAGS)
@@ -92,8 +104,54 @@ def draft_report(text: str) -> ReportDraft | None:
     return ReportDraft(tps, number, tuple(items))
 
 
+@lru_cache(maxsize=64)
+def _express_pattern(candidate_count: int) -> re.Pattern[str]:
+    """``TPS n`` and exactly one clean ``code=count`` per candidate: the form nearly everyone sends."""
+    pair = r"[ #*,;]+([0-9]{1,3})([=:])([0-9]{1,4})"
+    return re.compile(r"[ #*,;]*TPS([ #*,;]*)([0-9]{1,3})" + pair * candidate_count + r"[ #*,;]*", FLAGS)
+
+
+def express_report(text: str, candidates: Candidates) -> Report | None:
+    """The common clean report without building pieces, or ``None`` for anything less plain.
+
+    It only ever answers with a report that ``build_report`` would give for the same text;
+    every doubt (an unknown or repeated code, TPS 0) is left to the general path, which also
+    writes the error. ``tests/grammar/test_fastpath.py`` holds it to that.
+    """
+    match = _express_pattern(len(candidates.codes)).fullmatch(text)
+    if match is None:
+        return None
+    groups = match.groups()
+    tps = int(groups[1])
+    if not 0 < tps <= 999:
+        return None
+    notes: set[str] = set()
+    if not groups[0]:
+        notes.add("no_spaces")
+    votes: dict[str, int] = {}
+    by_value = candidates.by_value
+    for at in range(2, len(groups), 3):
+        typed, sign, value = groups[at : at + 3]
+        code = by_value.get(int(typed))
+        if code is None or code in votes:
+            return None
+        if len(typed) < len(code):
+            notes.add("leading_zeros_added")
+        elif len(typed) > len(code):
+            notes.add("leading_zeros_removed")
+        if sign == ":":
+            notes.add("colon_as_equals")
+        votes[code] = int(value)
+    if SEPARATOR.search(text):
+        notes.add("separators")
+    return Report(StationRef(tps), votes, normalisations=ordered(notes) if notes else ())
+
+
 def parse_report_fast(text: str, candidates: Candidates) -> Report | None:
     """The report in normalised ``text``, or ``None`` when the grammar must decide."""
+    express = express_report(text, candidates)
+    if express is not None:
+        return express
     draft = draft_report(text)
     if draft is None:
         return None

@@ -56,7 +56,7 @@ MAX_COUNT = 9999
 MAX_TPS = 999
 
 SEPARATOR_CHARS = "#*,;"
-_SEPARATOR = re.compile(r"[#*,;]")
+SEPARATOR = re.compile(r"[#*,;]")
 _DIGITS = re.compile(r"[0-9O]+", re.IGNORECASE | re.ASCII)
 _DOTTED_STATION = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{2})\.([0-9]{4})/([0-9]+)")
 _SLASHED_STATION = re.compile(r"([0-9]{10})/([0-9]+)")
@@ -272,7 +272,7 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
     station = None
     if draft.tps is not None:
         station = station_ref(draft.tps, draft.station_number, notes)
-    if _SEPARATOR.search(text):
+    if SEPARATOR.search(text):
         notes.add("separators")
     votes: dict[str, int] = {}
     extras: dict[str, int] = {}
