@@ -360,11 +360,56 @@ message = (command | report | unknown_command).set_name("message").parse_with_ta
 """The whole language. ``parse_with_tabs`` keeps offsets exact (pyparsing would expand tabs)."""
 
 
-def parse_normalised(text: str) -> Message | ReportDraft:
-    """Run the grammar on normalised text; a report comes back as a draft to be judged."""
+COMMAND_BY_WORD: dict[str, pp.ParserElement] = {
+    "BANTUAN": help_command,
+    "BATAL": cancel_command,
+    "CEK": check_command,
+    "LAPOR": incident_command,
+    "DAFTAR": register_command,
+    "REKAP": totals_command,
+    "BELUM": missing_command,
+    "STATUS": status_command,
+    "QC": quick_count_command,
+    "SIARAN": broadcast_command,
+    "YA": confirm_command,
+}
+"""Each command by its canonical word, so ``parse_normalised`` can go straight to it."""
+
+not_a_command = (report | unknown_command).set_name("report").parse_with_tabs()
+for _expr in COMMAND_BY_WORD.values():
+    _expr.parse_with_tabs()
+
+_FIRST_WORD = re.compile(rf"[{GAP}]*({COMMAND_WORD_PATTERN})", FLAGS)
+
+
+def _run(expr: pp.ParserElement, text: str) -> Message | ReportDraft:
     try:
-        result = message.parse_string(text, parse_all=False)
+        result = expr.parse_string(text, parse_all=False)
     except pp.ParseBaseException as exc:
         loc = min(exc.loc, len(text))
         raise Rejection(errors.UNEXPECTED_TOKEN, loc, len(text)) from None
     return result[0]
+
+
+def parse_normalised(text: str) -> Message | ReportDraft:
+    """Run the grammar on normalised text; a report comes back as a draft to be judged.
+
+    Trying eleven commands one after the other costs more than the rest of the parse, so the
+    first word picks the alternative of ``message`` that would match. This is only a shortcut:
+    every alternative starts with the same word pattern and keyword resolution, so the others
+    would fail on it anyway, and when the chosen one does not match (it always should) the
+    whole ``message`` decides. A property test checks both give the same answers.
+    """
+    first = _FIRST_WORD.match(text)
+    resolved = resolve_keyword(first.group(1)) if first is not None else None
+    if resolved is None:
+        return _run(not_a_command, text)
+    try:
+        return COMMAND_BY_WORD[resolved[0]].parse_string(text, parse_all=False)[0]
+    except pp.ParseBaseException:
+        return _run(message, text)
+
+
+def parse_whole(text: str) -> Message | ReportDraft:
+    """Run ``message`` itself, without the first-word shortcut (for tests)."""
+    return _run(message, text)

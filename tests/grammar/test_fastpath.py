@@ -11,11 +11,21 @@ from hypothesis import strategies as st
 
 from grammar.errors import Rejection
 from grammar.fastpath import parse_report_fast
+from grammar.language import parse_normalised, parse_whole
 from grammar.normalise import is_empty, normalise
 from grammar.parser import parse_full
 from grammar.semantics import candidate_set
 
-from .strategies import CANDIDATES, canonical, careless, reportish_sequence, reportish_text, values
+from .strategies import (
+    CANDIDATES,
+    canonical,
+    careless,
+    gaps,
+    report_words,
+    reportish_sequence,
+    reportish_text,
+    values,
+)
 
 CONTEST = candidate_set(CANDIDATES)
 
@@ -67,3 +77,62 @@ def test_fast_path_agrees_on_any_text(text: str) -> None:
 def test_fast_path_answers_common_reports(data: st.DataObject, v: object) -> None:
     assert check_agreement(canonical(v))  # type: ignore[arg-type]
     assert check_agreement(data.draw(careless(v)))  # type: ignore[arg-type]
+
+
+def grammar_outcome(run: object) -> object:
+    """Like ``outcome`` but for the grammar's raw answer (a message or a report draft)."""
+    return outcome(run)
+
+
+command_words = st.sampled_from(
+    [
+        "BANTUAN",
+        "help",
+        "?",
+        "BATAL",
+        "CANCEL",
+        "CEK",
+        "CHECK",
+        "LAPOR",
+        "INCIDENT",
+        "DAFTAR",
+        "REG",
+        "REKAP",
+        "TOTAL",
+        "BELUM",
+        "MISSING",
+        "STATUS",
+        "QC",
+        "SIARAN",
+        "BROADCAST",
+        "YA",
+        "YES",
+        "BANTUN",
+        "REKAPP",
+        "CEKK",
+        "TPS",
+        "halo",
+        "KAB.",
+        "KOTA",
+        "63.71",
+        "6371011001012",
+        "12",
+        "abc",
+        ":",
+        "=",
+    ]
+)
+command_like = st.lists(st.tuples(command_words | report_words, gaps), min_size=1, max_size=6).map(
+    lambda parts: "".join(word + gap for word, gap in parts)
+)
+
+
+@given(command_like | reportish_sequence | st.text(max_size=30))
+@settings(max_examples=700)
+@example("HELP :")
+@example("REKAP KAB")
+def test_first_word_shortcut_agrees_with_the_whole_grammar(original: str) -> None:
+    text = normalise(original).text
+    if is_empty(text):
+        return
+    assert grammar_outcome(lambda: parse_normalised(text)) == grammar_outcome(lambda: parse_whole(text)), text
