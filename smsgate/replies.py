@@ -126,6 +126,32 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "GAGAL: laporan {ref} tidak ditemukan atau bukan milik Anda.",
         "ERROR: report {ref} not found or not yours.",
     ),
+    # --- broadcasts and reminders (issue 5) ---
+    "broadcast_pending": (
+        "OK siaran ke {count} relawan. Kirim YA {code} dalam {minutes} menit untuk mengirim.",
+        "OK broadcast to {count} volunteers. Send YES {code} within {minutes} min to send it.",
+    ),
+    "broadcast_none": (
+        "GAGAL: tidak ada relawan aktif di wilayah Anda.",
+        "ERROR: no active volunteers in your area.",
+    ),
+    "broadcast_sent": (
+        "OK siaran {code} dikirim ke {count} relawan.",
+        "OK broadcast {code} sent to {count} volunteers.",
+    ),
+    "confirm_unknown": (
+        "GAGAL: kode {code} tidak dikenal atau kedaluwarsa. Kirim SIARAN lagi.",
+        "ERROR: code {code} unknown or expired. Send BROADCAST again.",
+    ),
+    "broadcast_text": ("SIARAN {name}: {text}", "BROADCAST {name}: {text}"),
+    "broadcast_too_long": (
+        "GAGAL: teks siaran {length} huruf, maks {limit}. Persingkat lalu kirim lagi.",
+        "ERROR: broadcast text is {length} chars, max {limit}. Shorten it and send again.",
+    ),
+    "reminder": (
+        "Pengingat: hasil {station} belum masuk. Kirim: {ex}",
+        "Reminder: no result yet for {station}. Send: {ex}",
+    ),
 }
 
 #: Usage shown with ``missing_argument``, per canonical command word.

@@ -4,6 +4,7 @@ from .base import Base, utcnow
 from .contacts import COORDINATOR, VOLUNTEER, Contact
 from .messages import InboundMessage
 from .official import OfficialResult
+from .outbound import Broadcast, OutboundMessage, SendBucket
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
 from .verification import Incident, Invite, RegistrationFailure
@@ -12,6 +13,7 @@ __all__ = [
     "COORDINATOR",
     "VOLUNTEER",
     "Base",
+    "Broadcast",
     "Candidate",
     "Contact",
     "Flag",
@@ -19,10 +21,12 @@ __all__ = [
     "Incident",
     "Invite",
     "OfficialResult",
+    "OutboundMessage",
     "Region",
     "RegionCounter",
     "RegistrationFailure",
     "Report",
+    "SendBucket",
     "Station",
     "StationResult",
     "utcnow",
