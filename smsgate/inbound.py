@@ -19,6 +19,9 @@ class InboundSMS:
     text: str
     to_number: str = ""
     received_at: datetime | None = None
+    #: False when the provider cannot carry the reply in its HTTP response (Android gateway):
+    #: the reply is then queued as an outbound SMS in the transaction that logs the message.
+    reply_inline: bool = True
 
 
 @dataclass(frozen=True)

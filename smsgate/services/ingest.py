@@ -26,6 +26,7 @@ from ..inbound import InboundSMS, Reply
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import render, usage
+from . import flood, outbound
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,25 @@ class Ingest:
     def _process(self, sms: InboundSMS) -> Reply:
         try:
             with self.database.begin() as session:
+                flood.serialise(session, self.settings, _sender(sms.from_number))
                 existing = self._logged(session, sms)
                 if existing is not None and existing.outcome != "error":
                     return Reply(existing.reply, existing.outcome)
                 inbound = existing or self._log(session, sms)
+                held = flood.hold(session, self.settings, inbound)
+                if held is not None:  # logged, not handled, not answered
+                    inbound.outcome, inbound.error_code, inbound.reply = held, held, None
+                    return Reply(None, held)
                 outcome = self._handle(session, sms, inbound)
+                reply, error_code = outcome.reply, outcome.error_code
+                if reply is not None and not flood.may_reply(session, self.settings, inbound):
+                    reply, error_code = None, "reply_limit"
                 inbound.outcome = outcome.outcome
-                inbound.error_code = outcome.error_code
-                inbound.reply = outcome.reply
-            return Reply(outcome.reply, outcome.outcome)
+                inbound.error_code = error_code
+                inbound.reply = reply
+                if reply is not None and not sms.reply_inline:
+                    outbound.queue_reply(session, inbound, reply)
+            return Reply(reply, outcome.outcome)
         except IntegrityError:
             # A concurrent delivery of the same message committed first: answer as it did.
             with self.database.read() as session:
@@ -154,6 +165,8 @@ class Ingest:
                     inbound = self._log(session, sms, outcome="error")
                     inbound.reply = reply
                     inbound.error_code = "internal"
+                    if not sms.reply_inline:
+                        outbound.queue_reply(session, inbound, reply)
         except Exception:
             log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
         return Reply(reply, "error")
