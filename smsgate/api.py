@@ -61,3 +61,47 @@ def discrepancies() -> ResponseReturnValue:
             return jsonify(official_service.discrepancies(session, region, limit=int(limit), status=status))
         except tally_service.UnknownRegion:
             return jsonify(error="unknown region", region=region), 404
+
+
+def _region_key() -> tuple[str, str | None]:
+    """The undotted key of ``?region=`` (``""`` for the whole country); raises UnknownRegion."""
+    code = request.args.get("region")
+    with database().read() as session:
+        return tally_service.region_info(session, code).key, code
+
+
+def _limit() -> int | None:
+    raw = request.args.get("limit", "500")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 5000 else None
+
+
+@bp.get("/flags")
+def flags() -> ResponseReturnValue:
+    """The review queue: open flags of stations in ``region``, newest first (services/checks.py)."""
+    from .services import checks
+
+    limit = _limit()
+    if limit is None:
+        return jsonify(error="limit must be 1..5000"), 400
+    try:
+        key, code = _region_key()
+    except tally_service.UnknownRegion:
+        return jsonify(error="unknown region", region=request.args.get("region")), 404
+    with database().read() as session:
+        return jsonify(region=code or "", flags=checks.open_flags(session, key, limit))
+
+
+@bp.get("/incidents")
+def incidents() -> ResponseReturnValue:
+    """Incidents (``LAPOR``) in ``region``, newest first (services/incidents.py)."""
+    from .services import incidents as incident_service
+
+    limit = _limit()
+    if limit is None:
+        return jsonify(error="limit must be 1..5000"), 400
+    try:
+        key, code = _region_key()
+    except tally_service.UnknownRegion:
+        return jsonify(error="unknown region", region=request.args.get("region")), 404
+    with database().read() as session:
+        return jsonify(region=code or "", incidents=incident_service.listing(session, key, limit))

@@ -307,3 +307,46 @@ def demo(
         run_demo(options, echo=click.echo)
     except (RuntimeError, LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def invite() -> None:
+    """Invite codes for self-registration by SMS (DAFTAR <code> <name>)."""
+
+
+@invite.command("create")
+@click.option("--region", required=True, help="Desa code (63.71.01.1001); any level for coordinators.")
+@click.option("--tps", type=click.IntRange(1, 999), help="Assign the volunteer to this TPS of the desa.")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 10000), help="How many codes.")
+@click.option("--uses", default=1, show_default=True, type=click.IntRange(1, 10000), help="Uses per code.")
+@click.option("--expires-hours", default=72.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--role", default="volunteer", type=click.Choice(["volunteer", "coordinator"]))
+@pass_env
+def invite_create(
+    env: Env, region: str, tps: int | None, count: int, uses: int, expires_hours: float, role: str
+) -> None:
+    """Print COUNT new invite codes, one per line."""
+    from .models import utcnow
+    from .services.invites import InviteError, create
+
+    try:
+        with env.database.begin() as session:
+            invites = create(
+                session,
+                region=region,
+                tps=tps,
+                count=count,
+                uses=uses,
+                expires_hours=expires_hours,
+                role=role,
+                now=utcnow(),
+            )
+            codes = [i.code for i in invites]
+            expires = invites[0].expires_at
+    except InviteError as exc:
+        raise click.ClickException(str(exc)) from None
+    for code in codes:
+        click.echo(code)
+    place = f"{region} TPS {tps:03d}" if tps else region
+    summary = f"{len(codes)} {role} invite(s) for {place}, {uses} use(s) each"
+    click.echo(f"{summary}, expiring {expires:%Y-%m-%d %H:%M} UTC", err=True)

@@ -5,6 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+#: Western Indonesia Time, the zone of the default polls-close time and of naive settings.
+WIB = timezone(timedelta(hours=7), "WIB")
+POLLS_CLOSE = datetime(2024, 2, 14, 13, 0, tzinfo=WIB)
+
+
+def parse_polls_close(value: str | None) -> datetime:
+    """``2024-02-14T13:00+07:00``; a value without an offset is read as WIB."""
+    if not value:
+        return POLLS_CLOSE
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=WIB)
 
 
 @dataclass(frozen=True)
@@ -15,7 +28,10 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_from: str | None = None
     api_token: str | None = None
-    #: Hours after polls close (13:00 WIB) after which a report is flagged as late.
+    #: When polls close (``SMSGATE_POLLS_CLOSE``, ISO datetime with offset; 13:00 WIB election day).
+    polls_close: datetime = POLLS_CLOSE
+    #: Hours after polls close after which a report is flagged as late (``SMSGATE_LATE_HOURS``).
+    late_hours: float = 12.0
     # --- gateways and outbound SMS (README "Indonesian gateways") ---
     #: Provider for outbound SMS to a contact who never wrote to us (``SMSGATE_DEFAULT_PROVIDER``).
     default_provider: str = "twilio"
@@ -92,6 +108,8 @@ class Settings:
             twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
             twilio_from=get("TWILIO_FROM"),
             api_token=get("SMSGATE_API_TOKEN"),
+            polls_close=parse_polls_close(get("SMSGATE_POLLS_CLOSE")),
+            late_hours=float(get("SMSGATE_LATE_HOURS") or cls.late_hours),
             default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
             android_secret=get("SMSGATE_ANDROID_SECRET"),
             android_url=get("SMSGATE_ANDROID_URL"),

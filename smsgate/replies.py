@@ -152,6 +152,77 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "Pengingat: hasil {station} belum masuk. Kirim: {ex}",
         "Reminder: no result yet for {station}. Send: {ex}",
     ),
+    # --- verification and coordination (issue 4) ---
+    "incident_recorded": (
+        "OK kejadian dicatat untuk {place}. Ref {ref}. Koordinator Anda akan melihatnya.",
+        "OK incident recorded for {place}. Ref {ref}. Your coordinator will see it.",
+    ),
+    "totals": (
+        "OK REKAP {region}: {reported}/{total} TPS. {votes} Beda {disputed} Cek {flagged}",
+        "OK TOTAL {region}: {reported}/{total} stations. {votes} Disputed {disputed} Flagged {flagged}",
+    ),
+    "missing_list": (
+        "OK BELUM {region}: {missing}/{total} TPS belum lapor: {stations}",
+        "OK MISSING {region}: {missing}/{total} stations not reported: {stations}",
+    ),
+    "missing_none": (
+        "OK BELUM {region}: semua {total} TPS sudah lapor.",
+        "OK MISSING {region}: all {total} stations have reported.",
+    ),
+    "station_status": (
+        "OK STATUS {station} {status}: {votes}{extras}, {count} laporan.",
+        "OK STATUS {station} {status}: {votes}{extras}, {count} reports.",
+    ),
+    "station_status_missing": (
+        "OK STATUS {station}: belum ada laporan.",
+        "OK STATUS {station}: no report yet.",
+    ),
+    "status_flags": ("Cek: {kinds}", "Flags: {kinds}"),
+    "status_incidents": ("Kejadian: {count}", "Incidents: {count}"),
+    "unknown_region": (
+        "GAGAL: wilayah '{region}' tidak ditemukan. Contoh: {command} 63.71 atau {command} BANJARMASIN",
+        "ERROR: region '{region}' not found. Example: {command} 63.71 or {command} BANJARMASIN",
+    ),
+    "ambiguous_region": (
+        "GAGAL: '{region}' ada {count}, kirim kodenya: {choices}",
+        "ERROR: '{region}' matches {count}, send the code: {choices}",
+    ),
+    "registered": (
+        "OK {name} terdaftar sbg relawan {place}. Kirim hasil spt: {ex}",
+        "OK {name} registered as volunteer for {place}. Send results like: {ex}",
+    ),
+    "registered_coordinator": (
+        "OK {name} terdaftar sbg koordinator {place}. Kirim BANTUAN untuk perintah.",
+        "OK {name} registered as coordinator for {place}. Send HELP for the commands.",
+    ),
+    "register_already": (
+        "GAGAL: nomor ini sudah terdaftar ({name}, {place}). Kirim BANTUAN untuk format.",
+        "ERROR: this number is already registered ({name}, {place}). Send HELP for the format.",
+    ),
+    "register_inactive": (
+        "GAGAL: nomor ini dinonaktifkan. Hubungi koordinator Anda.",
+        "ERROR: this number has been deactivated. Please contact your coordinator.",
+    ),
+    "register_bad_phone": (
+        "GAGAL: nomor pengirim tidak bisa didaftarkan.",
+        "ERROR: the sending number cannot be registered.",
+    ),
+    "invite_unknown": (
+        "GAGAL: kode undangan {code} tidak dikenal. Periksa lagi (sisa {left} kali coba).",
+        "ERROR: invite code {code} not recognised. Check it ({left} tries left).",
+    ),
+    "invite_expired": (
+        "GAGAL: kode undangan {code} sudah kedaluwarsa. Minta kode baru ke koordinator.",
+        "ERROR: invite code {code} has expired. Ask your coordinator for a new one.",
+    ),
+    "invite_used_up": (
+        "GAGAL: kode undangan {code} sudah habis dipakai. Minta kode baru ke koordinator.",
+        "ERROR: invite code {code} has been used up. Ask your coordinator for a new one.",
+    ),
+    "register_locked": (
+        "GAGAL: terlalu banyak kode salah. Coba lagi setelah {until} WIB.",
+        "ERROR: too many wrong codes. Try again after {until} WIB (UTC+7).",
+    ),
 }
 
 #: Usage shown with ``missing_argument``, per canonical command word.

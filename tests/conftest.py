@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,9 @@ def settings(database_url: str) -> Settings:
         twilio_account_sid="AC00000000000000000000000000000000",
         twilio_from="+15005550006",
         api_token="test-api-token",
+        # Polls close tomorrow: wall-clock reports in tests are never flagged ``late``
+        # (tests/verification builds its own settings to test that flag).
+        polls_close=datetime.now(UTC) + timedelta(days=1),
     )
 
 

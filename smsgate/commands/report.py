@@ -19,7 +19,13 @@ def report(ctx: Context, message: grammar.Report) -> Outcome:
     if refusal is not None:
         return ctx.fail(refusal.key, **refusal.params)
     stored = reports.store(
-        ctx.session, contact=ctx.contact, station=station, parsed=message, inbound=ctx.inbound, now=ctx.now
+        ctx.session,
+        contact=ctx.contact,
+        station=station,
+        parsed=message,
+        inbound=ctx.inbound,
+        now=ctx.now,
+        settings=ctx.settings,
     )
     params = {
         "station": stations.label(station, ctx.contact),

@@ -5,6 +5,7 @@ from .contacts import COORDINATOR, VOLUNTEER, Contact
 from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, OutboundMessage, SendBucket
+from .quickcount import SampleDesign, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
 from .verification import Incident, Invite, RegistrationFailure
@@ -26,6 +27,9 @@ __all__ = [
     "RegionCounter",
     "RegistrationFailure",
     "Report",
+    "SampleDesign",
+    "SampleStation",
+    "SampleStratum",
     "SendBucket",
     "Station",
     "StationResult",

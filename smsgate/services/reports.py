@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 import grammar
 
-from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
-from . import station_results
+from ..config import Settings
+from ..models import Contact, InboundMessage, Report, Station, StationResult
+from . import checks, station_results
 from .refs import unique_ref
 
 #: Votes plus invalid ballots may exceed registered voters by this share before we flag it
@@ -44,6 +45,7 @@ def store(
     parsed: grammar.Report,
     inbound: InboundMessage,
     now: datetime,
+    settings: Settings | None = None,
 ) -> Stored:
     """Store ``parsed`` as ``contact``'s current report for ``station``.
 
@@ -64,7 +66,7 @@ def store(
         invalid=parsed.invalid,
         registered=parsed.registered,
         by_coordinator=contact.is_coordinator,
-        flagged=over,
+        flagged=False,
         created_at=now,
     )
     session.add(report)
@@ -79,18 +81,12 @@ def store(
     for old in session.scalars(previous):
         old.superseded_at = now
         old.superseded_by_id = report.id
-    if over:
-        session.add(
-            Flag(
-                station_id=station.id,
-                kind="over_capacity",
-                report_id=report.id,
-                created_at=now,
-                reason=f"Suara+TS {total} melebihi DPT {registered} + 2% (laporan {report.ref})",
-            )
-        )
+    # The flag checks (services/checks.py) add Flag rows, including over_capacity.
+    found = checks.run(
+        session, report=report, station=station, contact=contact, settings=settings or Settings()
+    )
     session.flush()
-    result = station_results.refresh(session, station.id, flagged=True if over else None, now=now)
+    result = station_results.refresh(session, station.id, flagged=True if found else None, now=now)
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
 
 
