@@ -273,10 +273,15 @@ def quick_count(
     voters = np.asarray(registered, dtype=float)
     codes = list(strata)
     H = len(codes)
-    shares = ratio_estimate(codes, population, h[use], y[use], y[use].sum(axis=1), inside[use])
+    # Two counted stations in the domain at the least: with one, its residual is zero by
+    # construction and the margin would read 0.
+    enough = int((use & inside).sum()) >= 2
+    shares = (
+        ratio_estimate(codes, population, h[use], y[use], y[use].sum(axis=1), inside[use]) if enough else None
+    )
     known = use & np.isfinite(voters)
     turnout = None
-    if known.any():
+    if enough and (known & inside).sum() >= 2:
         cast = y[known].sum(axis=1) + np.nan_to_num(bad[known])
         turnout = ratio_estimate(codes, population, h[known], cast[:, None], voters[known], inside[known])
     sampled = np.bincount(h[inside], minlength=H)

@@ -1,0 +1,57 @@
+"""Quick-count sample designs: the strata with their sizes and the stations drawn."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class SampleDesign(Base):
+    """One stratified sample of stations. ``active`` marks the design the quick count uses
+    (at most one: drawing or importing a new design deactivates the others).
+
+    ``strata_level`` is ``province``, ``kabkota`` or ``kecamatan`` for a drawn design and
+    ``import`` for one read from a file; ``region_code`` the region it was drawn in (None for
+    the whole frame); ``seed`` the random seed (None for an imported design).
+    """
+
+    __tablename__ = "sample_designs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    strata_level: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str | None] = mapped_column(String(16), default=None)
+    seed: Mapped[int | None] = mapped_column(Integer, default=None)
+    size: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SampleStratum(Base):
+    """A stratum of a design: ``population`` stations (N_h), ``sample_size`` drawn (n_h) and
+    the registered voters of the stratum (stations without a figure count with the stratum
+    mean) used for the allocation and for the coverage warnings."""
+
+    __tablename__ = "sample_strata"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    population: Mapped[int] = mapped_column(Integer)
+    sample_size: Mapped[int] = mapped_column(Integer)
+    registered: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (UniqueConstraint("design_id", "code", name="uq_sample_strata_design_code"),)
+
+
+class SampleStation(Base):
+    """A station drawn into a design, and its stratum."""
+
+    __tablename__ = "sample_stations"
+
+    design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
+    stratum_id: Mapped[int] = mapped_column(ForeignKey("sample_strata.id"), index=True)
