@@ -350,3 +350,10 @@ def invite_create(
     place = f"{region} TPS {tps:03d}" if tps else region
     summary = f"{len(codes)} {role} invite(s) for {place}, {uses} use(s) each"
     click.echo(f"{summary}, expiring {expires:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+# The quick count's commands live in their own module (it needs Env, defined above).
+from .quickcount.cli import quickcount, sample  # noqa: E402
+
+main.add_command(sample)
+main.add_command(quickcount)
