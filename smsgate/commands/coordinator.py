@@ -1,0 +1,117 @@
+"""REKAP / TOTAL, BELUM / MISSING and STATUS: coordinators steering from a basic phone.
+
+Everything is answered within the coordinator's scope (``services.scope``); nothing is read
+for a region or station outside it. REKAP reads the sharded region counters, BELUM the
+partial index of missing stations: neither scans reports.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+import grammar
+
+from ..models import Flag, Station, StationResult
+from ..replies import status_word, text
+from ..services import incidents, scope, stations, tally
+from . import Context, Outcome, handles
+from .formatting import extras_text, votes_text
+
+#: How many missing station IDs BELUM lists (14 characters each with the space).
+MISSING_SHOWN = 5
+
+
+def _region(ctx: Context, ref: grammar.RegionRef | None, command: str) -> tally.RegionInfo | Outcome:
+    assert ctx.contact is not None
+    found = scope.resolve(ctx.session, ctx.contact, ref)
+    if isinstance(found, scope.Ambiguous):
+        return ctx.fail(
+            "ambiguous_region",
+            region=found.name,
+            count=len(found.regions),
+            choices=scope.choices_text(found.regions),
+        )
+    if isinstance(found, stations.Refusal):
+        return ctx.fail(found.key, command=command, **found.params)
+    return found
+
+
+@handles(grammar.Totals, name="REKAP", coordinator_only=True)
+def totals(ctx: Context, message: grammar.Totals) -> Outcome:
+    region = _region(ctx, message.region, "REKAP")
+    if isinstance(region, Outcome):
+        return region
+    document = tally.tally(ctx.session, region.code or None)
+    valid = document["valid"] or 0
+    votes = " ".join(
+        f"{code}={count}" + (f" ({100 * count / valid:.1f}%)" if valid else "")
+        for code, count in document["votes"].items()
+    )
+    counts = document["stations"]
+    return ctx.ok(
+        "totals",
+        region=region.name,
+        reported=counts["reported"],
+        total=counts["total"],
+        votes=votes,
+        disputed=counts["disputed"],
+        flagged=counts["flagged"],
+    )
+
+
+@handles(grammar.Missing, name="BELUM", coordinator_only=True)
+def missing(ctx: Context, message: grammar.Missing) -> Outcome:
+    region = _region(ctx, message.region, "BELUM")
+    if isinstance(region, Outcome):
+        return region
+    counts = tally.tally(ctx.session, region.code or None)["stations"]
+    left = counts["total"] - counts["reported"]
+    if left <= 0:
+        return ctx.ok("missing_none", region=region.name, total=counts["total"])
+    first = ctx.session.scalars(
+        select(StationResult.station_id)
+        .where(StationResult.status == "missing", StationResult.station_id.like(f"{scope.key_of(region)}%"))
+        .order_by(StationResult.station_id)
+        .limit(MISSING_SHOWN)
+    )
+    shown = " ".join(first) + (" .." if left > MISSING_SHOWN else "")
+    return ctx.ok("missing_list", region=region.name, missing=left, total=counts["total"], stations=shown)
+
+
+@handles(grammar.Status, name="STATUS", coordinator_only=True)
+def status(ctx: Context, message: grammar.Status) -> Outcome:
+    assert ctx.contact is not None
+    station_id = message.station.station_id
+    if station_id is None:
+        return ctx.fail("desa_required")
+    station = ctx.session.get(Station, station_id)
+    if station is None:
+        return ctx.fail("unknown_station", station=station_id)
+    refusal = stations.authorise(ctx.contact, station)
+    if refusal is not None:
+        return ctx.fail(refusal.key, **refusal.params)
+    result = ctx.session.get(StationResult, station.id)
+    kinds = sorted(
+        set(
+            ctx.session.scalars(
+                select(Flag.kind).where(Flag.station_id == station.id, Flag.resolved_at.is_(None))
+            )
+        )
+    )
+    extras = []
+    if kinds:
+        extras.append(text("status_flags", ctx.lang, kinds=",".join(kinds)))
+    seen = incidents.count_at(ctx.session, station.id)
+    if seen:
+        extras.append(text("status_incidents", ctx.lang, count=seen))
+    if result is None or result.status == "missing" or not result.votes:
+        return ctx.ok("station_status_missing", *extras, station=station.id)
+    return ctx.ok(
+        "station_status",
+        *extras,
+        station=station.id,
+        status=status_word(result.status, ctx.lang),
+        votes=votes_text(result.votes),
+        extras=extras_text(None, result.invalid, None),
+        count=result.report_count,
+    )

@@ -1,0 +1,216 @@
+"""Checks from the C.Hasil form: what about a new report a person should look at.
+
+``run`` is called by ``reports.store`` in the same transaction, with the station's result row
+already locked, after the report is stored and the sender's previous one superseded. Each
+check that fires adds a ``Flag`` (stable ``kind``, a short Indonesian ``reason``) unless the
+station already has an open flag of that kind. Flags never block a report: the sender gets
+the usual answer and the station goes into the review queue (``/api/flags``).
+
+Kinds:
+
+- ``over_capacity``: votes + invalid above registered voters + 2% (the DPTb tolerance).
+- ``totals_mismatch``: ``SAH`` or ``TS`` differ between the station's current reports.
+- ``over_999``: a candidate above 999 votes (a TPS has at most a few hundred voters).
+- ``landslide``: one candidate has every vote and turnout is at least 90% of registered voters.
+- ``one_digit``: another current report differs in exactly one digit of one candidate's count
+  (the classic misread: 152 vs 652).
+- ``late``: received more than ``late_hours`` after polls close.
+- ``multi_desa``: the same volunteer's phone reported for stations in different desa
+  (coordinators are excluded: their scope covers many desa).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..models import Contact, Flag, Report, Station
+
+#: Votes plus invalid ballots may exceed registered voters by this share (voters moved in on
+#: the day, the DPTb, are not on the station's list).
+CAPACITY_TOLERANCE = 0.02
+MAX_CANDIDATE_VOTES = 999
+#: ``landslide`` needs turnout (votes + invalid) of at least this share of registered voters.
+LANDSLIDE_TURNOUT = 0.90
+
+KINDS = ("over_capacity", "totals_mismatch", "over_999", "landslide", "one_digit", "late", "multi_desa")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    reason: str
+
+
+def capacity(station: Station, report: Report) -> int | None:
+    """Registered voters: the station's list when imported, else the DPT the sender typed."""
+    return station.registered_voters if station.registered_voters is not None else report.registered
+
+
+def is_over_capacity(total: int, registered: int | None) -> bool:
+    return registered is not None and total > registered * (1 + CAPACITY_TOLERANCE)
+
+
+def one_digit_apart(a: int, b: int) -> bool:
+    """Same number of digits and exactly one position different: 152 vs 652, 98 vs 93."""
+    x, y = str(a), str(b)
+    return len(x) == len(y) and sum(p != q for p, q in zip(x, y, strict=True)) == 1
+
+
+def findings(
+    report: Report,
+    *,
+    station: Station,
+    contact: Contact,
+    others: Sequence[Report],
+    other_desa: str | None,
+    settings: Settings,
+) -> list[Finding]:
+    """Every check that fires for ``report`` (pure: no I/O).
+
+    ``others`` are the station's other current reports; ``other_desa`` is the desa key of
+    another station the same volunteer reported for, if any.
+    """
+    found: list[Finding] = []
+    ref = report.ref
+    total = sum(report.votes.values()) + (report.invalid or 0)
+    registered = capacity(station, report)
+    if is_over_capacity(total, registered):
+        found.append(
+            Finding("over_capacity", f"Suara+TS {total} melebihi DPT {registered} + 2% (laporan {ref})")
+        )
+    for field, name in (("valid", "SAH"), ("invalid", "TS")):
+        mine = getattr(report, field)
+        clash = next((o for o in others if mine is not None and getattr(o, field) not in (None, mine)), None)
+        if clash is not None:
+            found.append(
+                Finding(
+                    "totals_mismatch",
+                    f"{name} beda: {mine} (laporan {ref}) vs {getattr(clash, field)} (laporan {clash.ref})",
+                )
+            )
+            break
+    big = sorted(code for code, votes in report.votes.items() if votes > MAX_CANDIDATE_VOTES)
+    if big:
+        found.append(
+            Finding("over_999", f"Suara {big[0]}={report.votes[big[0]]} di atas 999 (laporan {ref})")
+        )
+    winners = [code for code, votes in report.votes.items() if votes > 0]
+    if len(winners) == 1 and len(report.votes) > 1 and registered and total >= LANDSLIDE_TURNOUT * registered:
+        share = round(100 * total / registered)
+        found.append(
+            Finding(
+                "landslide",
+                f"Semua suara untuk {winners[0]}, kehadiran {share}% dari DPT {registered} (laporan {ref})",
+            )
+        )
+    for other in others:
+        differing = [c for c in report.votes if report.votes[c] != other.votes.get(c)]
+        if len(differing) == 1 and set(other.votes) == set(report.votes):
+            code = differing[0]
+            if one_digit_apart(report.votes[code], other.votes[code]):
+                found.append(
+                    Finding(
+                        "one_digit",
+                        f"Beda 1 digit: {code}={report.votes[code]} (laporan {ref}) "
+                        f"vs {code}={other.votes[code]} (laporan {other.ref}). Salah baca?",
+                    )
+                )
+                break
+    deadline = settings.polls_close + timedelta(hours=settings.late_hours)
+    if report.created_at > deadline:
+        hours = (report.created_at - settings.polls_close).total_seconds() / 3600
+        found.append(
+            Finding(
+                "late",
+                f"Laporan {ref} masuk {hours:.0f} jam setelah TPS tutup (batas {settings.late_hours:g})",
+            )
+        )
+    if other_desa is not None and not contact.is_coordinator:
+        found.append(
+            Finding(
+                "multi_desa",
+                f"Nomor {contact.phone} juga melapor untuk desa {other_desa} (laporan {ref})",
+            )
+        )
+    return found
+
+
+def run(
+    session: Session, *, report: Report, station: Station, contact: Contact, settings: Settings
+) -> list[Finding]:
+    """Run every check for the stored ``report``, add a flag per new kind, return what fired."""
+    others = [
+        r
+        for r in session.scalars(
+            select(Report).where(
+                Report.station_id == station.id,
+                Report.id != report.id,
+                Report.superseded_at.is_(None),
+                Report.cancelled_at.is_(None),
+            )
+        )
+        if r.contact_id != report.contact_id
+    ]
+    other_desa = None
+    if not contact.is_coordinator:
+        other_station = session.scalar(
+            select(Report.station_id)
+            .where(Report.contact_id == contact.id, Report.station_id.not_like(f"{station.id[:10]}%"))
+            .limit(1)
+        )
+        other_desa = other_station[:10] if other_station else None
+    found = findings(
+        report, station=station, contact=contact, others=others, other_desa=other_desa, settings=settings
+    )
+    if not found:
+        return []
+    report.flagged = True
+    open_kinds = set(
+        session.scalars(select(Flag.kind).where(Flag.station_id == station.id, Flag.resolved_at.is_(None)))
+    )
+    for finding in _unique(found):
+        if finding.kind not in open_kinds:
+            session.add(
+                Flag(
+                    station_id=station.id,
+                    kind=finding.kind,
+                    reason=finding.reason[:300],
+                    report_id=report.id,
+                    created_at=report.created_at,
+                )
+            )
+    return found
+
+
+def _unique(found: Iterable[Finding]) -> list[Finding]:
+    seen: set[str] = set()
+    return [f for f in found if not (f.kind in seen or seen.add(f.kind))]
+
+
+def open_flags(session: Session, region_key: str, limit: int = 500) -> list[dict[str, object]]:
+    """The review queue: open flags of stations in a region (undotted key), newest first."""
+    rows = session.execute(
+        select(Flag, Report.ref)
+        .outerjoin(Report, Report.id == Flag.report_id)
+        .where(Flag.resolved_at.is_(None), Flag.station_id.like(f"{region_key}%"))
+        .order_by(Flag.created_at.desc(), Flag.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": flag.id,
+            "station_id": flag.station_id,
+            "kind": flag.kind,
+            "reason": flag.reason,
+            "report": ref,
+            "created_at": flag.created_at.isoformat(),
+            "status": "open",
+        }
+        for flag, ref in rows
+    ]
