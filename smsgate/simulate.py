@@ -177,7 +177,11 @@ class Count:
 
 @dataclass
 class Planned:
-    """One webhook to send. ``expect`` is ``OK``/``GAGAL`` or None when either is fine."""
+    """One webhook to send. ``expect`` is ``OK``/``GAGAL`` or None when either is fine.
+
+    ``repeat`` marks a text the same phone already sent under another id: flood control may
+    hold it without a reply (SMSGATE_FLOOD_DUPLICATE_SECONDS), which is then fine too.
+    """
 
     index: int
     category: str
@@ -188,6 +192,12 @@ class Planned:
     expect: str | None
     stores_report: bool = False
     after: int | None = None
+    repeat: bool = False
+
+    def expected(self, outcome: str) -> bool:
+        if self.expect is None or outcome == self.expect:
+            return outcome != "failed"
+        return self.repeat and outcome == "none"
 
 
 def _count_for(rng: random.Random, candidates: Sequence[str], registered: int) -> Count:
@@ -299,6 +309,7 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
     reported: list[tuple[Volunteer, int, int]] = []  # (volunteer, tps, index of the report)
     to_correct: list[tuple[Volunteer, int, int]] = []
     out: list[Planned] = []
+    texts: set[tuple[str, str]] = set()
 
     def count_of(desa: str, tps: int) -> Count:
         key = (desa, tps)
@@ -310,6 +321,10 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
     def add(category: str, form: str, phone: str, body: str, expect: str | None, **kw: object) -> Planned:
         index = len(out)
         sid = kw.pop("sid", None) or f"SM{run_id}{index:024x}"
+        text = (phone, " ".join(body.split()).upper())
+        if category != "duplicate":
+            kw["repeat"] = text in texts
+            texts.add(text)
         item = Planned(index, category, form, phone, body, str(sid), expect, **kw)  # type: ignore[arg-type]
         out.append(item)
         return item
@@ -337,10 +352,10 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
         if category == "report" or (category in ("correction", "duplicate", "command") and not reported):
             first_report()
         elif category == "correction":
-            if to_correct:
-                volunteer, tps, index = to_correct.pop(rng.randrange(len(to_correct)))
-            else:
-                volunteer, tps, index = rng.choice(reported)
+            if not to_correct:
+                first_report()
+                continue
+            volunteer, tps, index = to_correct.pop(rng.randrange(len(to_correct)))
             form = _pick_form(rng, volunteer)
             body = report_body(form, count_of(volunteer.desa, tps), volunteer.desa, tps, rng)
             add("correction", form, volunteer.phone, body, "OK", stores_report=True, after=index)
@@ -356,6 +371,7 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
                 original.expect,
                 sid=original.sid,
                 after=original.index,
+                repeat=original.repeat,
             )
         elif category == "command":
             volunteer, tps, index = rng.choice(reported)
@@ -464,7 +480,7 @@ class Summary:
             f" ({self.throughput:.1f} msgs/s; limit {self.rate:g}/s, {self.concurrency} connections)"
             + ("  STOPPED at the time limit" if self.stopped_early else ""),
             f"replies: {self.outcomes['OK']} OK, {self.outcomes['GAGAL']} GAGAL/ERROR, "
-            f"{self.outcomes['other']} other, {self.outcomes['none']} empty; "
+            f"{self.outcomes['other']} other, {self.outcomes['none']} without reply; "
             f"non-200: {self.non_200}"
             + (
                 f" ({', '.join(f'{s}: {n}' for s, n in sorted(self.statuses.items()) if s != 200)})"
@@ -631,7 +647,7 @@ def summarise(
     outcomes: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     errors: Counter[str] = Counter()
-    first_reply: dict[str, str | None] = {}
+    first_reply: dict[str, Result] = {}
     unexpected = []
     duplicates = same = 0
     accepted_reports: set[str] = set()
@@ -646,12 +662,15 @@ def summarise(
             errors[result.error.split(":", 1)[0]] += 1
         if item.category == "duplicate":
             duplicates += 1
-            same += int(first_reply.get(item.sid) == result.reply and result.reply is not None)
+            first = first_reply.get(item.sid)
+            same += int(
+                first is not None and first.status == result.status == 200 and first.reply == result.reply
+            )
         else:
-            first_reply[item.sid] = result.reply
+            first_reply[item.sid] = result
         if item.stores_report and outcome == "OK":
             accepted_reports.add(item.sid)
-        if outcome == "failed" or (item.expect is not None and outcome != item.expect):
+        if not item.expected(outcome):
             unexpected.append(result)
     return Summary(
         url=url,

@@ -36,6 +36,12 @@ def _run(live_url: str, database: Database, messages: int = 120, **kw) -> simula
 def test_plan_is_deterministic_and_varied(database: Database, world) -> None:  # type: ignore[no-untyped-def]
     roster = simulate.roster_from_database(database)
     assert len(roster.volunteers) == 5 and roster.candidates == ("01", "02", "03")
+    assert sorted(roster.stations["63.71.01.1001"]) == [1, 2, 12, 901]
+    volunteers = [
+        simulate.Volunteer(f"+62813{n:08d}", f"63.71.01.{1001 + n // 7}", None if n % 9 == 0 else n % 7 + 1)
+        for n in range(300)
+    ]
+    roster = simulate.Roster(volunteers, {v.desa: dict.fromkeys(range(1, 8), 200) for v in volunteers})
     first = simulate.plan(roster, 600, seed=3, run_id="aaaaaaaa")
     again = simulate.plan(roster, 600, seed=3, run_id="bbbbbbbb")
     assert [(p.phone, p.body, p.after) for p in first] == [(p.phone, p.body, p.after) for p in again]
