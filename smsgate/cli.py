@@ -213,6 +213,24 @@ def worker(env: Env, once: bool) -> None:
 
 
 @main.command()
+@click.argument("region", required=False)
+@click.option("--dry-run", is_flag=True, help="Only count who would be reminded.")
+@pass_env
+def remind(env: Env, region: str | None, dry_run: bool) -> None:
+    """Queue a reminder SMS to volunteers of stations in REGION that have not reported yet."""
+    from .models import utcnow
+    from .services.reminders import UnknownRegion
+    from .services.reminders import remind as queue
+
+    try:
+        with env.database.begin() as session:
+            count = queue(session, env.settings, region, utcnow(), dry_run=dry_run)
+    except UnknownRegion:
+        raise click.ClickException(f"unknown region {region!r}") from None
+    click.echo(f"{count} reminder(s) {'would be queued' if dry_run else 'queued'}")
+
+
+@main.command()
 @click.option("--url", required=True, help="The deployment's base URL (or the full webhook URL).")
 @click.option("--messages", default=1000, show_default=True, type=click.IntRange(1), help="How many to send.")
 @click.option(

@@ -18,6 +18,9 @@ def gateway() -> Gateway:
 
 
 def register(app: Flask) -> None:
-    from . import twilio
+    from . import android, kannel, twilio, twilio_status
 
     app.register_blueprint(twilio.bp)
+    app.register_blueprint(twilio_status.bp)
+    app.register_blueprint(android.bp)
+    app.register_blueprint(kannel.bp)

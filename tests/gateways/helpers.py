@@ -1,0 +1,112 @@
+"""Signed Android webhooks, Kannel requests and a fake provider HTTP server on localhost."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from webhooks.android import signature
+
+ANDROID_SECRET = "android-signing-key"
+KANNEL_SECRET = "kannel-shared-secret"
+_ids = itertools.count(1)
+
+
+def envelope(phone: str, text: str, envelope_id: str | None = None, event: str = "sms:received") -> dict:
+    return {
+        "deviceId": "ffffffffceb0b1db0000018e937c815b",
+        "event": event,
+        "id": envelope_id or f"env{next(_ids):08d}",
+        "payload": {
+            "messageId": "abc123",  # the app's own id is content-based and not unique
+            "message": text,
+            "phoneNumber": phone,
+            "simNumber": 1,
+            "receivedAt": "2024-02-14T15:46:11.000+07:00",
+        },
+        "webhookId": "wh-1",
+    }
+
+
+def android_post(client, data: dict, *, secret: str = ANDROID_SECRET, timestamp: int | None = None, sig=None):  # type: ignore[no-untyped-def]
+    body = json.dumps(data).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {"X-Timestamp": stamp, "X-Signature": sig or signature(secret, body, stamp)}
+    return client.post("/webhooks/android", data=body, headers=headers, content_type="application/json")
+
+
+def kannel_get(
+    client, phone: str, text: str, *, secret: str = KANNEL_SECRET, remote: str = "127.0.0.1", **extra
+):  # type: ignore[no-untyped-def]
+    params = {"sender": phone, "receiver": "+6281300000000", "text": text, "smsc": "modem1", **extra}
+    if "id" not in params and "time" not in params:
+        params["id"] = f"kannel-{next(_ids)}"
+    if secret:
+        params["secret"] = secret
+    return client.get("/webhooks/kannel", query_string=params, environ_base={"REMOTE_ADDR": remote})
+
+
+@dataclass
+class FakeProvider:
+    """Answers provider API calls: ``fail_first`` 500s, then ``ok_status``; records every request."""
+
+    fail_first: int = 0
+    fail_status: int = 500
+    ok_status: int = 202
+    requests: list[dict] = field(default_factory=list)
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        request = Request(environ)
+        with self.lock:
+            record = {
+                "method": request.method,
+                "path": request.path,
+                "args": request.args.to_dict(),
+                "form": request.form.to_dict(),
+                "json": request.get_json(silent=True),
+                "auth": request.headers.get("Authorization", ""),
+            }
+            self.requests.append(record)
+            failing = len(self.requests) <= self.fail_first
+        if failing:
+            return Response("provider down", status=self.fail_status)(environ, start_response)
+        if "/Messages.json" in request.path:  # Twilio's REST API
+            body = {"sid": f"SM{len(self.requests):032x}", "status": "queued", "to": record["form"].get("To")}
+            return Response(json.dumps(body), status=201, mimetype="application/json")(
+                environ, start_response
+            )
+        if record["json"] is not None:  # the Android gateway
+            body = {"id": record["json"].get("id", "x"), "state": "Pending"}
+            return Response(json.dumps(body), status=self.ok_status, mimetype="application/json")(
+                environ, start_response
+            )
+        return Response("0: Accepted for delivery", status=self.ok_status)(environ, start_response)
+
+    def basic_auth(self, index: int = -1) -> tuple[str, str]:
+        user, _, password = base64.b64decode(self.requests[index]["auth"].split()[1]).decode().partition(":")
+        return user, password
+
+
+@contextmanager
+def fake_provider(**options) -> Iterator[FakeProvider]:  # type: ignore[no-untyped-def]
+    provider = FakeProvider(**options)
+    server = make_server("127.0.0.1", 0, provider, threaded=True)
+    provider.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield provider
+    finally:
+        server.shutdown()
+        thread.join(5)
