@@ -47,6 +47,21 @@ def station(station_id: str) -> ResponseReturnValue:
     return jsonify(document)
 
 
+@bp.get("/quickcount")
+def quickcount() -> ResponseReturnValue:
+    """The quick-count estimate for ``region`` (smsgate/quickcount/service.py)."""
+    from .quickcount import service as quickcount_service
+
+    region = request.args.get("region")
+    with database().read() as session:
+        try:
+            return jsonify(quickcount_service.quickcount(session, region))
+        except tally_service.UnknownRegion:
+            return jsonify(error="unknown region", region=region), 404
+        except quickcount_service.NoDesign:
+            return jsonify(error="no sample design", hint="smsgate sample draw"), 404
+
+
 @bp.get("/discrepancies")
 def discrepancies() -> ResponseReturnValue:
     """Stations whose official results differ from ours, largest first (services/official.py)."""

@@ -223,6 +223,26 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "GAGAL: terlalu banyak kode salah. Coba lagi setelah {until} WIB.",
         "ERROR: too many wrong codes. Try again after {until} WIB (UTC+7).",
     ),
+    # --- QC (quick count; smsgate/commands/quickcount.py) ---
+    "qc": (
+        "OK QC {region}: {shares} (+-95%) TPS sampel {counted}/{sample}{notes}",
+        "OK QC {region}: {shares} (+-95%) sample stations {counted}/{sample}{notes}",
+    ),
+    "qc_too_few": (
+        "OK QC {region}: belum cukup TPS sampel melapor ({counted}/{sample}).",
+        "OK QC {region}: not enough sample stations in yet ({counted}/{sample}).",
+    ),
+    "qc_no_design": (
+        "GAGAL: sampel quick count belum dibuat.",
+        "ERROR: no quick-count sample has been drawn yet.",
+    ),
+    "qc_no_sample": (
+        "GAGAL: tidak ada TPS sampel di {region}.",
+        "ERROR: no sample station in {region}.",
+    ),
+    "qc_low": (" AWAS: data baru sedikit", " CAUTION: few reports yet"),
+    "qc_uneven": (" AWAS: sebaran tdk merata", " CAUTION: uneven coverage"),
+    "qc_disputed": (" Beda {count}", " Disputed {count}"),
 }
 
 #: Usage shown with ``missing_argument``, per canonical command word.

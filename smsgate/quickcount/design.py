@@ -66,29 +66,37 @@ def allocate(
         weights = N.astype(float)
     n = floor.copy()
     free = np.ones(len(N), dtype=bool)
-    # Repeat: share what is left proportionally among strata that are not yet full; strata whose
-    # proportional share is at or below their floor, or above their size, are fixed and removed.
-    while True:
+    # Share what is left proportionally among the strata not yet fixed. A stratum whose share
+    # exceeds its size is fixed at N_h first (the others then get more); only when none does,
+    # strata whose share is at or below their floor are fixed there.
+    while free.any():
         remaining = size - n[~free].sum()
         share = weights * free
-        if share.sum() <= 0 or not free.any():
+        if share.sum() <= 0:
             break
         ideal = remaining * share / share.sum()
-        low = free & (ideal <= floor)
         high = free & (ideal >= N)
-        if not (low | high).any():
+        low = free & (ideal <= floor)
+        if high.any():
+            n[high], free = N[high], free & ~high
+        elif low.any():
+            n[low], free = floor[low], free & ~low
+        else:
             base = np.floor(ideal).astype(np.int64)
             n[free] = base[free]
             left = int(remaining - base[free].sum())
             order = np.argsort(-(ideal - base) * free, kind="stable")
-            for index in order[:left]:
-                n[index] += 1
+            n[order[:left]] += 1
             break
-        n[low] = floor[low]
-        n[high] = N[high]
-        free &= ~(low | high)
-    if n.sum() != size:  # only when every stratum is fixed; then size equals the floors or N
-        raise ValueError(f"cannot allocate {size} stations over these strata")
+    # Rare corner (caps and floors binding together): move single stations until the total
+    # is right, taking from the most over-allocated stratum / giving to the most under-allocated.
+    scale = np.where(weights > 0, weights, 1e-12)
+    while n.sum() > size:
+        spare = np.flatnonzero(n > floor)
+        n[spare[np.argmax(n[spare] / scale[spare])]] -= 1
+    while n.sum() < size:
+        room = np.flatnonzero(n < N)
+        n[room[np.argmin(n[room] / scale[room])]] += 1
     return Allocation(population=N, sample=n)
 
 

@@ -39,6 +39,14 @@ Z95 = float(stats.norm.ppf(0.975))
 Z99 = float(stats.norm.ppf(0.995))
 
 
+def _matrix(values: np.ndarray | Sequence[Sequence[float]], rows: int) -> np.ndarray:
+    """``values`` as a float matrix with ``rows`` rows (a vector becomes one column)."""
+    matrix = np.asarray(values, dtype=float)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(rows, -1) if rows else matrix.reshape(0, 1)
+    return matrix
+
+
 def parent_of(code: str) -> str:
     return code.rsplit(".", 1)[0] if "." in code else ""
 
@@ -120,14 +128,14 @@ def ratio_estimate(
     codes = list(strata)
     N = np.asarray(population, dtype=float)
     h = np.asarray(unit_stratum, dtype=np.int64)
-    ys = np.asarray(y, dtype=float).reshape(len(h), -1)
+    if len(h) == 0:
+        return None
+    ys = _matrix(y, len(h))
     xs = np.asarray(x, dtype=float)
     if domain is not None:
         inside = np.asarray(domain, dtype=bool)
         ys = ys * inside[:, None]
         xs = xs * inside
-    if len(h) == 0:
-        return None
     reported = np.bincount(h, minlength=len(codes))
     present = [i for i in range(len(codes)) if reported[i] > 0 or N[i] > 0]
     groups = collapse([codes[i] for i in present], [reported[i] for i in present])
@@ -268,7 +276,7 @@ def quick_count(
     use = np.asarray(counted, dtype=bool)
     inside = np.ones(len(h), dtype=bool) if domain is None else np.asarray(domain, dtype=bool)
     argued = np.zeros(len(h), dtype=bool) if disputed is None else np.asarray(disputed, dtype=bool)
-    y = np.asarray(votes, dtype=float).reshape(len(h), -1)
+    y = _matrix(votes, len(h))
     bad = np.asarray(invalid, dtype=float)
     voters = np.asarray(registered, dtype=float)
     codes = list(strata)

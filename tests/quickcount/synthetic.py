@@ -29,7 +29,7 @@ class Frame:
         return np.array(self.kab_codes)[self.kab]
 
     def regions(self) -> list[tuple[str, str]]:
-        items = {("63", "Provinsi Sintetis")}
+        items = {(self.kab_codes[0].split(".")[0], "Provinsi Sintetis")}
         for code in self.desa_codes:
             parts = code.split(".")
             for depth, word in ((2, "Kab"), (3, "Kec"), (4, "Desa")):
@@ -44,12 +44,17 @@ class Frame:
 
 
 def build_frame(
-    seed: int, kabupaten: int = 15, kecamatan: int = 5, desa: int = 8, stations: tuple[int, int] = (3, 13)
+    seed: int,
+    kabupaten: int = 15,
+    kecamatan: int = 5,
+    desa: int = 8,
+    stations: tuple[int, int] = (3, 13),
+    province: str = "63",
 ) -> Frame:
     rng = np.random.default_rng(seed)
     ids, desa_pos, kab_pos, kab_codes, desa_codes, registered = [], [], [], [], [], []
     for k in range(kabupaten):
-        kab_code = f"63.{k + 1:02d}"
+        kab_code = f"{province}.{k + 1:02d}"
         kab_codes.append(kab_code)
         for c in range(kecamatan):
             for d in range(desa):

@@ -1,0 +1,260 @@
+"""The quick count through its real boundaries: the CLI on the test database, reports and QC
+through signed Twilio webhooks, and GET /api/quickcount.
+
+The world fixture has a handful of stations; on top of it each test builds a synthetic
+province 62 (6 kabupaten x 3 kecamatan x 4 desa, 3-7 stations each) with the importers, then
+draws the sample with ``smsgate sample draw`` and reports the sampled stations' counts by SMS
+from the national coordinator (a coordinator's report is ``verified``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from smsgate.cli import main
+from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
+from smsgate.models import SampleDesign, SampleStation, SampleStratum
+from smsgate.sms import is_single_gsm7_sms
+
+from ..support import COORD_KALTIM, COORD_NATIONAL, VOLUNTEER_A
+from .synthetic import build_frame, simulate
+
+AUTH = {"Authorization": "Bearer test-api-token"}
+SIZE = 40
+
+
+@pytest.fixture
+def frame(database, world):  # type: ignore[no-untyped-def]
+    frame = build_frame(11, kabupaten=6, kecamatan=3, desa=4, stations=(3, 8), province="62")
+    with database.begin() as session:
+        upsert_regions(session, frame.regions())
+        upsert_stations(session, frame.station_rows())
+    return frame
+
+
+def cli(database_url: str, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, list(args), env={"SMSGATE_DATABASE_URL": database_url})
+
+
+def draw(database_url: str, seed: int = 7) -> None:
+    args = ["--size", str(SIZE), "--strata", "kabkota", "--seed", str(seed), "--region", "62"]
+    result = cli(database_url, "sample", "draw", *args)
+    assert result.exit_code == 0, result.output
+    assert f"{SIZE} of " in result.output and "6 kabkota strata" in result.output
+
+
+def sampled(database) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """station id -> stratum code of the active design."""
+    with database.read() as session:
+        design = session.scalars(select(SampleDesign).where(SampleDesign.active.is_(True))).one()
+        rows = session.execute(
+            select(SampleStation.station_id, SampleStratum.code)
+            .join(SampleStratum, SampleStratum.id == SampleStation.stratum_id)
+            .where(SampleStation.design_id == design.id)
+        ).all()
+    return dict(rows)
+
+
+def votes_of(frame, seed: int = 3) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+    election = simulate(frame, np.random.default_rng(seed))
+    return {sid: [int(v) for v in row] for sid, row in zip(frame.station_ids, election.votes, strict=True)}
+
+
+def report(sms, station: str, votes: list[int], phone: str = COORD_NATIONAL) -> str:  # type: ignore[no-untyped-def]
+    reply = sms(phone, f"TPS {station} 01={votes[0]} 02={votes[1]} 03={votes[2]}")
+    assert reply is not None and reply.startswith("OK"), reply
+    return reply
+
+
+def test_draw_records_a_stratified_design_reproducibly(frame, database, database_url) -> None:
+    draw(database_url, seed=7)
+    first = sampled(database)
+    assert len(first) == SIZE
+    with database.read() as session:
+        strata = session.scalars(select(SampleStratum).order_by(SampleStratum.code)).all()
+        assert [s.code for s in strata] == frame.kab_codes
+        assert sum(s.population for s in strata) == len(frame.station_ids)
+        assert sum(s.sample_size for s in strata) == SIZE
+        assert all(s.sample_size >= 2 for s in strata)
+        # proportional to registered voters, to within rounding (and the 2-per-stratum floor)
+        total = sum(s.registered for s in strata)
+        for s in strata:
+            assert abs(s.sample_size - SIZE * s.registered / total) <= 1.5
+    counts = defaultdict(int)
+    for station, stratum in first.items():
+        assert station.startswith(stratum.replace(".", ""))
+        counts[stratum] += 1
+    assert dict(counts) == {s.code: s.sample_size for s in strata}
+    draw(database_url, seed=7)
+    assert sampled(database) == first  # same frame, same seed: same sample
+    draw(database_url, seed=8)
+    assert sampled(database) != first
+    with database.read() as session:
+        assert len(session.scalars(select(SampleDesign).where(SampleDesign.active.is_(True))).all()) == 1
+
+
+def test_quickcount_cli_matches_a_hand_computed_ratio_estimate(frame, database, database_url, sms) -> None:
+    draw(database_url)
+    design = sampled(database)
+    truth = votes_of(frame)
+    by_stratum = defaultdict(list)
+    for station, stratum in sorted(design.items()):
+        by_stratum[stratum].append(station)
+    # three stations of every stratum report (every stratum has at least 2 in the sample...
+    # and those with only 2 report both)
+    reported = [s for stations in by_stratum.values() for s in stations[:3]]
+    for station in reported:
+        report(sms, station, truth[station])
+    result = cli(database_url, "quickcount", "62", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["stations"] == {
+        "sample": SIZE,
+        "counted": len(reported),
+        "disputed": 0,
+        "coverage": round(len(reported) / SIZE, 4),
+    }
+    assert document["collapsed_strata"] == []
+    # p = sum_h (N_h / n_h) sum_i y_hi / sum_h (N_h / n_h) sum_i x_hi, computed here in plain Python
+    population = {code: int((frame.strata == code).sum()) for code in frame.kab_codes}
+    for k, code in enumerate(("01", "02", "03")):
+        num = den = 0.0
+        for stratum, stations in by_stratum.items():
+            mine = [s for s in stations if s in reported]
+            weight = population[stratum] / len(mine)
+            num += weight * sum(truth[s][k] for s in mine)
+            den += weight * sum(sum(truth[s]) for s in mine)
+        assert document["estimate"][code]["value"] == pytest.approx(num / den, abs=1e-6)
+        low, high = document["estimate"][code]["ci95"]
+        assert low < num / den < high
+    assert sum(r["value"] for r in document["estimate"].values()) == pytest.approx(1, abs=1e-5)
+    assert 0.5 < document["turnout"]["value"] < 1
+    # the full tally has exactly these stations reported
+    tally = document["comparison"]["tally"]
+    assert tally["stations_reported"] == len(reported)
+    assert tally["complete"] is False
+    text = cli(database_url, "quickcount", "62")
+    assert text.exit_code == 0, text.output
+    assert "95% interval" in text.output and "01" in text.output
+
+
+def test_low_coverage_collapse_and_disputed_stations(frame, database, database_url, sms) -> None:
+    draw(database_url)
+    design = sampled(database)
+    truth = votes_of(frame)
+    by_stratum = defaultdict(list)
+    for station, stratum in sorted(design.items()):
+        by_stratum[stratum].append(station)
+    strata = sorted(by_stratum)
+    # the first stratum: two; the second: one (collapsed with a neighbour); the rest: none
+    for station in by_stratum[strata[0]][:2] + by_stratum[strata[1]][:1]:
+        report(sms, station, truth[station])
+    # a station of the first stratum reported differently by two volunteers: disputed
+    argued = by_stratum[strata[0]][2]
+    desa = f"{argued[:2]}.{argued[2:4]}.{argued[4:6]}.{argued[6:10]}"
+    with database.begin() as session:
+        upsert_contacts(
+            session,
+            [
+                {
+                    "phone": phone,
+                    "name": "Saksi",
+                    "role": "volunteer",
+                    "region_code": desa,
+                    "tps": None,
+                    "lang": "id",
+                }
+                for phone in ("+6281300000001", "+6281300000002")
+            ],
+        )
+    votes = truth[argued]
+    report(sms, argued, votes, phone="+6281300000001")
+    report(sms, argued, [votes[0] + 10, votes[1], votes[2]], phone="+6281300000002")
+    document = cli(database_url, "quickcount", "62", "--json")
+    assert document.exit_code == 0, document.output
+    document = json.loads(document.output)
+    assert document["stations"]["counted"] == 3
+    assert document["stations"]["disputed"] == 1
+    assert document["disputed"] == [{"station": argued, "stratum": strata[0]}]
+    assert "low_coverage" in document["warnings"]
+    assert "uneven_coverage" in document["warnings"]
+    assert "collapsed_strata" in document["warnings"]
+    assert document["collapsed_strata"] and all(len(g) > 1 for g in document["collapsed_strata"])
+    assert set(document["lagging_strata"]) == set(strata[2:])
+    reply = sms(COORD_NATIONAL, "QC 62")
+    assert reply.startswith("OK QC Provinsi Sintetis: 01 "), reply
+    assert "TPS sampel 3/40" in reply and "AWAS" in reply and "Beda 1" in reply
+    assert is_single_gsm7_sms(reply)
+
+
+def test_qc_by_sms_for_coordinators_only(frame, database, database_url, sms) -> None:
+    assert sms(COORD_NATIONAL, "QC") == "GAGAL: sampel quick count belum dibuat."
+    draw(database_url)
+    design = sampled(database)
+    truth = votes_of(frame)
+    assert sms(COORD_NATIONAL, "QC 62").startswith(
+        "OK QC Provinsi Sintetis: belum cukup TPS sampel melapor (0/40)"
+    )
+    for station in sorted(design):
+        report(sms, station, truth[station])
+    reply = sms(COORD_NATIONAL, "QC 62")
+    assert reply.startswith("OK QC Provinsi Sintetis: 01 ")
+    assert "(+-95%) TPS sampel 40/40" in reply and "AWAS" not in reply
+    assert is_single_gsm7_sms(reply)
+    # a kabupaten: a domain of the design
+    assert sms(COORD_NATIONAL, "QC 62.01").startswith("OK QC Kab 01: 01 ")
+    # the whole scope of the national coordinator: the design's 40 stations (the world has none)
+    assert "TPS sampel 40/40" in sms(COORD_NATIONAL, "QC")
+    # English coordinator, outside their scope (Kalimantan Timur)
+    assert sms(COORD_KALTIM, "QC 62").startswith("ERROR: 62 Provinsi Sintetis is outside your area")
+    assert sms(COORD_KALTIM, "QC").startswith("ERROR: no sample station in")
+    refused = sms(VOLUNTEER_A, "QC")
+    assert refused == "GAGAL: perintah QC hanya untuk koordinator."
+
+
+def test_api_quickcount(frame, database, database_url, client, sms) -> None:
+    assert client.get("/api/quickcount?region=62").status_code == 401
+    response = client.get("/api/quickcount?region=62", headers=AUTH)
+    assert response.status_code == 404 and response.json["error"] == "no sample design"
+    draw(database_url)
+    truth = votes_of(frame)
+    for station in sorted(sampled(database))[:20]:
+        report(sms, station, truth[station])
+    response = client.get("/api/quickcount?region=62", headers=AUTH)
+    assert response.status_code == 200, response.data
+    document = response.json
+    assert set(document) >= {"region", "design", "rule", "stations", "estimate", "turnout", "warnings",
+                             "collapsed_strata", "strata", "disputed", "comparison"}  # fmt: skip
+    assert document["region"]["code"] == "62"
+    for r in document["estimate"].values():
+        assert r["ci99"][0] < r["ci95"][0] < r["value"] < r["ci95"][1] < r["ci99"][1]
+        assert r["se"] > 0
+    assert sum(s["reported"] for s in document["strata"]) == 20
+    assert client.get("/api/quickcount?region=99", headers=AUTH).status_code == 404
+
+
+def test_sample_import_and_size(frame, database, database_url, tmp_path) -> None:
+    stations = list(frame.station_ids[:6])
+    path = tmp_path / "sample.csv"
+    path.write_text(
+        "station_id,stratum\n" + "".join(f"{s},{s[:2]}.{s[2:4]}\n" for s in stations), encoding="utf-8"
+    )
+    result = cli(database_url, "sample", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert sampled(database) == {s: f"{s[:2]}.{s[2:4]}" for s in stations}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("station_id,stratum\n6201012001001,62.02\n9999999999001,62.01\n", encoding="utf-8")
+    result = cli(database_url, "sample", "import", str(bad))
+    assert result.exit_code == 1
+    assert "not inside stratum 62.02" in result.output and "unknown station" in result.output
+    args = ["--moe", "0.01", "--shares", "0.25,0.58,0.17", "--deff", "10", "--voters", "200"]
+    result = cli(database_url, "sample", "size", *args)
+    assert result.exit_code == 0, result.output
+    # 1.96^2 * 0.42 * 0.58 / 0.01^2 = 9358 voters; x 10 / 200 = 467.9 -> 468 stations
+    assert "recommended sample: 468 stations" in result.output
