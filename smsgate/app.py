@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 import webhooks
 
-from . import api
+from . import api, dashboard
 from .config import Settings
 from .db import Database
 from .services.ingest import Ingest
@@ -41,6 +41,7 @@ def create_app(
 
     app.register_blueprint(api.bp)
     webhooks.register(app)
+    dashboard.init_app(app, settings, database)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

@@ -370,6 +370,11 @@ def invite_create(
     click.echo(f"{summary}, expiring {expires:%Y-%m-%d %H:%M} UTC", err=True)
 
 
+# The dashboard's account commands live in their own module.
+from .dashboard.cli import user  # noqa: E402
+
+main.add_command(user)
+
 # The quick count's commands live in their own module (it needs Env, defined above).
 from .quickcount.cli import quickcount, sample  # noqa: E402
 

@@ -8,11 +8,13 @@ from .outbound import Broadcast, OutboundMessage, SendBucket
 from .quickcount import SampleDesign, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
+from .users import AppSecret, LoginFailure, StationDecision, User
 from .verification import Incident, Invite, RegistrationFailure
 
 __all__ = [
     "COORDINATOR",
     "VOLUNTEER",
+    "AppSecret",
     "Base",
     "Broadcast",
     "Candidate",
@@ -21,6 +23,7 @@ __all__ = [
     "InboundMessage",
     "Incident",
     "Invite",
+    "LoginFailure",
     "OfficialResult",
     "OutboundMessage",
     "Region",
@@ -32,6 +35,8 @@ __all__ = [
     "SampleStratum",
     "SendBucket",
     "Station",
+    "StationDecision",
     "StationResult",
+    "User",
     "utcnow",
 ]

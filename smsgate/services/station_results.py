@@ -3,7 +3,9 @@
 ``decide`` is the rule (pure, no I/O): a coordinator's latest report wins and counts as
 verified; otherwise each volunteer's latest report is a vote, agreement of two or more
 independent volunteers is ``verified``, disagreement is ``disputed`` and the tally takes
-the majority value (ties: the most recent). ``refresh`` applies the rule under a row lock
+the majority value (ties: the most recent). A report a coordinator confirmed on the
+dashboard (``StationDecision``) wins while it still counts, unless a coordinator's SMS
+report is newer than the decision. ``refresh`` applies the rule under a row lock
 and moves the region counters by the difference, so the tally never scans reports.
 """
 
@@ -17,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Report, StationResult, utcnow
+from ..models import Report, StationDecision, StationResult, utcnow
 from . import counters
 
 MISSING, REPORTED, VERIFIED, DISPUTED = "missing", "reported", "verified", "disputed"
@@ -39,13 +41,16 @@ def values_of(report: Report) -> tuple[tuple[tuple[str, int], ...], int | None]:
     return tuple(sorted(report.votes.items())), report.invalid
 
 
-def decide(current: Sequence[Report]) -> Decision:
+def decide(current: Sequence[Report], confirmed: Report | None = None) -> Decision:
     """The station's status and the report whose values the tally counts.
 
     ``current`` are the reports neither superseded nor cancelled. Each contact counts once
     (their latest), which ``supersede`` already guarantees, but a defensive pass keeps the
-    rule true even for data written by hand.
+    rule true even for data written by hand. ``confirmed`` is the report a coordinator
+    confirmed on the dashboard (``confirmed_report``): it makes the station verified.
     """
+    if confirmed is not None and any(r.id == confirmed.id for r in current):
+        return Decision(VERIFIED, confirmed)
     latest: dict[int, Report] = {}
     for report in sorted(current, key=lambda r: (r.created_at, r.id)):
         latest[report.contact_id] = report
@@ -109,6 +114,23 @@ def current_reports(session: Session, station_id: str) -> list[Report]:
     return list(session.scalars(query))
 
 
+def confirmed_report(session: Session, station_id: str, current: Sequence[Report]) -> Report | None:
+    """The report of the station's newest dashboard decision, if it still counts and no
+    coordinator's SMS report came after the decision."""
+    decision = session.scalars(
+        select(StationDecision)
+        .where(StationDecision.station_id == station_id)
+        .order_by(StationDecision.decided_at.desc(), StationDecision.id.desc())
+        .limit(1)
+    ).first()
+    if decision is None:
+        return None
+    report = next((r for r in current if r.id == decision.report_id), None)
+    if report is None or any(r.by_coordinator and r.created_at > decision.decided_at for r in current):
+        return None
+    return report
+
+
 def refresh(
     session: Session, station_id: str, *, flagged: bool | None = None, now: datetime | None = None
 ) -> StationResult:
@@ -120,7 +142,7 @@ def refresh(
     result = lock(session, station_id)
     before = counter_values(result)
     current = current_reports(session, station_id)
-    decision = decide(current)
+    decision = decide(current, confirmed_report(session, station_id, current))
     result.status = decision.status
     result.report_id = decision.report.id if decision.report else None
     result.votes = decision.votes

@@ -1,0 +1,121 @@
+"""Every dashboard UI string, Indonesian first and English second (like ``replies.py`` for SMS).
+
+Templates call ``t("key")``; the language comes from the session (``/dashboard/lang``).
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("id", "en")
+DEFAULT = "id"
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "app_title": ("smsgate — Dasbor Koordinator", "smsgate — Coordinator dashboard"),
+    "login": ("Masuk", "Log in"),
+    "logout": ("Keluar", "Log out"),
+    "email": ("Email", "Email"),
+    "password": ("Kata sandi", "Password"),
+    "login_failed": ("Email atau kata sandi salah.", "Wrong email or password."),
+    "login_locked": (
+        "Terlalu banyak percobaan gagal. Coba lagi dalam beberapa menit.",
+        "Too many failed attempts. Try again in a few minutes.",
+    ),
+    "language": ("Bahasa", "Language"),
+    "switch_language": ("English", "Bahasa Indonesia"),
+    "overview": ("Ringkasan", "Overview"),
+    "regions": ("Wilayah", "Regions"),
+    "review": ("Tinjauan", "Review"),
+    "messages": ("Pesan", "Messages"),
+    "incidents": ("Insiden", "Incidents"),
+    "volunteers": ("Relawan", "Volunteers"),
+    "scope": ("Cakupan", "Scope"),
+    "stations": ("TPS", "Stations"),
+    "station": ("TPS", "Station"),
+    "total": ("Total", "Total"),
+    "reported": ("Melapor", "Reported"),
+    "verified": ("Terverifikasi", "Verified"),
+    "disputed": ("Sengketa", "Disputed"),
+    "flagged": ("Ditandai", "Flagged"),
+    "missing": ("Belum melapor", "Missing"),
+    "status": ("Status", "Status"),
+    "name": ("Nama", "Name"),
+    "code": ("Kode", "Code"),
+    "votes": ("Suara", "Votes"),
+    "share": ("Persentase", "Share"),
+    "valid": ("Sah", "Valid"),
+    "invalid": ("Tidak sah", "Invalid"),
+    "candidate": ("Calon", "Candidate"),
+    "votes_by_candidate": ("Suara per calon", "Votes per candidate"),
+    "reports_per_minute": ("Laporan per menit", "Reports per minute"),
+    "quick_count": ("Hitung cepat", "Quick count"),
+    "quick_count_unavailable": (
+        "Hitung cepat belum tersedia.",
+        "Quick count not available yet.",
+    ),
+    "interval": ("Interval", "Interval"),
+    "sample": ("Sampel", "Sample"),
+    "updated": ("Diperbarui", "Updated"),
+    "progress": ("Kemajuan", "Progress"),
+    "children": ("Sub-wilayah", "Sub-regions"),
+    "export_csv": ("Unduh CSV", "Export CSV"),
+    "country": ("Indonesia", "Indonesia"),
+    "reports": ("Laporan", "Reports"),
+    "flags": ("Tanda", "Flags"),
+    "decisions": ("Keputusan koordinator", "Coordinator decisions"),
+    "ref": ("Ref", "Ref"),
+    "from": ("Dari", "From"),
+    "to": ("Kepada", "To"),
+    "received": ("Diterima", "Received"),
+    "superseded": ("digantikan", "superseded"),
+    "cancelled": ("dibatalkan", "cancelled"),
+    "current": ("berlaku", "current"),
+    "counted": ("dihitung", "counted"),
+    "by_coordinator": ("oleh koordinator", "by coordinator"),
+    "message": ("Pesan", "Message"),
+    "reply": ("Balasan", "Reply"),
+    "outcome": ("Hasil", "Outcome"),
+    "direction": ("Arah", "Direction"),
+    "inbound": ("masuk", "in"),
+    "outbound": ("keluar", "out"),
+    "confirm_report": ("Konfirmasi laporan ini", "Confirm this report"),
+    "confirmed_by": ("Dikonfirmasi oleh", "Confirmed by"),
+    "decision_saved": (
+        "Keputusan disimpan: laporan {ref} dikonfirmasi.",
+        "Decision saved: report {ref} confirmed.",
+    ),
+    "report_not_current": (
+        "Laporan itu tidak berlaku lagi; tidak ada yang diubah.",
+        "That report no longer counts; nothing changed.",
+    ),
+    "review_empty": ("Tidak ada yang perlu ditinjau.", "Nothing needs review."),
+    "reason": ("Alasan", "Reason"),
+    "since": ("Sejak", "Since"),
+    "resolved": ("selesai", "resolved"),
+    "open": ("terbuka", "open"),
+    "search": ("Cari", "Search"),
+    "phone": ("Telepon", "Phone"),
+    "text": ("Teks", "Text"),
+    "any": ("semua", "any"),
+    "previous": ("Sebelumnya", "Previous"),
+    "next": ("Berikutnya", "Next"),
+    "page": ("Halaman", "Page"),
+    "no_results": ("Tidak ada data.", "No data."),
+    "history_of": ("Riwayat {phone}", "History of {phone}"),
+    "not_reported": ("Relawan yang belum melapor", "Volunteers who have not reported"),
+    "region": ("Wilayah", "Region"),
+    "tps": ("TPS", "TPS"),
+    "incidents_unavailable": ("Insiden belum tersedia.", "Incidents are not available yet."),
+    "when": ("Waktu", "When"),
+    "view_messages": ("Lihat pesan", "View messages"),
+    "not_found": ("Tidak ditemukan.", "Not found."),
+    "forbidden": ("Di luar cakupan Anda.", "Outside your scope."),
+    "role": ("Peran", "Role"),
+    "registered_voters": ("DPT", "Registered voters"),
+    "live": ("langsung", "live"),
+}
+
+
+def translate(key: str, lang: str, **values: object) -> str:
+    """The text for ``key`` in ``lang`` (Indonesian when unknown), with ``{name}`` filled in."""
+    indonesian, english = CATALOGUE[key]
+    text = english if lang == "en" else indonesian
+    return text.format(**values) if values else text

@@ -1,0 +1,507 @@
+"""What the dashboard pages show, as plain data (dicts and lists) built with bounded queries.
+
+Totals come from the sharded region counters (``services.tally``), never from scanning
+reports; lists are limited or paginated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    Candidate,
+    Contact,
+    Flag,
+    InboundMessage,
+    Incident,
+    Region,
+    RegionCounter,
+    Report,
+    Station,
+    StationDecision,
+    StationResult,
+    User,
+)
+from ..regions import LEVEL_NAMES, level_of, to_code, to_key
+from ..services import station_results
+from ..services.tally import tally
+
+try:  # issue 5: the outbound queue (the message log shows it when the table exists)
+    from ..models.outbound import OutboundMessage
+except ImportError:  # pragma: no cover - depends on which features are installed
+    OutboundMessage = None  # type: ignore[assignment,misc]
+
+COUNTER_NAMES = ("stations", "reported", "verified", "disputed", "flagged")
+PAGE_SIZE = 50
+MAX_PAGE = 200
+ACTIVITY_HOURS = 24
+ACTIVITY_BARS = 60
+REVIEW_LIMIT = 200
+
+
+def candidates(session: Session) -> list[tuple[str, str]]:
+    return [(c.code, c.name) for c in session.scalars(select(Candidate).order_by(Candidate.code))]
+
+
+def shares(votes: dict[str, int], valid: int) -> dict[str, float]:
+    return {code: (100.0 * n / valid if valid else 0.0) for code, n in votes.items()}
+
+
+# -- overview ------------------------------------------------------------------------------
+
+
+def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
+    """The overview document (also the JSON the page refreshes itself from)."""
+    document = tally(session, code)
+    stations = document["stations"]
+    stations["missing"] = max(stations["total"] - stations["reported"], 0)
+    names = dict(candidates(session))
+    document["candidates"] = [
+        {
+            "code": c,
+            "name": names.get(c, c),
+            "votes": v,
+            "share": shares(document["votes"], document["valid"])[c],
+        }
+        for c, v in document["votes"].items()
+    ]
+    document["activity"] = activity(session, to_key(code), now)
+    document["quick_count"] = quick_count(session, code)
+    document["updated_at"] = now.isoformat(timespec="seconds")
+    return document
+
+
+def activity(session: Session, key: str, now: datetime, hours: int = ACTIVITY_HOURS) -> dict[str, Any]:
+    """Reports per minute over the night: reports grouped per minute in SQL (at most one row
+    per minute of the last ``hours``), then put into at most ``ACTIVITY_BARS`` bars."""
+    since = now - timedelta(hours=hours)
+    if session.get_bind().dialect.name == "postgresql":
+        minute = func.date_trunc("minute", Report.created_at)
+    else:
+        minute = func.strftime("%Y-%m-%d %H:%M", Report.created_at)
+    rows = session.execute(
+        select(minute, func.count())
+        .where(Report.station_id.like(f"{key}%"), Report.created_at >= since)
+        .group_by(minute)
+        .order_by(minute)
+    ).all()
+    counts: dict[datetime, int] = {}
+    for value, count in rows:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=now.tzinfo)
+        counts[moment.replace(second=0, microsecond=0)] = int(count)
+    if not counts:
+        return {"bucket_minutes": 1, "points": [], "peak": 0.0}
+    start = min(counts)
+    end = max(max(counts), now.replace(second=0, microsecond=0))
+    span = int((end - start).total_seconds() // 60) + 1
+    width = max(1, math.ceil(span / ACTIVITY_BARS))
+    bars = [0] * math.ceil(span / width)
+    for moment, count in counts.items():
+        bars[int((moment - start).total_seconds() // 60) // width] += count
+    points = [
+        {"t": (start + timedelta(minutes=i * width)).isoformat(), "per_minute": round(n / width, 2)}
+        for i, n in enumerate(bars)
+    ]
+    return {"bucket_minutes": width, "points": points, "peak": max(p["per_minute"] for p in points)}
+
+
+def quick_count(session: Session, code: str) -> dict[str, Any] | None:
+    """The quick-count estimate (shares in percent with their 95% intervals) from the
+    quick-count service, or None when it is not installed or has no active sample design."""
+    try:
+        from ..quickcount.service import NoDesign
+        from ..quickcount.service import quickcount as estimate
+    except ImportError:  # pragma: no cover - the quick count is a separate feature
+        return None
+    try:
+        document = estimate(session, code or None)
+    except NoDesign:
+        return None
+    names = dict(candidates(session))
+    return {
+        "sample": document["stations"]["sample"],
+        "counted": document["stations"]["counted"],
+        "warnings": document["warnings"],
+        "candidates": [
+            {
+                "code": c,
+                "name": names.get(c, c),
+                "estimate": 100 * r["value"],
+                "low": 100 * r["ci95"][0],
+                "high": 100 * r["ci95"][1],
+            }
+            for c, r in document["estimate"].items()
+        ],
+    }
+
+
+# -- drill-down ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Crumb:
+    code: str
+    name: str
+
+
+def breadcrumbs(session: Session, code: str, scope_code: str | None) -> list[Crumb]:
+    """From the user's scope down to ``code``, one query for the names."""
+    codes = [to_code(to_key(code)[:n]) for n in (2, 4, 6, 10) if n <= len(to_key(code))] if code else []
+    if scope_code:
+        codes = codes[level_of(scope_code) - 1 :]
+    names = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))).all())
+    crumbs = [] if scope_code else [Crumb("", "Indonesia")]
+    return crumbs + [Crumb(c, names.get(c, c)) for c in codes]
+
+
+def _row(name: str, code: str, values: dict[str, int], codes: Sequence[str]) -> dict[str, Any]:
+    votes = {c: values.get(f"v:{c}", 0) for c in codes}
+    valid = values.get("valid", 0)
+    row: dict[str, Any] = {"name": name, "code": code}
+    row |= {n: values.get(n, 0) for n in COUNTER_NAMES}
+    row["missing"] = max(row["stations"] - row["reported"], 0)
+    row["votes"] = votes
+    row["shares"] = shares(votes, valid)
+    row["valid"] = valid
+    return row
+
+
+def child_rows(session: Session, code: str) -> tuple[str, list[dict[str, Any]]]:
+    """The rows under ``code``: ("region", child regions) or ("station", the desa's stations).
+
+    Child regions are read from the counters in one grouped query over their keys."""
+    codes = [c for c, _ in candidates(session)]
+    level = level_of(code)
+    if level == 4:
+        rows = session.execute(
+            select(Station, StationResult)
+            .outerjoin(StationResult, StationResult.station_id == Station.id)
+            .where(Station.region_code == code)
+            .order_by(Station.tps)
+        ).all()
+        out = []
+        for station, result in rows:
+            values: dict[str, int] = {"stations": 1}
+            if result is not None:
+                values |= station_results.counter_values(result)
+            out.append(_row(f"TPS {station.tps:03d}", station.id, values, codes))
+        return "station", out
+    parent = Region.parent_code == code if code else Region.parent_code.is_(None)
+    children = list(session.execute(select(Region.code, Region.key, Region.name).where(parent)))
+    totals: dict[str, dict[str, int]] = {key: {} for _, key, _ in children}
+    if children:
+        grouped = session.execute(
+            select(RegionCounter.region_key, RegionCounter.name, func.sum(RegionCounter.value))
+            .where(RegionCounter.region_key.in_(list(totals)))
+            .group_by(RegionCounter.region_key, RegionCounter.name)
+        )
+        for key, name, value in grouped:
+            totals[key][name] = int(value or 0)
+    return "region", [_row(name, c, totals[key], codes) for c, key, name in sorted(children)]
+
+
+def level_name(code: str) -> str:
+    return LEVEL_NAMES[level_of(code)]
+
+
+# -- station -------------------------------------------------------------------------------
+
+
+def station_page(session: Session, station_id: str) -> dict[str, Any] | None:
+    station = session.get(Station, station_id)
+    if station is None:
+        return None
+    result = session.get(StationResult, station_id)
+    reports = list(
+        session.scalars(
+            select(Report).where(Report.station_id == station_id).order_by(Report.created_at, Report.id)
+        )
+    )
+    message_ids = {r.inbound_message_id for r in reports} | {
+        r.cancelled_by_message_id for r in reports if r.cancelled_by_message_id
+    }
+    messages = list(
+        session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.id.in_(message_ids))
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        )
+    )
+    contacts = {r.contact_id for r in reports}
+    phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(contacts))).all())
+    flags = list(
+        session.scalars(select(Flag).where(Flag.station_id == station_id).order_by(Flag.created_at.desc()))
+    )
+    decisions = session.execute(
+        select(StationDecision, User.email)
+        .join(User, User.id == StationDecision.user_id)
+        .where(StationDecision.station_id == station_id)
+        .order_by(StationDecision.decided_at.desc())
+    ).all()
+    incidents = list(
+        session.scalars(
+            select(Incident).where(Incident.station_id == station_id).order_by(Incident.created_at.desc())
+        )
+    )
+    region = session.get(Region, station.region_code)
+    return {
+        "station": station,
+        "desa": region.name if region else station.region_code,
+        "result": result,
+        "reports": reports,
+        "phones": phones,
+        "messages": messages,
+        "flags": flags,
+        "decisions": decisions,
+        "incidents": incidents,
+    }
+
+
+# -- review queue --------------------------------------------------------------------------
+
+
+def review_queue(session: Session, key: str, limit: int = REVIEW_LIMIT) -> list[dict[str, Any]]:
+    """Disputed and flagged stations in scope, newest first, with their open flags and the
+    reports that currently count (the ones a coordinator can confirm)."""
+    open_flags = select(Flag.station_id).where(Flag.resolved_at.is_(None), Flag.station_id.like(f"{key}%"))
+    results = list(
+        session.scalars(
+            select(StationResult)
+            .where(
+                StationResult.station_id.like(f"{key}%"),
+                or_(
+                    StationResult.status == station_results.DISPUTED,
+                    StationResult.flagged.is_(True),
+                    StationResult.station_id.in_(open_flags),
+                ),
+            )
+            .order_by(StationResult.updated_at.desc(), StationResult.station_id)
+            .limit(limit)
+        )
+    )
+    ids = [r.station_id for r in results]
+    flags: dict[str, list[Flag]] = {i: [] for i in ids}
+    for flag in session.scalars(
+        select(Flag).where(Flag.station_id.in_(ids), Flag.resolved_at.is_(None)).order_by(Flag.created_at)
+    ):
+        flags[flag.station_id].append(flag)
+    reports: dict[str, list[Report]] = {i: [] for i in ids}
+    for report in session.scalars(
+        select(Report)
+        .where(Report.station_id.in_(ids), Report.superseded_at.is_(None), Report.cancelled_at.is_(None))
+        .order_by(Report.created_at)
+    ):
+        reports[report.station_id].append(report)
+    contacts = {r.contact_id for rs in reports.values() for r in rs}
+    phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(contacts))).all())
+    return [
+        {"result": r, "flags": flags[r.station_id], "reports": reports[r.station_id], "phones": phones}
+        for r in results
+    ]
+
+
+class NotCurrent(LookupError):
+    """The report to confirm is unknown, of another station, superseded or cancelled."""
+
+
+def confirm_report(session: Session, station_id: str, report_id: int, user: User, now: datetime) -> Report:
+    """Record ``user``'s decision that ``report_id`` is the station's result.
+
+    The station becomes ``verified`` with that report's values (``station_results.refresh``
+    honours the newest decision and moves the counters); its open flags are resolved by
+    ``user``."""
+    station_results.lock(session, station_id)
+    report = session.get(Report, report_id)
+    if report is None or report.station_id != station_id or not report.current:
+        raise NotCurrent(report_id)
+    session.add(StationDecision(station_id=station_id, report_id=report.id, user_id=user.id, decided_at=now))
+    for flag in session.scalars(
+        select(Flag).where(Flag.station_id == station_id, Flag.resolved_at.is_(None))
+    ):
+        flag.resolved_at = now
+        flag.resolved_by = f"{user.email} (dasbor)"
+    session.flush()
+    station_results.refresh(session, station_id, flagged=False, now=now)
+    return report
+
+
+# -- message log ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    direction: str  # "in" | "out"
+    at: datetime
+    phone: str
+    text: str
+    outcome: str
+    reply: str | None
+    id: int
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    phone: str = ""
+    text: str = ""
+    station: str = ""
+    outcome: str = ""
+
+
+def _contact_in_scope(scope_code: str | None) -> Any:
+    if not scope_code:
+        return literal(True)
+    return or_(Contact.region_code == scope_code, Contact.region_code.like(f"{scope_code}.%"))
+
+
+def message_log(
+    session: Session, scope_code: str | None, filters: MessageFilter, page: int
+) -> tuple[list[LogEntry], bool]:
+    """One page of inbound and outbound SMS, newest first, and whether there is a next page.
+
+    A coordinator sees the messages of contacts in their scope; SMS from unknown numbers only
+    show to users whose scope is the whole country."""
+    page = max(1, min(page, MAX_PAGE))
+    wanted = page * PAGE_SIZE + 1
+    inbound = select(InboundMessage)
+    if scope_code:
+        inbound = inbound.join(Contact, Contact.id == InboundMessage.contact_id).where(
+            _contact_in_scope(scope_code)
+        )
+    if filters.phone:
+        inbound = inbound.where(InboundMessage.from_number.contains(filters.phone.strip()))
+    if filters.text:
+        inbound = inbound.where(func.lower(InboundMessage.body).contains(filters.text.strip().lower()))
+    if filters.outcome:
+        inbound = inbound.where(InboundMessage.outcome == filters.outcome)
+    station_messages = None
+    if filters.station:
+        station_messages = select(Report.inbound_message_id).where(
+            Report.station_id == filters.station.strip()
+        )
+        inbound = inbound.where(InboundMessage.id.in_(station_messages))
+    entries = [
+        LogEntry("in", m.received_at, m.from_number, m.body, m.outcome, m.reply, m.id)
+        for m in session.scalars(
+            inbound.order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(wanted)
+        )
+    ]
+    if OutboundMessage is not None:
+        outbound = select(OutboundMessage)
+        if scope_code:
+            outbound = outbound.join(Contact, Contact.id == OutboundMessage.contact_id).where(
+                _contact_in_scope(scope_code)
+            )
+        if filters.phone:
+            outbound = outbound.where(OutboundMessage.to_number.contains(filters.phone.strip()))
+        if filters.text:
+            outbound = outbound.where(func.lower(OutboundMessage.text).contains(filters.text.strip().lower()))
+        if filters.outcome:
+            outbound = outbound.where(OutboundMessage.status == filters.outcome)
+        if station_messages is not None:
+            outbound = outbound.where(OutboundMessage.inbound_message_id.in_(station_messages))
+        entries += [
+            LogEntry("out", m.created_at, m.to_number, m.text, m.status, None, m.id)
+            for m in session.scalars(
+                outbound.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc()).limit(wanted)
+            )
+        ]
+    entries.sort(key=lambda e: (e.at, e.direction == "in", e.id), reverse=True)
+    start = (page - 1) * PAGE_SIZE
+    return entries[start : start + PAGE_SIZE], len(entries) > start + PAGE_SIZE
+
+
+def outcomes() -> list[str]:
+    from ..models.messages import OUTCOMES
+
+    extra = ["queued", "sending", "sent", "failed"] if OutboundMessage is not None else []
+    return list(OUTCOMES) + extra
+
+
+def volunteer_history(session: Session, phone: str) -> dict[str, Any] | None:
+    contact = session.scalars(select(Contact).where(Contact.phone == phone)).first()
+    if contact is None:
+        return None
+    reports = list(
+        session.scalars(
+            select(Report).where(Report.contact_id == contact.id).order_by(Report.created_at.desc())
+        )
+    )
+    return {"contact": contact, "reports": reports}
+
+
+# -- volunteers, incidents, exports --------------------------------------------------------
+
+
+def _volunteers_without_report(scope_code: str | None) -> Any:
+    reported = exists().where(Report.contact_id == Contact.id, Report.cancelled_at.is_(None))
+    return (
+        select(Contact, Region.name)
+        .outerjoin(Region, Region.code == Contact.region_code)
+        .where(
+            Contact.role == "volunteer", Contact.active.is_(True), _contact_in_scope(scope_code), ~reported
+        )
+        .order_by(Contact.region_code, Contact.tps, Contact.phone)
+    )
+
+
+def volunteers_without_report(session: Session, scope_code: str | None, limit: int = 500) -> list[Any]:
+    return list(session.execute(_volunteers_without_report(scope_code).limit(limit)))
+
+
+def volunteers_csv_rows(session: Session, scope_code: str | None) -> Iterator[list[Any]]:
+    yield ["phone", "name", "region_code", "region_name", "tps"]
+    query = _volunteers_without_report(scope_code).execution_options(yield_per=1000)
+    for contact, region_name in session.execute(query):
+        yield [contact.phone, contact.name, contact.region_code or "", region_name or "", contact.tps or ""]
+
+
+def results_csv_rows(session: Session, key: str) -> Iterator[list[Any]]:
+    codes = [c for c, _ in candidates(session)]
+    yield [
+        "station_id", "region_code", "desa", "tps", "status", *(f"votes_{c}" for c in codes),
+        "valid", "invalid", "report_count", "flagged", "updated_at",
+    ]  # fmt: skip
+    query = (
+        select(Station, Region.name, StationResult)
+        .join(Region, Region.code == Station.region_code)
+        .outerjoin(StationResult, StationResult.station_id == Station.id)
+        .where(Station.id.like(f"{key}%"))
+        .order_by(Station.id)
+        .execution_options(yield_per=1000)
+    )
+    for station, desa, result in session.execute(query):
+        votes = (result.votes if result else None) or {}
+        yield [
+            station.id,
+            station.region_code,
+            desa,
+            station.tps,
+            result.status if result else "missing",
+            *(votes.get(c, "") for c in codes),
+            "" if not result or result.valid is None else result.valid,
+            "" if not result or result.invalid is None else result.invalid,
+            result.report_count if result else 0,
+            int(bool(result and result.flagged)),
+            result.updated_at.isoformat() if result else "",
+        ]
+
+
+def incidents(session: Session, key: str, limit: int = 200) -> list[Any]:
+    return list(
+        session.execute(
+            select(Incident, Contact.phone)
+            .join(Contact, Contact.id == Incident.contact_id)
+            .where(Incident.place_key.like(f"{key}%"))
+            .order_by(Incident.created_at.desc(), Incident.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,140 @@
+// smsgate dashboard: refresh the overview from its JSON endpoint and sort tables. No dependencies.
+(function () {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var REFRESH_MS = 5000;
+
+  function fmtNumber(n, lang) {
+    if (n === null || n === undefined) return "–";
+    var s = Number(n).toLocaleString("en-US");
+    return lang === "id" ? s.replace(/,/g, ".") : s;
+  }
+  function fmtPct(x, lang) {
+    var s = Number(x).toFixed(1) + "%";
+    return lang === "id" ? s.replace(".", ",") : s;
+  }
+  function el(name, attrs, text) {
+    var node = document.createElementNS(SVG, name);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function field(doc, path) {
+    return path.split(".").reduce(function (o, k) { return o === undefined || o === null ? o : o[k]; }, doc);
+  }
+
+  function barChart(rows, lang) {
+    var svg = el("svg", { "class": "chart", id: "vote-chart", viewBox: "0 0 600 " + (34 * rows.length + 10), role: "img" });
+    rows.forEach(function (c, i) {
+      var g = el("g", { transform: "translate(0, " + (34 * i + 5) + ")" });
+      g.appendChild(el("text", { x: 0, y: 18, "class": "label" }, c.code + " " + c.name));
+      g.appendChild(el("rect", { x: 190, y: 2, height: 24, width: 3 * c.share, "class": "c" + (i % 6) }));
+      g.appendChild(el("text", { x: 196 + 3 * c.share, y: 19, "class": "value" },
+        fmtNumber(c.votes, lang) + " (" + fmtPct(c.share, lang) + ")"));
+      svg.appendChild(g);
+    });
+    return svg;
+  }
+
+  function activityChart(activity) {
+    var svg = el("svg", { "class": "chart", viewBox: "0 0 600 160", role: "img" });
+    var points = activity.points;
+    if (!points.length) return svg;
+    var peak = activity.peak || 1, w = 580 / points.length;
+    points.forEach(function (p, i) {
+      var h = 130 * p.per_minute / peak;
+      var r = el("rect", { "class": "c0", x: 10 + w * i, width: Math.max(w - 1, 1), y: 140 - h, height: h });
+      r.appendChild(el("title", {}, p.t + ": " + p.per_minute));
+      svg.appendChild(r);
+    });
+    svg.appendChild(el("text", { x: 10, y: 156, "class": "label" }, points[0].t.slice(11, 16) + " UTC"));
+    svg.appendChild(el("text", { x: 590, y: 156, "class": "label", "text-anchor": "end" },
+      points[points.length - 1].t.slice(11, 16) + " UTC"));
+    svg.appendChild(el("text", { x: 590, y: 12, "class": "label", "text-anchor": "end" }, "max " + activity.peak + "/min"));
+    return svg;
+  }
+
+  function quickCountChart(qc, lang) {
+    var svg = el("svg", { "class": "chart", viewBox: "0 0 600 " + (34 * qc.candidates.length + 10), role: "img" });
+    qc.candidates.forEach(function (c, i) {
+      var g = el("g", { transform: "translate(0, " + (34 * i + 5) + ")" });
+      g.appendChild(el("text", { x: 0, y: 18, "class": "label" }, c.code + " " + c.name));
+      g.appendChild(el("rect", { x: 190, y: 4, height: 20, width: 3 * c.estimate, "class": "c" + (i % 6) + " faint" }));
+      g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.low, x2: 190 + 3 * c.high, y1: 14, y2: 14 }));
+      g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.low, x2: 190 + 3 * c.low, y1: 6, y2: 22 }));
+      g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.high, x2: 190 + 3 * c.high, y1: 6, y2: 22 }));
+      g.appendChild(el("text", { x: 196 + 3 * c.high, y: 19, "class": "value" },
+        fmtPct(c.estimate, lang) + " (" + fmtPct(c.low, lang) + "–" + fmtPct(c.high, lang) + ")"));
+      svg.appendChild(g);
+    });
+    return svg;
+  }
+
+  function render(root, doc) {
+    var lang = root.getAttribute("data-lang");
+    var s = doc.stations;
+    s.missing = Math.max(s.total - s.reported, 0);
+    doc.progress = s.total ? 100 * s.reported / s.total : 0;
+    root.querySelectorAll("[data-field]").forEach(function (node) {
+      var name = node.getAttribute("data-field"), value = field(doc, name);
+      if (name === "progress") node.textContent = fmtPct(value, lang);
+      else if (name === "updated_at") node.textContent = value;
+      else node.textContent = fmtNumber(value, lang);
+    });
+    var verified = root.querySelector('[data-bar="verified"]'), reported = root.querySelector('[data-bar="reported"]');
+    if (verified) verified.style.width = (s.total ? 100 * s.verified / s.total : 0) + "%";
+    if (reported) reported.style.width = (s.total ? 100 * (s.reported - s.verified) / s.total : 0) + "%";
+    var votes = root.querySelector("#votes");
+    if (votes) votes.replaceChildren(barChart(doc.candidates, lang));
+    var activity = root.querySelector("#activity");
+    if (activity) activity.replaceChildren(activityChart(doc.activity));
+    var qc = root.querySelector("#quick-count");
+    if (qc && doc.quick_count) {
+      var note = document.createElement("p");
+      note.className = "muted";
+      note.textContent = root.getAttribute("data-sample-label") + ": " + fmtNumber(doc.quick_count.counted, lang) +
+        "/" + fmtNumber(doc.quick_count.sample, lang) + " " + root.getAttribute("data-stations-label");
+      qc.replaceChildren(quickCountChart(doc.quick_count, lang), note);
+    }
+    root.setAttribute("data-refreshed", doc.updated_at);
+  }
+
+  function startRefresh(root) {
+    var url = root.getAttribute("data-url");
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (doc) { render(root, doc); })
+        .catch(function () { /* keep the last numbers; try again next tick */ })
+        .then(function () { setTimeout(tick, REFRESH_MS); });
+    }
+    setTimeout(tick, REFRESH_MS);
+  }
+
+  function sortable(table) {
+    table.querySelectorAll("th[data-sort]").forEach(function (th, index) {
+      function sort() {
+        var numeric = th.getAttribute("data-type") === "num";
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        table.querySelectorAll("th[aria-sort]").forEach(function (o) { o.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length > index; });
+        rows.sort(function (a, b) {
+          var x = a.cells[index].getAttribute("data-value"), y = b.cells[index].getAttribute("data-value");
+          var c = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+          return ascending ? c : -c;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      }
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("overview");
+    if (root) startRefresh(root);
+    document.querySelectorAll("table.sortable").forEach(sortable);
+  });
+})();

@@ -1,0 +1,371 @@
+"""Dashboard pages: thin views that check the session and scope, call ``queries`` and render."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from ..db import Database
+from ..models import Region, Station, User, utcnow
+from ..regions import level_of, normalise_code, to_key
+from . import accounts, queries
+from .i18n import DEFAULT, LANGUAGES, translate
+
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/dashboard",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def database() -> Database:
+    return current_app.extensions["smsgate.database"]
+
+
+def lang() -> str:
+    value = session.get("lang", DEFAULT)
+    return value if value in LANGUAGES else DEFAULT
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, lang(), **values)
+
+
+@bp.app_template_filter("num")
+def number(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    text = f"{value:,}"
+    return text.replace(",", ".") if lang() == "id" else text
+
+
+@bp.app_template_filter("pct")
+def percent(value: float) -> str:
+    text = f"{value:.1f}%"
+    return text.replace(".", ",") if lang() == "id" else text
+
+
+@bp.context_processor
+def template_globals() -> dict[str, Any]:
+    return {"t": t, "lang": lang(), "user": g.get("user"), "level_of": level_of}
+
+
+@bp.before_request
+def before() -> ResponseReturnValue | None:
+    if request.method == "POST":
+        from . import csrf
+
+        csrf.protect()
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        with database().read() as db:
+            g.user = db.get(User, user_id)
+        if g.user is None:
+            session.clear()
+    return None
+
+
+def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if g.user is None:
+            if request.path.startswith(url_for("dashboard.overview_json")):
+                return jsonify(error="login required"), 401
+            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect back into the dashboard (no open redirect)."""
+    if target and target.startswith("/dashboard") and not target.startswith("//"):
+        return target
+    return url_for("dashboard.overview")
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+# -- session -------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    error = None
+    status = 200
+    if request.method == "POST":
+        with database().begin() as db:
+            result = accounts.authenticate(
+                db, request.form.get("email", ""), request.form.get("password", ""), client_ip(), utcnow()
+            )
+            user_id = result.user.id if result.user else None
+        if user_id is not None:
+            language = lang()
+            session.clear()
+            session.permanent = True
+            session["user_id"] = user_id
+            session["lang"] = language
+            return redirect(safe_next(request.args.get("next")))
+        error = t("login_locked") if result.locked else t("login_failed")
+        status = 429 if result.locked else 401
+    return render_template("dashboard/login.html", error=error), status
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    language = lang()
+    session.clear()
+    session["lang"] = language
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.post("/lang")
+def set_language() -> ResponseReturnValue:
+    choice = request.form.get("lang", DEFAULT)
+    session["lang"] = choice if choice in LANGUAGES else DEFAULT
+    return redirect(safe_next(request.form.get("next")))
+
+
+# -- scope ---------------------------------------------------------------------------------
+
+
+def scope_code() -> str | None:
+    return g.user.region_code
+
+
+def region_in_scope(db: Session, code: str | None) -> str:
+    """The dotted code asked for (the user's scope when empty); 404 unknown, 403 outside scope."""
+    if not code:
+        return scope_code() or ""
+    try:
+        dotted = normalise_code(code)
+    except ValueError:
+        abort(404)
+    if db.get(Region, dotted) is None:
+        abort(404)
+    if not accounts.in_scope(g.user, to_key(dotted)):
+        abort(403)
+    return dotted
+
+
+def station_in_scope(db: Session, station_id: str) -> Station:
+    station = db.get(Station, station_id)
+    if station is None:
+        abort(404)
+    if not accounts.in_scope(g.user, station.id):
+        abort(403)
+    return station
+
+
+# -- overview ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def overview() -> ResponseReturnValue:
+    with database().read() as db:
+        code = region_in_scope(db, request.args.get("region"))
+        document = queries.overview(db, code, utcnow())
+        crumbs = queries.breadcrumbs(db, code, scope_code())
+    return render_template("dashboard/overview.html", doc=document, code=code, crumbs=crumbs)
+
+
+@bp.get("/api/overview")
+@login_required
+def overview_json() -> ResponseReturnValue:
+    with database().read() as db:
+        code = region_in_scope(db, request.args.get("region"))
+        document = queries.overview(db, code, utcnow())
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- drill-down ----------------------------------------------------------------------------
+
+
+@bp.get("/regions/")
+@bp.get("/regions/<code>")
+@login_required
+def region(code: str | None = None) -> ResponseReturnValue:
+    with database().read() as db:
+        dotted = region_in_scope(db, code)
+        document = queries.overview(db, dotted, utcnow())
+        kind, rows = queries.child_rows(db, dotted)
+        crumbs = queries.breadcrumbs(db, dotted, scope_code())
+        codes = queries.candidates(db)
+    return render_template(
+        "dashboard/region.html", doc=document, code=dotted, kind=kind, rows=rows, crumbs=crumbs, codes=codes
+    )
+
+
+@bp.get("/stations/<station_id>")
+@login_required
+def station(station_id: str) -> ResponseReturnValue:
+    with database().read() as db:
+        station_in_scope(db, station_id)
+        page = queries.station_page(db, station_id)
+        crumbs = queries.breadcrumbs(db, page["station"].region_code, scope_code())
+        codes = queries.candidates(db)
+    return render_template("dashboard/station.html", page=page, crumbs=crumbs, codes=codes)
+
+
+# -- review --------------------------------------------------------------------------------
+
+
+@bp.get("/review")
+@login_required
+def review() -> ResponseReturnValue:
+    with database().read() as db:
+        items = queries.review_queue(db, accounts.scope_key(g.user))
+    return render_template("dashboard/review.html", items=items)
+
+
+@bp.post("/review/<station_id>/confirm")
+@login_required
+def confirm(station_id: str) -> ResponseReturnValue:
+    try:
+        report_id = int(request.form.get("report_id", ""))
+    except ValueError:
+        abort(400)
+    with database().begin() as db:
+        station_in_scope(db, station_id)
+        user = db.get(User, g.user.id)
+        try:
+            report = queries.confirm_report(db, station_id, report_id, user, utcnow())
+            message = t("decision_saved", ref=report.ref)
+        except queries.NotCurrent:
+            message = t("report_not_current")
+    flash(message)
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
+
+
+# -- messages and volunteers ---------------------------------------------------------------
+
+
+@bp.get("/messages")
+@login_required
+def messages() -> ResponseReturnValue:
+    filters = queries.MessageFilter(
+        phone=request.args.get("phone", ""),
+        text=request.args.get("q", ""),
+        station=request.args.get("station", ""),
+        outcome=request.args.get("outcome", ""),
+    )
+    page = request.args.get("page", 1, type=int) or 1
+    with database().read() as db:
+        if filters.station:
+            station_in_scope(db, filters.station.strip())
+        entries, more = queries.message_log(db, scope_code(), filters, page)
+    return render_template(
+        "dashboard/messages.html",
+        entries=entries,
+        more=more,
+        page=max(1, min(page, queries.MAX_PAGE)),
+        filters=filters,
+        outcomes=queries.outcomes(),
+    )
+
+
+@bp.get("/volunteers/<path:phone>")
+@login_required
+def volunteer(phone: str) -> ResponseReturnValue:
+    with database().read() as db:
+        history = queries.volunteer_history(db, phone)
+        if history is None:
+            abort(404)
+        contact = history["contact"]
+        if scope_code() and not (
+            contact.region_code and accounts.in_scope(g.user, to_key(contact.region_code))
+        ):
+            abort(403)
+        entries, more = queries.message_log(db, None, queries.MessageFilter(phone=phone), 1)
+        entries = [e for e in entries if e.phone == phone]
+    return render_template(
+        "dashboard/volunteer.html", contact=contact, reports=history["reports"], entries=entries, more=more
+    )
+
+
+@bp.get("/volunteers")
+@login_required
+def volunteers() -> ResponseReturnValue:
+    with database().read() as db:
+        rows = queries.volunteers_without_report(db, scope_code())
+    return render_template("dashboard/volunteers.html", rows=rows)
+
+
+def csv_response(rows: Callable[[Session], Iterator[list[Any]]], filename: str) -> Response:
+    """Stream a CSV from a generator, with its own session for the life of the response."""
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        with database().read() as db:
+            for row in rows(db):
+                writer.writerow(row)
+                if buffer.tell() > 16384:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/volunteers.csv")
+@login_required
+def volunteers_csv() -> ResponseReturnValue:
+    scope = scope_code()
+    name = f"relawan-belum-lapor-{to_key(scope) if scope else 'nasional'}.csv"
+    return csv_response(lambda db: queries.volunteers_csv_rows(db, scope), name)
+
+
+@bp.get("/export/results.csv")
+@login_required
+def results_csv() -> ResponseReturnValue:
+    with database().read() as db:
+        code = region_in_scope(db, request.args.get("region"))
+    key = to_key(code)
+    return csv_response(lambda db: queries.results_csv_rows(db, key), f"hasil-{key or 'nasional'}.csv")
+
+
+@bp.get("/incidents")
+@login_required
+def incidents() -> ResponseReturnValue:
+    with database().read() as db:
+        rows = queries.incidents(db, accounts.scope_key(g.user))
+    return render_template("dashboard/incidents.html", rows=rows)
+
+
+@bp.errorhandler(403)
+def forbidden(error: Exception) -> ResponseReturnValue:
+    return render_template("dashboard/error.html", message=t("forbidden")), 403
