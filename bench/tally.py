@@ -180,14 +180,17 @@ GROUP BY 1, 2
 
 COUNTERS_SQL = """
 INSERT INTO region_counters (region_key, name, shard, value)
-SELECT substr(d.key, 1, {length}), v.name, d.shard, sum(v.value)
-FROM bench_desa d
+SELECT d.key, v.name, d.shard, v.value
+FROM (SELECT substr(key, 1, {length}) AS key, shard,
+             sum(stations) AS stations, sum(reported) AS reported, sum(verified) AS verified,
+             sum(disputed) AS disputed, sum(flagged) AS flagged, sum(valid) AS valid,
+             sum(invalid) AS invalid, sum(v01) AS v01, sum(v02) AS v02, sum(v03) AS v03
+      FROM bench_desa GROUP BY 1, 2) d
 CROSS JOIN LATERAL (VALUES ('stations', d.stations), ('reported', d.reported),
                            ('verified', d.verified), ('disputed', d.disputed), ('flagged', d.flagged),
                            ('valid', d.valid), ('invalid', d.invalid),
                            ('v:01', d.v01), ('v:02', d.v02), ('v:03', d.v03)) v(name, value)
-GROUP BY 1, 2, 3
-HAVING sum(v.value) <> 0
+WHERE v.value <> 0
 """
 
 
