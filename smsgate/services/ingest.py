@@ -74,7 +74,7 @@ class Ingest:
                 inbound.error_code = error_code
                 inbound.reply = reply
                 if reply is not None and not sms.reply_inline:
-                    outbound.queue_reply(session, inbound, reply)
+                    outbound.queue_reply(session, inbound, reply, self.clock())
             return Reply(reply, outcome.outcome)
         except IntegrityError:
             # A concurrent delivery of the same message committed first: answer as it did.
@@ -166,7 +166,7 @@ class Ingest:
                     inbound.reply = reply
                     inbound.error_code = "internal"
                     if not sms.reply_inline:
-                        outbound.queue_reply(session, inbound, reply)
+                        outbound.queue_reply(session, inbound, reply, self.clock())
         except Exception:
             log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
         return Reply(reply, "error")

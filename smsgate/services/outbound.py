@@ -219,7 +219,7 @@ def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
 
 
-def queue_reply(session: Session, inbound: InboundMessage, reply: str) -> OutboundMessage:
+def queue_reply(session: Session, inbound: InboundMessage, reply: str, now: datetime) -> OutboundMessage:
     """Queue the reply to ``inbound`` back through the provider it came from."""
     session.flush()
     return enqueue(
@@ -228,7 +228,7 @@ def queue_reply(session: Session, inbound: InboundMessage, reply: str) -> Outbou
         text=reply,
         provider=inbound.provider,
         kind="reply",
-        now=inbound.received_at,
+        now=now,
         contact_id=inbound.contact_id,
         inbound_message_id=inbound.id,
     )
