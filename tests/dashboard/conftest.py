@@ -41,7 +41,11 @@ def users(database, world) -> Users:  # type: ignore[no-untyped-def]
     with database.begin() as session:
         ids = [
             create_user(session, email=e, password=PASSWORD, role=r, region=c, now=utcnow()).id
-            for e, r, c in ((ADMIN, "admin", None), (KOTA, "coordinator", "63.71"), (KALTIM, "coordinator", "64"))
+            for e, r, c in (
+                (ADMIN, "admin", None),
+                (KOTA, "coordinator", "63.71"),
+                (KALTIM, "coordinator", "64"),
+            )
         ]
     return Users(*ids)
 

@@ -45,7 +45,9 @@ def test_login_redirects_back_but_never_off_site(app, users):
     )
     other = app.test_client()
     data["csrf_token"] = csrf_token(other)
-    assert other.post("/dashboard/login?next=//evil.example/x", data=data).headers["Location"] == "/dashboard/"
+    assert (
+        other.post("/dashboard/login?next=//evil.example/x", data=data).headers["Location"] == "/dashboard/"
+    )
 
 
 def test_wrong_password_is_refused_and_recorded(app, database, users):
@@ -123,7 +125,9 @@ def test_session_secret_from_the_environment(settings, database):
 def test_language_switch(admin):
     assert "Ringkasan" in admin.get("/dashboard/").get_data(as_text=True)
     token = csrf_token(admin, "/dashboard/")
-    response = admin.post("/dashboard/lang", data={"lang": "en", "next": "/dashboard/review", "csrf_token": token})
+    response = admin.post(
+        "/dashboard/lang", data={"lang": "en", "next": "/dashboard/review", "csrf_token": token}
+    )
     assert response.headers["Location"] == "/dashboard/review"
     page = admin.get("/dashboard/").get_data(as_text=True)
     assert "Overview" in page and "Ringkasan" not in page
