@@ -227,10 +227,14 @@ def _ratio(r: estimate.Ratio, digits: int = 6) -> dict[str, Any]:
     }
 
 
-def quickcount(session: Session, region: str | None = None) -> dict[str, Any]:
+def quickcount(
+    session: Session, region: str | None = None, *, as_of: datetime | None = None
+) -> dict[str, Any]:
     """The quick-count document for ``region`` (the whole design when empty).
 
-    Raises NoDesign without an active design and UnknownRegion for an unknown region.
+    ``as_of`` replays the night: only station results last changed by then count (the demo
+    uses it to show the estimate converging). Raises NoDesign without an active design and
+    UnknownRegion for an unknown region.
     """
     info = tally_service.region_info(session, region)  # raises tally.UnknownRegion
     record = active_design(session)
@@ -245,6 +249,7 @@ def quickcount(session: Session, region: str | None = None) -> dict[str, Any]:
             StationResult.votes,
             StationResult.invalid,
             Station.registered_voters,
+            StationResult.updated_at,
         )
         .join(SampleStratum, SampleStratum.id == SampleStation.stratum_id)
         .join(Station, Station.id == SampleStation.station_id)
@@ -272,11 +277,11 @@ def quickcount(session: Session, region: str | None = None) -> dict[str, Any]:
         [strata[c].population for c in codes],
         [strata[c].registered for c in codes],
         [position[row[1]] for row in rows],
-        [row[2] in COUNTED for row in rows],
+        [row[2] in COUNTED and (as_of is None or row[6] <= as_of) for row in rows],
         votes.reshape(len(rows), len(candidates)),
         [row[4] or 0 for row in rows],
         [np.nan if row[5] is None else row[5] for row in rows],
-        disputed=[row[2] == DISPUTED for row in rows],
+        disputed=[row[2] == DISPUTED and (as_of is None or row[6] <= as_of) for row in rows],
         domain=[row[0].startswith(key) for row in rows],
     )
     cov = result.coverage
@@ -329,7 +334,7 @@ def quickcount(session: Session, region: str | None = None) -> dict[str, Any]:
         "disputed": [
             {"station": row[0], "stratum": row[1]}
             for row in rows
-            if row[2] == DISPUTED and row[0].startswith(key)
+            if row[2] == DISPUTED and row[0].startswith(key) and (as_of is None or row[6] <= as_of)
         ],
     }
     document["comparison"] = compare(session, info, shares)

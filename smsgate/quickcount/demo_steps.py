@@ -1,0 +1,68 @@
+"""The quick count in ``smsgate demo``: a sample drawn before the night, then the estimate as
+it converged during the night (replayed by the time each sampled station's result last
+changed) beside the full tally of every station that reported."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .. import demo as demo_module
+from ..models import SampleStation, Station, StationResult
+from ..regions import to_key
+from . import service
+
+CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)
+
+
+def draw(demo: demo_module.Demo) -> None:
+    """A sample of a tenth of the stations (at most 400), by kabupaten/kota (kecamatan in a kota)."""
+    region = demo.options.region
+    with demo.db.begin() as session:
+        frame = (
+            session.scalar(select(func.count(Station.id)).where(Station.id.like(f"{to_key(region)}%"))) or 0
+        )
+        size = min(400, max(frame // 10, 2))
+        strata = "kecamatan" if len(to_key(region)) >= 4 else "kabkota"
+        drawn = service.draw_sample(session, size=size, strata=strata, seed=demo.options.seed, region=region)
+        demo.echo(
+            f"  design {drawn.design.id}: {size} of {drawn.frame} stations in {drawn.strata} {strata} "
+            f"strata (proportional to registered voters, seed {demo.options.seed})"
+        )
+
+
+def converge(demo: demo_module.Demo) -> None:
+    region = demo.options.region
+    with demo.db.read() as session:
+        times = session.execute(
+            select(func.min(StationResult.updated_at), func.max(StationResult.updated_at))
+            .join(SampleStation, SampleStation.station_id == StationResult.station_id)
+            .where(StationResult.status != "missing")
+        ).one()
+        if times[0] is None:
+            demo.echo("  no sampled station reported during the night")
+            return
+        start, end = times
+        for fraction in CHECKPOINTS:
+            moment = start + (end - start) * fraction
+            document = service.quickcount(session, region, as_of=moment)
+            counts = document["stations"]
+            shares = "  ".join(
+                f"{code} {100 * r['value']:5.1f} +-{100 * r['margin95']:.1f}"
+                for code, r in document["estimate"].items()
+            )
+            warnings = ", ".join(document["warnings"])
+            demo.echo(
+                f"  {moment:%H:%M:%S} sample {counts['counted']:>4}/{counts['sample']}  "
+                f"{shares or 'no estimate yet'}{'  [' + warnings + ']' if warnings else ''}"
+            )
+        document = service.quickcount(session, region)
+    tally = document["comparison"]["tally"]
+    cells = "  ".join(
+        f"{code} {100 * c['share']:5.1f} ({'inside' if c['inside95'] else 'OUTSIDE'} 95%)"
+        for code, c in tally["candidates"].items()
+    )
+    demo.echo(f"  full tally, {tally['stations_reported']:,}/{tally['stations_total']:,} stations: {cells}")
+
+
+demo_module.add_step("quick count sample", draw, after="server")
+demo_module.add_step("quick count", converge, after="tally")
