@@ -1,0 +1,132 @@
+"""End to end in headless Chromium: the real app on a localhost port, signed webhooks arriving,
+the dashboard following them. Skips only when /usr/bin/chromium is missing and
+SMSGATE_REQUIRE_BROWSER is unset (CI sets it, so a missing browser fails there)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from smsgate import create_app
+from smsgate.dashboard.accounts import create_user
+from smsgate.models import utcnow
+
+from ..support import VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, TwilioSender
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+EMAIL, PASSWORD = "koordinator@example.org", "rahasia-sekali"
+
+if not Path(CHROMIUM).exists() and not os.environ.get("SMSGATE_REQUIRE_BROWSER"):
+    pytest.skip(
+        f"{CHROMIUM} is missing (set SMSGATE_REQUIRE_BROWSER=1 to fail instead)", allow_module_level=True
+    )
+
+sync_api = (
+    pytest.importorskip("playwright.sync_api") if not os.environ.get("SMSGATE_REQUIRE_BROWSER") else None
+)
+if sync_api is None:
+    import playwright.sync_api as sync_api
+
+
+@pytest.fixture
+def live_url(settings, database, world) -> Iterator[str]:
+    """The real app served on a free localhost port, on the test database. Its public URL is
+    plain http, so the session cookie is not Secure (the browser talks http to localhost)."""
+    with database.begin() as session:
+        create_user(session, email=EMAIL, password=PASSWORD, role="admin", region=None, now=utcnow())
+    app = create_app(replace(settings, public_url="http://127.0.0.1"), database=database)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(live_url):  # type: ignore[no-untyped-def]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_election_night_in_the_browser(page, live_url, client):
+    webhook = TwilioSender(client)  # signed webhooks through the app's test client, same database
+    webhook(VOLUNTEER_EN, "TPS 001 01=50 02=60 03=10")
+
+    page.goto(f"{live_url}/dashboard/")
+    assert "/dashboard/login" in page.url
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(f"{live_url}/dashboard/")
+    reported = page.locator('[data-field="stations.reported"]')
+    assert reported.inner_text() == "1"
+
+    # New reports arrive; the page refreshes itself (no reload) from the JSON endpoint.
+    webhook(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20")
+    webhook(VOLUNTEER_B, "TPS 012 01=90 02=85 03=20")
+    sync_api.expect(reported).to_have_text("2", timeout=20000)
+    sync_api.expect(page.locator('[data-field="stations.disputed"]')).to_have_text("1")
+    sync_api.expect(page.locator("#vote-chart text.value").first).to_contain_text(
+        "140"
+    )  # 50 + 90 (B, the latest)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+    # Drill down: regions -> province -> kota -> kecamatan -> desa -> station.
+    page.click("text=Wilayah")
+    for name in ("Kalimantan Selatan", "Kota Banjarmasin", "Banjarmasin Selatan", "Mantuil", "TPS 012"):
+        page.click(f"#children a:text-is('{name}')")
+    assert page.url.endswith("/dashboard/stations/6371011001012")
+    sync_api.expect(page.locator("#station-status")).to_have_text("Sengketa")
+    page.screenshot(path=str(ARTIFACTS / "station.png"), full_page=True)
+
+    # Review queue: confirm B's report with one click.
+    page.click("nav >> text=Tinjauan")
+    page.locator("button", has_text="Konfirmasi laporan ini").nth(1).click()
+    sync_api.expect(page.locator(".note")).to_contain_text("dikonfirmasi")
+    page.goto(f"{live_url}/dashboard/stations/6371011001012")
+    sync_api.expect(page.locator("#station-status")).to_have_text("Terverifikasi")
+    sync_api.expect(page.locator("#decisions")).to_contain_text(EMAIL)
+
+    # Sorting the table by a column reorders the rows.
+    page.goto(f"{live_url}/dashboard/regions/63.71.01.1001")
+    page.click("th[data-sort=reported]")
+    page.click("th[data-sort=reported]")
+    assert page.locator("#children tbody tr").first.locator("td").first.inner_text() == "TPS 012"
+
+    # Export the kecamatan's station results as CSV.
+    page.goto(f"{live_url}/dashboard/regions/63.71.01")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    mantuil = next(r for r in rows if r["station_id"] == "6371011001012")
+    assert (mantuil["status"], mantuil["votes_01"], mantuil["votes_02"]) == ("verified", "90", "85")
+
+    # English switch.
+    page.click("#switch-language")
+    sync_api.expect(page.locator("h1")).to_contain_text("Banjarmasin Selatan")
+    sync_api.expect(page.locator("nav").first).to_contain_text("Overview")
