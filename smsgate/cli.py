@@ -208,8 +208,26 @@ def worker(env: Env, once: bool) -> None:
     from .worker import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handled = run(env.database, env.settings, once=once)
+    from .delivery import AnotherWorker, sqlite_single_worker
+
+    try:
+        with sqlite_single_worker(env.database):  # on SQLite one worker is enough; a second one says so
+            handled = run(env.database, env.settings, once=once)
+    except AnotherWorker as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"worker stopped after {handled} item(s)")
+
+
+def _add_outbox_commands() -> None:
+    """``smsgate outbox status|retry`` and ``smsgate receive`` (smsgate/delivery.py, receiver.py)."""
+    from .delivery import outbox_cli
+    from .receiver import receive_command
+
+    main.add_command(outbox_cli)
+    main.add_command(receive_command())
+
+
+_add_outbox_commands()
 
 
 @main.command()

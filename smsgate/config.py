@@ -91,6 +91,19 @@ class Settings:
     flood_per_minute: int = 0
     flood_replies_per_hour: int = 0
     flood_duplicate_seconds: int = 0
+    # --- forwarding events to the tally (README "Forwarding to the tally") ---
+    tally_url: str | None = None
+    tally_secret: str | None = None
+    #: A JSON or TOML file listing several destinations (``SMSGATE_DESTINATIONS``).
+    destinations_file: str | None = None
+    outbox_timeout_seconds: float = 10.0
+    outbox_max_attempts: int = 30
+    outbox_max_age_hours: float = 24.0
+    outbox_backoff_seconds: float = 2.0
+    outbox_backoff_max_seconds: float = 300.0
+    outbox_lease_seconds: float = 60.0
+    outbox_batch: int = 100
+    outbox_concurrency: int = 8
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -159,6 +172,17 @@ class Settings:
             flood_per_minute=int(get("SMSGATE_FLOOD_PER_MINUTE") or 10),
             flood_replies_per_hour=int(get("SMSGATE_FLOOD_REPLIES_PER_HOUR") or 30),
             flood_duplicate_seconds=int(get("SMSGATE_FLOOD_DUPLICATE_SECONDS") or 600),
+            tally_url=get("SMSGATE_TALLY_URL"),
+            tally_secret=get("SMSGATE_TALLY_SECRET"),
+            destinations_file=get("SMSGATE_DESTINATIONS"),
+            outbox_timeout_seconds=float(get("SMSGATE_OUTBOX_TIMEOUT") or cls.outbox_timeout_seconds),
+            outbox_max_attempts=int(get("SMSGATE_OUTBOX_MAX_ATTEMPTS") or cls.outbox_max_attempts),
+            outbox_max_age_hours=float(get("SMSGATE_OUTBOX_MAX_AGE_HOURS") or cls.outbox_max_age_hours),
+            outbox_backoff_seconds=float(get("SMSGATE_OUTBOX_BACKOFF") or cls.outbox_backoff_seconds),
+            outbox_backoff_max_seconds=float(get("SMSGATE_OUTBOX_BACKOFF_MAX") or cls.outbox_backoff_max_seconds),
+            outbox_lease_seconds=float(get("SMSGATE_OUTBOX_LEASE") or cls.outbox_lease_seconds),
+            outbox_batch=int(get("SMSGATE_OUTBOX_BATCH") or cls.outbox_batch),
+            outbox_concurrency=int(get("SMSGATE_OUTBOX_CONCURRENCY") or cls.outbox_concurrency),
             extra={k: v for k, v in env.items() if k.startswith("SMSGATE_")},
         )
 

@@ -21,7 +21,7 @@ from .db import Database
 log = logging.getLogger(__name__)
 
 #: Modules whose import registers jobs. Add yours here.
-JOB_MODULES: list[str] = ["smsgate.services.outbound"]
+JOB_MODULES: list[str] = ["smsgate.delivery", "smsgate.services.outbound"]
 
 
 class Job(Protocol):

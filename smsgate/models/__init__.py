@@ -5,6 +5,7 @@ from .contacts import COORDINATOR, VOLUNTEER, Contact
 from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, OutboundMessage, SendBucket
+from .outbox import OutboxDelivery, OutboxEvent
 from .quickcount import SampleDesign, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
@@ -26,6 +27,8 @@ __all__ = [
     "LoginFailure",
     "OfficialResult",
     "OutboundMessage",
+    "OutboxDelivery",
+    "OutboxEvent",
     "Region",
     "RegionCounter",
     "RegistrationFailure",

@@ -12,7 +12,7 @@ import grammar
 
 from ..config import Settings
 from ..models import Contact, InboundMessage, Report, Station, StationResult
-from . import checks, station_results
+from . import checks, outbox, station_results
 from .refs import unique_ref
 
 #: Votes plus invalid ballots may exceed registered voters by this share before we flag it
@@ -86,6 +86,7 @@ def store(
         session, report=report, station=station, contact=contact, settings=settings or Settings()
     )
     session.flush()
+    outbox.report_stored(session, report, now)
     result = station_results.refresh(session, station.id, flagged=True if found else None, now=now)
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
 
@@ -96,6 +97,7 @@ def cancel(session: Session, report: Report, inbound: InboundMessage, now: datet
     report.cancelled_at = now
     report.cancelled_by_message_id = inbound.id
     session.flush()
+    outbox.report_cancelled(session, report, now)
     return station_results.refresh(session, report.station_id, now=now)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Report, StationDecision, StationResult, utcnow
-from . import counters
+from . import counters, outbox
 
 MISSING, REPORTED, VERIFIED, DISPUTED = "missing", "reported", "verified", "disputed"
 STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
@@ -141,6 +141,7 @@ def refresh(
     """
     result = lock(session, station_id)
     before = counter_values(result)
+    previous = outbox.result_snapshot(result)
     current = current_reports(session, station_id)
     decision = decide(current, confirmed_report(session, station_id, current))
     result.status = decision.status
@@ -155,4 +156,6 @@ def refresh(
     after = counter_values(result)
     deltas = {name: after.get(name, 0) - before.get(name, 0) for name in before.keys() | after.keys()}
     counters.add(session, station_id[:10], deltas)
+    reference = decision.report.ref if decision.report else None
+    outbox.result_changed(session, result, previous, reference, result.updated_at)
     return result

@@ -1,0 +1,72 @@
+"""The transactional outbox: events written with the change that caused them, and their
+delivery state per destination (issue 6).
+
+An ``OutboxEvent`` row is inserted in the same transaction as the report or result change it
+describes, so it exists if and only if that change committed. ``seq`` orders events; a
+station's events are inserted under its result-row lock, so within a station ``seq`` order is
+commit order. A worker later "dispatches" each event (``dispatched_at``) into one
+``OutboxDelivery`` row per configured destination and delivers those.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, JSONType, UTCDateTime, utcnow
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD)
+
+
+class OutboxEvent(Base):
+    """One event document; ``payload`` is its type-specific body (the envelope is built from columns)."""
+
+    __tablename__ = "outbox_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(40))
+    schema_version: Mapped[int] = mapped_column(Integer, default=1)
+    station_id: Mapped[str | None] = mapped_column(String(13), default=None)
+    payload: Mapped[dict] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Set when the worker created this event's delivery rows; ``NULL`` means not yet.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        Index("ix_outbox_events_station_seq", "station_id", "seq"),
+        Index("ix_outbox_events_dispatched_seq", "dispatched_at", "seq"),
+    )
+
+
+class OutboxDelivery(Base):
+    """The delivery of one event to one destination: ``pending`` until ``delivered`` or ``dead``.
+
+    A worker claims a row by writing ``lease_owner``/``lease_expires_at``; a lease left by a
+    worker that died simply expires and another worker takes the row over.
+    """
+
+    __tablename__ = "outbox_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_seq: Mapped[int] = mapped_column(ForeignKey("outbox_events.seq"))
+    destination: Mapped[str] = mapped_column(String(64))
+    #: Copied from the event so the per-station ordering check needs no join.
+    station_id: Mapped[str | None] = mapped_column(String(13), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        UniqueConstraint("event_seq", "destination", name="uq_outbox_deliveries_event_destination"),
+        Index("ix_outbox_deliveries_due", "destination", "status", "next_attempt_at"),
+        Index("ix_outbox_deliveries_station", "destination", "station_id", "event_seq"),
+    )
