@@ -60,7 +60,7 @@ CANDIDATES_CSV = "code,name\n01,Anies-Muhaimin\n02,Prabowo-Gibran\n03,Ganjar-Mah
 STATIONS_PER_DESA = (6.74, 2.4)
 VOTERS = (150, 300)
 #: Modules that add demo steps (``add_step``) when imported; other features append here.
-EXTENSIONS: list[str] = ["smsgate.quickcount.demo_steps"]
+EXTENSIONS: list[str] = ["smsgate.quickcount.demo_steps", "smsgate.dashboard.demo_steps"]
 
 
 @dataclass(frozen=True)

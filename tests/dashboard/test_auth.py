@@ -170,3 +170,17 @@ def test_cli_user_create_refuses_bad_input(database_url, world):
     assert create("--email", "a@example.org", "--role", "admin").exit_code == 0
     duplicate = create("--email", "A@example.org", "--role", "admin")
     assert duplicate.exit_code != 0 and "exists" in duplicate.output
+
+
+def test_demo_step_creates_an_admin_and_prints_where_to_log_in(database, world, tmp_path):
+    from smsgate import demo
+    from smsgate.dashboard.demo_steps import DEMO_EMAIL, DEMO_PASSWORD, dashboard
+
+    lines: list[str] = []
+    state = demo.Demo(options=demo.Options(folder=tmp_path), echo=lines.append, database=database)
+    state.url = "http://127.0.0.1:8123"
+    dashboard(state)
+    assert any("http://127.0.0.1:8123/dashboard/" in line and DEMO_PASSWORD in line for line in lines)
+    with database.read() as session:
+        assert session.scalars(select(User).where(User.email == DEMO_EMAIL)).one().role == "admin"
+    assert "dashboard" in [step.name for step in demo.STEPS]
