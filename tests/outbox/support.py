@@ -151,7 +151,7 @@ def drain(database: Database, job: OutboxJob, settings: Settings, deadline: floa
     return passes
 
 
-def election_night(rng: random.Random, rounds: int = 6) -> list[tuple[str, str]]:
+def election_night(rng: random.Random, rounds: int = 4) -> list[tuple[str, str]]:
     """Reports, corrections, disagreements, a coordinator's word and cancellations."""
     messages: list[tuple[str, str]] = []
     for n in range(rounds):
