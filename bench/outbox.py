@@ -1,0 +1,245 @@
+"""Outbox delivery benchmark (issue 6), on a scratch PostgreSQL database created and dropped here.
+
+1. Throughput: a backlog of events (reports stored through the real ``Ingest.receive``) is
+   delivered to the reference receiver (``smsgate receive``, a subprocess) by 1 and then by 2
+   ``smsgate worker`` processes; events per second from start to an empty outbox.
+2. Delay from commit to delivery while load arrives: reports keep coming through
+   ``Ingest.receive`` in a thread at a fixed rate while 2 workers run; the receiver's arrival
+   time minus the event's ``occurred_at`` (taken just before the commit), p50/p99.
+
+    .venv/bin/python bench/outbox.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--backlog 600] [--rate 30] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from smsgate.config import Settings
+from smsgate.db import Database
+from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
+from smsgate.inbound import InboundSMS
+from smsgate.models import Candidate
+from smsgate.schema import upgrade
+from smsgate.services.ingest import Ingest
+
+SMSGATE = str(Path(sys.executable).with_name("smsgate"))
+SECRET = "bench-secret"
+DESAS = [f"63.71.01.100{n}" for n in range(1, 5)]
+STATIONS_PER_DESA = 50
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build(database: Database) -> list[tuple[str, int]]:
+    """Regions, 200 stations and one volunteer per station; returns (phone, tps) pairs."""
+    with database.begin() as session:
+        regions = [
+            ("63", "Kalimantan Selatan"),
+            ("63.71", "Kota Banjarmasin"),
+            ("63.71.01", "Banjarmasin Selatan"),
+        ]
+        regions += [(code, f"Desa {code[-4:]}") for code in DESAS]
+        upsert_regions(session, regions)
+        for code, name in (("01", "A"), ("02", "B"), ("03", "C")):
+            session.add(Candidate(code=code, name=name))
+        upsert_stations(session, [(d, t, 300) for d in DESAS for t in range(1, STATIONS_PER_DESA + 1)])
+        people, n = [], 0
+        for desa in DESAS:
+            for tps in range(1, STATIONS_PER_DESA + 1):
+                n += 1
+                people.append(
+                    {
+                        "phone": f"+62811{n:07d}",
+                        "name": f"V{n}",
+                        "role": "volunteer",
+                        "region_code": desa,
+                        "tps": tps,
+                        "lang": "id",
+                    }
+                )
+        upsert_contacts(session, people)
+    return [(p["phone"], p["tps"]) for p in people]
+
+
+def report(ingest: Ingest, phone: str, tps: int, rng: random.Random) -> None:
+    body = f"TPS {tps:03d} 01={rng.randint(50, 90)} 02={rng.randint(40, 80)} 03={rng.randint(30, 70)}"
+    sms = InboundSMS(
+        provider="bench", provider_message_id=uuid.uuid4().hex, from_number=phone, to_number="+1", text=body
+    )
+    reply = ingest.receive(sms)
+    assert reply.text.startswith("OK"), reply.text
+
+
+def remaining(database: Database) -> int:
+    with database.engine.connect() as c:
+        return c.execute(
+            text(
+                "SELECT (SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL)"
+                " + (SELECT count(*) FROM outbox_deliveries WHERE status = 'pending')"
+            )
+        ).scalar_one()
+
+
+def receiver(port: int, db: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [SMSGATE, "receive", "--port", str(port), "--secret", SECRET, "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise RuntimeError("receiver did not start")
+
+
+def workers(n: int, url: str, port: int) -> list[subprocess.Popen]:
+    env = {
+        **os.environ,
+        "SMSGATE_DATABASE_URL": url,
+        "SMSGATE_TALLY_URL": f"http://127.0.0.1:{port}/events",
+        "SMSGATE_TALLY_SECRET": SECRET,
+    }
+    return [
+        subprocess.Popen([SMSGATE, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        p.wait(15)
+
+
+def wait_empty(database: Database, limit: float) -> float:
+    started = time.monotonic()
+    while remaining(database):
+        if time.monotonic() - started > limit:
+            raise RuntimeError(f"outbox not empty after {limit}s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--backlog", type=int, default=600, help="reports stored before the throughput runs")
+    parser.add_argument("--rate", type=float, default=30.0, help="reports per second during the delay run")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of the delay run")
+    args = parser.parse_args()
+
+    base = make_url(args.pg)
+    name = f"smsgate_bench_outbox_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-outbox-"))
+    database = Database.from_url(url)
+    running: list[subprocess.Popen] = []
+    try:
+        upgrade(database.engine)
+        people = build(database)
+        ingest = Ingest(database, Settings(database_url=url))
+        rng = random.Random(1)
+        for i in range(args.backlog):
+            phone, tps = people[i % len(people)]
+            report(ingest, phone, tps, rng)
+        with database.engine.connect() as c:
+            events = c.execute(text("SELECT count(*) FROM outbox_events")).scalar_one()
+        print(f"backlog: {args.backlog} reports -> {events} events, {len(people)} stations")
+
+        throughput = {}
+        for n in (1, 2):
+            with database.engine.begin() as c:
+                c.execute(text("DELETE FROM outbox_deliveries"))
+                c.execute(text("UPDATE outbox_events SET dispatched_at = NULL"))
+            port = free_port()
+            running = [receiver(port, tmp / f"throughput-{n}.db")]
+            running += workers(n, url, port)
+            elapsed = wait_empty(database, 300)
+            stop(running[1:])
+            stop(running[:1])
+            running = []
+            got = (
+                sqlite3.connect(tmp / f"throughput-{n}.db")
+                .execute("SELECT count(*) FROM events")
+                .fetchone()[0]
+            )
+            assert got == events, (got, events)
+            throughput[n] = events / elapsed
+            print(
+                f"throughput, {n} worker(s): {events} events in {elapsed:.1f}s = {throughput[n]:.0f} events/s"
+            )
+
+        port = free_port()
+        receiver_db = tmp / "delay.db"
+        running = [receiver(port, receiver_db)]
+        running += workers(2, url, port)
+        load_start = datetime.now().astimezone()
+        sent = 0
+
+        def load() -> None:
+            nonlocal sent
+            interval, t0 = 1 / args.rate, time.monotonic()
+            while time.monotonic() - t0 < args.seconds:
+                phone, tps = people[sent % len(people)]
+                report(ingest, phone, tps, rng)
+                sent += 1
+                time.sleep(max(0.0, t0 + sent * interval - time.monotonic()))
+
+        thread = threading.Thread(target=load)
+        thread.start()
+        thread.join()
+        wait_empty(database, 120)
+        stop(running[1:])
+        stop(running[:1])
+        running = []
+        delays = []
+        for received_at, body in sqlite3.connect(receiver_db).execute("SELECT received_at, body FROM events"):
+            occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
+            if occurred >= load_start:
+                delays.append(received_at - occurred.timestamp())
+        delays.sort()
+        p50 = statistics.median(delays)
+        p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
+        print(
+            f"delay commit -> delivery, 2 workers, {sent} reports at {args.rate:g}/s ({len(delays)} events): "
+            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+        )
+        print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    finally:
+        stop(running)
+        database.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
