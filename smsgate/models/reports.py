@@ -42,6 +42,7 @@ class Report(Base):
     __table_args__ = (
         Index("ix_reports_station_created", "station_id", "created_at"),
         Index("ix_reports_contact_created", "contact_id", "created_at"),
+        Index("ix_reports_superseded_by_id", "superseded_by_id"),
     )
 
     @property
