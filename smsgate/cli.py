@@ -218,18 +218,6 @@ def worker(env: Env, once: bool) -> None:
     click.echo(f"worker stopped after {handled} item(s)")
 
 
-def _add_outbox_commands() -> None:
-    """``smsgate outbox status|retry`` and ``smsgate receive`` (smsgate/delivery.py, receiver.py)."""
-    from .delivery import outbox_cli
-    from .receiver import receive_command
-
-    main.add_command(outbox_cli)
-    main.add_command(receive_command())
-
-
-_add_outbox_commands()
-
-
 @main.command()
 @click.argument("region", required=False)
 @click.option("--dry-run", is_flag=True, help="Only count who would be reminded.")
@@ -246,6 +234,18 @@ def remind(env: Env, region: str | None, dry_run: bool) -> None:
     except UnknownRegion:
         raise click.ClickException(f"unknown region {region!r}") from None
     click.echo(f"{count} reminder(s) {'would be queued' if dry_run else 'queued'}")
+
+
+def _add_outbox_commands() -> None:
+    """``smsgate outbox status|retry`` and ``smsgate receive`` (smsgate/delivery.py, receiver.py)."""
+    from .delivery import outbox_cli
+    from .receiver import receive_command
+
+    main.add_command(outbox_cli)
+    main.add_command(receive_command())
+
+
+_add_outbox_commands()
 
 
 @main.command()

@@ -68,42 +68,6 @@ class Settings:
     outbox_lease_seconds: float = 60.0
     outbox_batch: int = 100
     outbox_concurrency: int = 8
-    # --- gateways and outbound SMS (README "Indonesian gateways") ---
-    #: Provider for outbound SMS to a contact who never wrote to us (``SMSGATE_DEFAULT_PROVIDER``).
-    default_provider: str = "twilio"
-    android_secret: str | None = None
-    android_url: str | None = None
-    android_user: str | None = None
-    android_password: str | None = None
-    kannel_secret: str | None = None
-    kannel_allowed_ips: tuple[str, ...] = ()
-    kannel_sendsms_url: str | None = None
-    kannel_user: str | None = None
-    kannel_password: str | None = None
-    kannel_from: str | None = None
-    #: Messages per second per provider, shared by all workers (``SMSGATE_SEND_RATE=android=1,kannel=5``).
-    send_rates: Mapping[str, float] = field(default_factory=lambda: dict(SEND_RATES))
-    outbound_max_attempts: int = 6
-    outbound_backoff_seconds: float = 30.0
-    broadcast_ttl_minutes: float = 15.0
-    remind_every_hours: float = 3.0
-    #: Flood control; 0 turns a limit off. Off in a bare ``Settings()``, on by default in ``from_env``.
-    flood_per_minute: int = 0
-    flood_replies_per_hour: int = 0
-    flood_duplicate_seconds: int = 0
-    # --- forwarding events to the tally (README "Forwarding to the tally") ---
-    tally_url: str | None = None
-    tally_secret: str | None = None
-    #: A JSON or TOML file listing several destinations (``SMSGATE_DESTINATIONS``).
-    destinations_file: str | None = None
-    outbox_timeout_seconds: float = 10.0
-    outbox_max_attempts: int = 30
-    outbox_max_age_hours: float = 24.0
-    outbox_backoff_seconds: float = 2.0
-    outbox_backoff_max_seconds: float = 300.0
-    outbox_lease_seconds: float = 60.0
-    outbox_batch: int = 100
-    outbox_concurrency: int = 8
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -149,59 +113,14 @@ class Settings:
             outbox_max_attempts=int(get("SMSGATE_OUTBOX_MAX_ATTEMPTS") or cls.outbox_max_attempts),
             outbox_max_age_hours=float(get("SMSGATE_OUTBOX_MAX_AGE_HOURS") or cls.outbox_max_age_hours),
             outbox_backoff_seconds=float(get("SMSGATE_OUTBOX_BACKOFF") or cls.outbox_backoff_seconds),
-            outbox_backoff_max_seconds=float(get("SMSGATE_OUTBOX_BACKOFF_MAX") or cls.outbox_backoff_max_seconds),
-            outbox_lease_seconds=float(get("SMSGATE_OUTBOX_LEASE") or cls.outbox_lease_seconds),
-            outbox_batch=int(get("SMSGATE_OUTBOX_BATCH") or cls.outbox_batch),
-            outbox_concurrency=int(get("SMSGATE_OUTBOX_CONCURRENCY") or cls.outbox_concurrency),
-            default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
-            android_secret=get("SMSGATE_ANDROID_SECRET"),
-            android_url=get("SMSGATE_ANDROID_URL"),
-            android_user=get("SMSGATE_ANDROID_USER"),
-            android_password=get("SMSGATE_ANDROID_PASSWORD"),
-            kannel_secret=get("SMSGATE_KANNEL_SECRET"),
-            kannel_allowed_ips=tuple(_items(get("SMSGATE_KANNEL_ALLOWED_IPS"))),
-            kannel_sendsms_url=get("SMSGATE_KANNEL_SENDSMS_URL"),
-            kannel_user=get("SMSGATE_KANNEL_USER"),
-            kannel_password=get("SMSGATE_KANNEL_PASSWORD"),
-            kannel_from=get("SMSGATE_KANNEL_FROM"),
-            send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
-            outbound_max_attempts=int(get("SMSGATE_OUTBOUND_MAX_ATTEMPTS") or cls.outbound_max_attempts),
-            outbound_backoff_seconds=float(get("SMSGATE_OUTBOUND_BACKOFF_SECONDS") or 30.0),
-            broadcast_ttl_minutes=float(get("SMSGATE_BROADCAST_TTL_MINUTES") or 15.0),
-            remind_every_hours=float(get("SMSGATE_REMIND_EVERY_HOURS") or 3.0),
-            flood_per_minute=int(get("SMSGATE_FLOOD_PER_MINUTE") or 10),
-            flood_replies_per_hour=int(get("SMSGATE_FLOOD_REPLIES_PER_HOUR") or 30),
-            flood_duplicate_seconds=int(get("SMSGATE_FLOOD_DUPLICATE_SECONDS") or 600),
-            tally_url=get("SMSGATE_TALLY_URL"),
-            tally_secret=get("SMSGATE_TALLY_SECRET"),
-            destinations_file=get("SMSGATE_DESTINATIONS"),
-            outbox_timeout_seconds=float(get("SMSGATE_OUTBOX_TIMEOUT") or cls.outbox_timeout_seconds),
-            outbox_max_attempts=int(get("SMSGATE_OUTBOX_MAX_ATTEMPTS") or cls.outbox_max_attempts),
-            outbox_max_age_hours=float(get("SMSGATE_OUTBOX_MAX_AGE_HOURS") or cls.outbox_max_age_hours),
-            outbox_backoff_seconds=float(get("SMSGATE_OUTBOX_BACKOFF") or cls.outbox_backoff_seconds),
-            outbox_backoff_max_seconds=float(get("SMSGATE_OUTBOX_BACKOFF_MAX") or cls.outbox_backoff_max_seconds),
+            outbox_backoff_max_seconds=float(
+                get("SMSGATE_OUTBOX_BACKOFF_MAX") or cls.outbox_backoff_max_seconds
+            ),
             outbox_lease_seconds=float(get("SMSGATE_OUTBOX_LEASE") or cls.outbox_lease_seconds),
             outbox_batch=int(get("SMSGATE_OUTBOX_BATCH") or cls.outbox_batch),
             outbox_concurrency=int(get("SMSGATE_OUTBOX_CONCURRENCY") or cls.outbox_concurrency),
             extra={k: v for k, v in env.items() if k.startswith("SMSGATE_")},
         )
-
-
-#: Default send rates (messages per second) per provider; an Android phone is slow on purpose.
-SEND_RATES: Mapping[str, float] = {"twilio": 10.0, "android": 1.0, "kannel": 5.0}
-
-
-def _items(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def _rates(value: str | None) -> dict[str, float]:
-    """``android=1,kannel=5`` -> ``{"android": 1.0, "kannel": 5.0}``."""
-    rates = {}
-    for item in _items(value):
-        name, _, rate = item.partition("=")
-        rates[name.strip().lower()] = float(rate)
-    return rates
 
 
 #: Default send rates (messages per second) per provider; an Android phone is slow on purpose.
