@@ -9,13 +9,16 @@ from datetime import datetime, timedelta, timezone
 
 #: Western Indonesia Time, the zone of the default polls-close time and of naive settings.
 WIB = timezone(timedelta(hours=7), "WIB")
-POLLS_CLOSE = datetime(2024, 2, 14, 13, 0, tzinfo=WIB)
 
 
-def parse_polls_close(value: str | None) -> datetime:
-    """``2024-02-14T13:00+07:00``; a value without an offset is read as WIB."""
+def parse_polls_close(value: str | None) -> datetime | None:
+    """``2024-02-14T13:00+07:00``; a value without an offset is read as WIB; unset is None.
+
+    There is no default: a made-up election day would flag every report of a real one (or
+    of a demo) as late.
+    """
     if not value:
-        return POLLS_CLOSE
+        return None
     moment = datetime.fromisoformat(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=WIB)
 
@@ -28,8 +31,9 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_from: str | None = None
     api_token: str | None = None
-    #: When polls close (``SMSGATE_POLLS_CLOSE``, ISO datetime with offset; 13:00 WIB election day).
-    polls_close: datetime = POLLS_CLOSE
+    #: When polls close (``SMSGATE_POLLS_CLOSE``, ISO datetime with offset, e.g. 13:00 WIB on
+    #: election day); ``None`` turns the ``late`` check off.
+    polls_close: datetime | None = None
     #: Hours after polls close after which a report is flagged as late (``SMSGATE_LATE_HOURS``).
     late_hours: float = 12.0
     # --- gateways and outbound SMS (README "Indonesian gateways") ---

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from grammar.keywords import COMMANDS
+
 from .sms import fit
 
 EXAMPLE = "TPS 012 01=123 02=98 03=150"
@@ -101,14 +103,14 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     ),
     "accepted_hint": ("Salah? Kirim ulang yg benar atau BATAL {ref}", "Wrong? Resend or CANCEL {ref}"),
     "help": (
-        "Format: TPS <no> 01=<suara> 02=<suara> 03=<suara> [SAH=n TS=n]. Contoh: {ex}. "
+        "OK Format: TPS <no> 01=<suara> 02=<suara> 03=<suara> [SAH=n TS=n]. Contoh: {ex}. "
         "Perintah: CEK, BATAL <ref>, LAPOR <teks>",
-        "Format: TPS <no> 01=<votes> 02=<votes> 03=<votes> [SAH=n TS=n]. Example: {ex}. "
+        "OK Format: TPS <no> 01=<votes> 02=<votes> 03=<votes> [SAH=n TS=n]. Example: {ex}. "
         "Commands: CHECK, CANCEL <ref>, INCIDENT <text>",
     ),
     "help_coordinator": (
-        "Koordinator: REKAP [wilayah], BELUM [wilayah], STATUS <ID TPS>, QC [wilayah]. Lapor: {ex}",
-        "Coordinator: TOTAL [region], MISSING [region], STATUS <station ID>, QC [region]. Report: {ex}",
+        "OK Koordinator: REKAP [wilayah], BELUM [wilayah], STATUS <ID TPS>, QC [wilayah]. Lapor: {ex}",
+        "OK Coordinator: TOTAL [region], MISSING [region], STATUS <station ID>, QC [region]. Report: {ex}",
     ),
     "not_available": (
         "GAGAL: perintah {command} belum tersedia.",
@@ -282,6 +284,12 @@ def render(key: str, lang: str | None, *extras: str, example: bool = False, **pa
 
 def status_word(status: str, lang: str | None) -> str:
     return STATUS_WORDS.get(status, (status, status))[lang_index(lang)]
+
+
+def command_word(command: str, lang: str | None) -> str:
+    """The command as the contact would type it: ``BELUM`` in Indonesian, ``MISSING`` in English."""
+    aliases = COMMANDS.get(command, (command,))
+    return aliases[1] if lang_index(lang) == 1 and len(aliases) > 1 and aliases[1].isalpha() else command
 
 
 def usage(command: str, lang: str | None) -> str:

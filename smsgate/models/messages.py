@@ -11,7 +11,18 @@ from .base import Base, UTCDateTime, utcnow
 
 #: Outcomes of an inbound message. ``error`` means we failed internally and asked the sender
 #: to try again; a redelivery of such a message is processed afresh instead of replayed.
-OUTCOMES = ("accepted", "flagged", "rejected", "command", "refused", "error", "ignored")
+#: ``throttled`` and ``duplicate_text`` are flood control (services/flood.py): logged, not answered.
+OUTCOMES = (
+    "accepted",
+    "flagged",
+    "rejected",
+    "command",
+    "refused",
+    "error",
+    "ignored",
+    "throttled",
+    "duplicate_text",
+)
 
 
 class InboundMessage(Base):

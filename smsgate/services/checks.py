@@ -122,9 +122,9 @@ def findings(
                     )
                 )
                 break
-    deadline = settings.polls_close + timedelta(hours=settings.late_hours)
-    if report.created_at > deadline:
-        hours = (report.created_at - settings.polls_close).total_seconds() / 3600
+    closed = settings.polls_close
+    if closed is not None and report.created_at > closed + timedelta(hours=settings.late_hours):
+        hours = (report.created_at - closed).total_seconds() / 3600
         found.append(
             Finding(
                 "late",

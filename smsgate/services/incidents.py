@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Contact, InboundMessage, Incident, Station
 from ..regions import to_key
+from . import outbox
 from .refs import unique_ref
 
 MAX_TEXT = 1000
@@ -57,13 +58,8 @@ def record(
 def announce(session: Session, incident: Incident) -> None:
     """Called once for every stored incident, in the transaction that stores it.
 
-    The events outbox (issue 6) turns it into an ``incident.reported`` event; until that
-    module is present this does nothing.
+    The events outbox turns it into an ``incident.reported`` event in the same transaction.
     """
-    try:
-        from . import outbox
-    except ImportError:  # the outbox (issue 6) is not installed in this build
-        return
     outbox.incident_reported(session, incident, incident.created_at)
 
 

@@ -25,7 +25,7 @@ from ..db import Database
 from ..inbound import InboundSMS, Reply
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
-from ..replies import render, usage
+from ..replies import command_word, render, usage
 from . import flood, outbound
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class Ingest:
         if contact is None and not command.public:
             return ctx.fail("unregistered", outcome="refused")
         if command.coordinator_only and not (contact and contact.is_coordinator):
-            return ctx.fail("coordinator_only", outcome="refused", command=command.name)
+            return ctx.fail("coordinator_only", outcome="refused", command=command_word(command.name, lang))
         return command.handler(ctx, parsed)
 
     def _contact(self, session: Session, phone: str) -> Contact | None:

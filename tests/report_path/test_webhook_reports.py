@@ -177,10 +177,10 @@ def test_coordinator_reports_with_full_station_id(sms, database):
 
 
 def test_help_in_both_languages(sms):
-    assert sms(VOLUNTEER_A, "BANTUAN").startswith("Format: TPS")
+    assert sms(VOLUNTEER_A, "BANTUAN").startswith("OK Format: TPS")
     assert "Contoh: TPS 012 01=123 02=98 03=150" in sms(VOLUNTEER_A, "bantuan")
     assert "Example:" in sms(VOLUNTEER_EN, "HELP")
-    assert sms(VOLUNTEER_A, "?").startswith("Format")
+    assert sms(VOLUNTEER_A, "?").startswith("OK Format")
 
 
 def test_resend_supersedes_and_cancel_withdraws(sms, database):

@@ -60,7 +60,7 @@ def test_ambiguous_name_lists_choices(sms, database):
 def test_volunteer_and_unknown_refused(sms):
     report_some(sms)
     assert sms(VOLUNTEER_A, "REKAP") == "GAGAL: perintah REKAP hanya untuk koordinator."
-    assert sms(VOLUNTEER_EN, "MISSING") == "ERROR: BELUM is for coordinators only."
+    assert sms(VOLUNTEER_EN, "MISSING") == "ERROR: MISSING is for coordinators only."
     assert sms(VOLUNTEER_A, "STATUS 6371011001012").startswith("GAGAL: perintah STATUS hanya")
     assert sms(UNKNOWN, "REKAP").startswith("GAGAL: nomor ini belum terdaftar")
 
