@@ -3,8 +3,11 @@
 A phone stuck resending, or someone hammering the number, must not cost hundreds of replies
 nor crowd out other senders. Per sender, within the ``Ingest`` transaction:
 
-- the same text (whitespace and case aside) as a message from the same number processed in
-  the last ``flood_duplicate_seconds`` is logged as ``duplicate_text`` and not handled again;
+- the same text (whitespace and case aside) as the latest message from the same number
+  processed in the last ``flood_duplicate_seconds`` is logged as ``duplicate_text`` and not
+  handled again. Only the latest counts: a volunteer who corrects a report and then sends the
+  first values again (A, B, A) means A, and a second ``CEK`` after a correction is a new
+  question, not a stuck phone;
 - beyond ``flood_per_minute`` processed messages in a minute, a message is logged as
   ``throttled`` and not handled;
 - beyond ``flood_replies_per_hour`` replies in an hour, a message is handled but not answered
@@ -63,11 +66,13 @@ def hold(session: Session, settings: Settings, inbound: InboundMessage) -> str |
     processed = InboundMessage.outcome.not_in(HELD)
     if settings.flood_duplicate_seconds:
         window = timedelta(seconds=settings.flood_duplicate_seconds)
-        bodies = session.scalars(
-            select(InboundMessage.body).where(*_recent(session, inbound, window), processed).limit(200)
-        )
-        mine = _normal(inbound.body)
-        if any(_normal(body) == mine for body in bodies):
+        latest = session.scalars(
+            select(InboundMessage.body)
+            .where(*_recent(session, inbound, window), processed)
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and _normal(latest) == _normal(inbound.body):
             return DUPLICATE
     if settings.flood_per_minute:
         count = session.scalar(

@@ -127,6 +127,26 @@ def test_identical_text_is_answered_once_and_counted_once(flood_app, database, w
         assert session.get(StationResult, "6371011001012").report_count == 1
 
 
+def test_going_back_to_earlier_values_is_not_a_duplicate(settings, database, world):  # type: ignore[no-untyped-def]
+    """A, B, A within the window: the volunteer means A again, so A must count and be answered."""
+    from smsgate import create_app
+    from tests.support import TwilioSender
+
+    only_duplicates = replace(
+        settings, flood_per_minute=0, flood_replies_per_hour=0, flood_duplicate_seconds=600
+    )
+    sms = TwilioSender(create_app(only_duplicates, database=database).test_client())
+    corrected = "TPS 012 01=123 02=98 03=105"
+    assert sms(VOLUNTEER_A, "CEK").startswith("OK")
+    assert sms(VOLUNTEER_A, REPORT).startswith("OK TPS 012 01=123 02=98 03=150")
+    assert sms(VOLUNTEER_A, corrected).startswith("OK TPS 012 01=123 02=98 03=105")
+    assert sms(VOLUNTEER_A, REPORT).startswith("OK TPS 012 01=123 02=98 03=150")
+    assert sms(VOLUNTEER_A, "CEK").startswith("OK TPS 012 01=123 02=98 03=150")
+    assert sms(VOLUNTEER_A, "cek") is None  # the same question twice in a row: a stuck phone
+    with database.read() as session:
+        assert session.get(StationResult, "6371011001012").votes == {"01": 123, "02": 98, "03": 150}
+
+
 def test_per_minute_limit_holds_and_a_held_report_is_not_lost(flood_app, database, world):  # type: ignore[no-untyped-def]
     client = flood_app.test_client()
     start = int(utcnow().timestamp())
