@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from .db import Database
 from .services import official as official_service
@@ -90,11 +93,8 @@ def _limit() -> int | None:
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= 5000 else None
 
 
-@bp.get("/flags")
-def flags() -> ResponseReturnValue:
-    """The review queue: open flags of stations in ``region``, newest first (services/checks.py)."""
-    from .services import checks
-
+def _region_listing(name: str, listing: Callable[[Session, str, int], list[Any]]) -> ResponseReturnValue:
+    """``{"region": code, name: listing(session, key, limit)}`` for ``?region=&limit=``."""
     limit = _limit()
     if limit is None:
         return jsonify(error="limit must be 1..5000"), 400
@@ -103,7 +103,15 @@ def flags() -> ResponseReturnValue:
     except tally_service.UnknownRegion:
         return jsonify(error="unknown region", region=request.args.get("region")), 404
     with database().read() as session:
-        return jsonify(region=code or "", flags=checks.open_flags(session, key, limit))
+        return jsonify({"region": code or "", name: listing(session, key, limit)})
+
+
+@bp.get("/flags")
+def flags() -> ResponseReturnValue:
+    """The review queue: open flags of stations in ``region``, newest first (services/checks.py)."""
+    from .services import checks
+
+    return _region_listing("flags", checks.open_flags)
 
 
 @bp.get("/incidents")
@@ -111,12 +119,4 @@ def incidents() -> ResponseReturnValue:
     """Incidents (``LAPOR``) in ``region``, newest first (services/incidents.py)."""
     from .services import incidents as incident_service
 
-    limit = _limit()
-    if limit is None:
-        return jsonify(error="limit must be 1..5000"), 400
-    try:
-        key, code = _region_key()
-    except tally_service.UnknownRegion:
-        return jsonify(error="unknown region", region=request.args.get("region")), 404
-    with database().read() as session:
-        return jsonify(region=code or "", incidents=incident_service.listing(session, key, limit))
+    return _region_listing("incidents", incident_service.listing)

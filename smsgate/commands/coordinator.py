@@ -21,7 +21,10 @@ from .formatting import extras_text, votes_text
 MISSING_SHOWN = 5
 
 
-def _region(ctx: Context, ref: grammar.RegionRef | None, command: str) -> tally.RegionInfo | Outcome:
+def resolve_region(
+    ctx: Context, ref: grammar.RegionRef | None, command: str
+) -> tally.RegionInfo | Outcome:
+    """The region a coordinator named, within their scope, or the reply that says why not."""
     assert ctx.contact is not None
     found = scope.resolve(ctx.session, ctx.contact, ref)
     if isinstance(found, scope.Ambiguous):
@@ -38,7 +41,7 @@ def _region(ctx: Context, ref: grammar.RegionRef | None, command: str) -> tally.
 
 @handles(grammar.Totals, name="REKAP", coordinator_only=True)
 def totals(ctx: Context, message: grammar.Totals) -> Outcome:
-    region = _region(ctx, message.region, "REKAP")
+    region = resolve_region(ctx, message.region, "REKAP")
     if isinstance(region, Outcome):
         return region
     document = tally.tally(ctx.session, region.code or None)
@@ -61,7 +64,7 @@ def totals(ctx: Context, message: grammar.Totals) -> Outcome:
 
 @handles(grammar.Missing, name="BELUM", coordinator_only=True)
 def missing(ctx: Context, message: grammar.Missing) -> Outcome:
-    region = _region(ctx, message.region, "BELUM")
+    region = resolve_region(ctx, message.region, "BELUM")
     if isinstance(region, Outcome):
         return region
     counts = tally.tally(ctx.session, region.code or None)["stations"]

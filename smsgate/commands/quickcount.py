@@ -6,8 +6,8 @@ import grammar
 
 from ..quickcount import service
 from ..replies import text
-from ..services import scope, stations
 from . import Context, Outcome, handles
+from .coordinator import resolve_region
 
 
 def shares_text(estimate: dict[str, dict[str, float]]) -> str:
@@ -19,17 +19,9 @@ def shares_text(estimate: dict[str, dict[str, float]]) -> str:
 
 @handles(grammar.QuickCount, name="QC", coordinator_only=True)
 def quick_count(ctx: Context, message: grammar.QuickCount) -> Outcome:
-    assert ctx.contact is not None
-    found = scope.resolve(ctx.session, ctx.contact, message.region)
-    if isinstance(found, scope.Ambiguous):
-        return ctx.fail(
-            "ambiguous_region",
-            region=found.name,
-            count=len(found.regions),
-            choices=scope.choices_text(found.regions),
-        )
-    if isinstance(found, stations.Refusal):
-        return ctx.fail(found.key, command="QC", **found.params)
+    found = resolve_region(ctx, message.region, "QC")
+    if isinstance(found, Outcome):
+        return found
     try:
         document = service.quickcount(ctx.session, found.code or None)
     except service.NoDesign:
