@@ -1,18 +1,5 @@
-from __future__ import annotations
+"""The outbound tests run with the gateways configured exactly as in tests/gateways."""
 
-from dataclasses import replace
+from tests.gateways.conftest import settings
 
-import pytest
-
-from tests.gateways.helpers import ANDROID_SECRET, KANNEL_SECRET
-
-
-@pytest.fixture
-def settings(settings):  # type: ignore[no-untyped-def]
-    """The base test settings plus both Indonesian gateways (flood control off unless a test sets it)."""
-    return replace(
-        settings,
-        android_secret=ANDROID_SECRET,
-        kannel_secret=KANNEL_SECRET,
-        kannel_allowed_ips=("127.0.0.1",),
-    )
+__all__ = ["settings"]
