@@ -309,7 +309,9 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
     reported: list[tuple[Volunteer, int, int]] = []  # (volunteer, tps, index of the report)
     to_correct: list[tuple[Volunteer, int, int]] = []
     out: list[Planned] = []
-    texts: set[tuple[str, str]] = set()
+    #: (phone, text) -> the first message with that text; sent concurrently, either of two equal
+    #: texts can be the one flood control holds, so both are marked as repeats.
+    texts: dict[tuple[str, str], Planned] = {}
 
     def count_of(desa: str, tps: int) -> Count:
         key = (desa, tps)
@@ -322,10 +324,12 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
         index = len(out)
         sid = kw.pop("sid", None) or f"SM{run_id}{index:024x}"
         text = (phone, " ".join(body.split()).upper())
-        if category != "duplicate":
-            kw["repeat"] = text in texts
-            texts.add(text)
+        first = texts.get(text) if category != "duplicate" else None
+        if first is not None:
+            kw["repeat"] = first.repeat = True
         item = Planned(index, category, form, phone, body, str(sid), expect, **kw)  # type: ignore[arg-type]
+        if category != "duplicate":
+            texts.setdefault(text, item)
         out.append(item)
         return item
 
