@@ -21,6 +21,7 @@ from pathlib import Path
 from smsgate import demo
 from smsgate.db import Database
 from smsgate.schema import upgrade
+from smsgate.server import default_workers
 from smsgate.simulate import roster_from_database, run
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="default as smsgate serve: 1 on SQLite, 2/core on PG")
     parser.add_argument("--region", default="63")
     args = parser.parse_args()
 
@@ -41,10 +42,11 @@ def main() -> None:
         path = Path(url.removeprefix("sqlite:///"))
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             stale.unlink(missing_ok=True)
+    workers = args.workers or default_workers(url)
     folder = Path("/tmp/smsgate-bench-simulate")
     folder.mkdir(exist_ok=True)
     options = demo.Options(
-        folder=folder, port=0, region=args.region, workers=args.workers, keep_running=False
+        folder=folder, port=0, region=args.region, workers=workers, keep_running=False
     )
     state = demo.Demo(options=options, database_url=url, database=Database.from_url(url))
     began = time.monotonic()
@@ -69,7 +71,7 @@ def main() -> None:
     print(summary.format())
     figures = {
         "database": state.db.engine.dialect.name,
-        "workers": args.workers,
+        "workers": workers,
         "sent": summary.sent,
         "msgs_per_s": round(summary.throughput, 1),
         "p50_ms": round(1000 * summary.percentile(50), 1),

@@ -100,12 +100,18 @@ def regions_load(env: Env, province: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    help="Worker processes (threaded). Default: 1 on SQLite, which has one writer at a time "
+    "and answers fastest from one process; 2 per CPU core on PostgreSQL.",
+)
+@pass_env
+def serve(env: Env, host: str, port: int, workers: int | None) -> None:
     """Run the production WSGI server (gunicorn)."""
-    from .server import run
+    from .server import default_workers, run
 
-    run(host=host, port=port, workers=workers)
+    run(host=host, port=port, workers=workers or default_workers(env.settings.database_url))
 
 
 @main.command()

@@ -70,7 +70,8 @@ class Options:
     messages: int = 3000
     rate: float = 150.0
     concurrency: int = 8
-    workers: int = 2
+    #: One server process: SQLite has one writer at a time (see server.default_workers).
+    workers: int = 1
     region: str = "63"
     seed: int = 2024
     keep_running: bool = True
