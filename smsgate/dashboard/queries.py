@@ -78,10 +78,15 @@ def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
     return document
 
 
-def activity(session: Session, key: str, now: datetime, hours: int = ACTIVITY_HOURS) -> dict[str, Any]:
-    """Reports per minute over the night: reports grouped per minute in SQL (at most one row
-    per minute of the last ``hours``), then put into at most ``ACTIVITY_BARS`` bars."""
-    since = now - timedelta(hours=hours)
+#: Minutes older than this are taken as complete: late commits from other servers are in.
+ACTIVITY_SETTLE = timedelta(minutes=2)
+#: (database, region key) -> (settled until, reports per settled minute). A chart cache, not
+#: state: losing it costs one query. Without it every refresh of the country's overview would
+#: group a whole night of reports (millions at national scale) every few seconds per viewer.
+_settled_minutes: dict[tuple[str, str], tuple[datetime, dict[datetime, int]]] = {}
+
+
+def _reports_per_minute(session: Session, key: str, since: datetime, tz: Any) -> dict[datetime, int]:
     if session.get_bind().dialect.name == "postgresql":
         minute = func.date_trunc("minute", Report.created_at)
     else:
@@ -96,8 +101,29 @@ def activity(session: Session, key: str, now: datetime, hours: int = ACTIVITY_HO
     for value, count in rows:
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=now.tzinfo)
+            moment = moment.replace(tzinfo=tz)
         counts[moment.replace(second=0, microsecond=0)] = int(count)
+    return counts
+
+
+def activity(session: Session, key: str, now: datetime, hours: int = ACTIVITY_HOURS) -> dict[str, Any]:
+    """Reports per minute over the night, put into at most ``ACTIVITY_BARS`` bars.
+
+    Complete minutes are remembered per region, so a refresh only groups the reports of
+    the last few minutes in SQL; the first view of a region groups the whole window once.
+    """
+    since = now - timedelta(hours=hours)
+    settled = (now - ACTIVITY_SETTLE).replace(second=0, microsecond=0)
+    cache_key = (session.get_bind().url.render_as_string(hide_password=True), key)
+    until, known = _settled_minutes.get(cache_key, (since, {}))
+    if until < since or until > now:  # too old to help, or a clock that went back
+        until, known = since, {}
+    recent = _reports_per_minute(session, key, until, now.tzinfo)
+    counts = {m: c for m, c in known.items() if m >= since} | recent
+    if settled > until:
+        if len(_settled_minutes) > 1000:
+            _settled_minutes.clear()
+        _settled_minutes[cache_key] = (settled, {m: c for m, c in counts.items() if m < settled})
     if not counts:
         return {"bucket_minutes": 1, "points": [], "peak": 0.0}
     start = min(counts)

@@ -47,6 +47,24 @@ def test_overview_json_follows_the_counters(admin, sms, database):
     )
 
 
+def test_activity_remembers_settled_minutes_without_counting_them_twice(sms, database):
+    """Refreshes group only the last minutes in SQL; settled minutes come from memory."""
+    from datetime import UTC, datetime, timedelta
+
+    from smsgate.dashboard import queries
+
+    night(sms)
+    later = datetime.now(UTC) + queries.ACTIVITY_SETTLE + timedelta(minutes=1)
+    totals = []
+    for _ in range(3):
+        with database.read() as session:
+            chart = queries.activity(session, "63", later)
+        totals.append(sum(p["per_minute"] * chart["bucket_minutes"] for p in chart["points"]))
+    assert totals == [4, 4, 4]
+    with database.read() as session:
+        assert sum(p["per_minute"] for p in queries.activity(session, "6303", later)["points"]) == 1
+
+
 def test_overview_page_renders_counts_and_svg_charts(admin, sms):
     night(sms)
     page = admin.get("/dashboard/").get_data(as_text=True)
