@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Western Indonesia Time, the zone of the default polls-close time and of naive settings.
 WIB = timezone(timedelta(hours=7), "WIB")
@@ -23,6 +24,16 @@ def parse_polls_close(value: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=WIB)
 
 
+def parse_timezone(value: str | None) -> str:
+    """An IANA zone name, checked now so a typo fails at start-up, not on the first page."""
+    name = value or "Asia/Jakarta"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"SMSGATE_TIMEZONE: unknown time zone {name!r} (e.g. Asia/Jakarta)") from None
+    return name
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///smsgate.db"
@@ -34,6 +45,9 @@ class Settings:
     #: When polls close (``SMSGATE_POLLS_CLOSE``, ISO datetime with offset, e.g. 13:00 WIB on
     #: election day); ``None`` turns the ``late`` check off.
     polls_close: datetime | None = None
+    #: The zone people read times in on the dashboard (``SMSGATE_TIMEZONE``, an IANA name:
+    #: Asia/Jakarta is WIB, Asia/Makassar WITA (Kalimantan Selatan), Asia/Jayapura WIT).
+    timezone: str = "Asia/Jakarta"
     #: Hours after polls close after which a report is flagged as late (``SMSGATE_LATE_HOURS``).
     late_hours: float = 12.0
     # --- gateways and outbound SMS (README "Indonesian gateways") ---
@@ -90,6 +104,7 @@ class Settings:
             twilio_from=get("TWILIO_FROM"),
             api_token=get("SMSGATE_API_TOKEN"),
             polls_close=parse_polls_close(get("SMSGATE_POLLS_CLOSE")),
+            timezone=parse_timezone(get("SMSGATE_TIMEZONE")),
             late_hours=float(get("SMSGATE_LATE_HOURS") or cls.late_hours),
             default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
             android_secret=get("SMSGATE_ANDROID_SECRET"),

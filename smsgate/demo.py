@@ -51,7 +51,7 @@ from .db import Database
 from .importers import import_candidates, upsert_contacts, upsert_regions, upsert_stations
 from .models import COORDINATOR, VOLUNTEER, Region, Station
 from .phones import normalise_phone
-from .regions import normalise_code
+from .regions import normalise_code, time_zone
 from .schema import upgrade
 
 DEMO_AUTH_TOKEN = "smsgate-demo-twilio-token"
@@ -204,6 +204,8 @@ def start_server(demo: Demo) -> None:
         "TWILIO_AUTH_TOKEN": demo.auth_token,
         "SMSGATE_PUBLIC_URL": demo.url,
         "SMSGATE_API_TOKEN": demo.api_token,
+        # The dashboard shows times as the region's people read them (WITA in Kalimantan Selatan).
+        "SMSGATE_TIMEZONE": time_zone(demo.options.region),
     }
     log = demo.options.folder.resolve() / "server.log"
     command = [sys.executable, "-c", "import sys; from smsgate.cli import main; sys.exit(main())"]

@@ -11,6 +11,22 @@ _SEGMENTS = (2, 2, 2, 4)
 _DOTTED = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 
 
+#: Provinces outside Western Indonesia Time (WIB, Asia/Jakarta), by their first two digits:
+#: Bali, Nusa Tenggara, Kalimantan Selatan/Timur/Utara and Sulawesi keep WITA; Maluku and Papua WIT.
+_WITA = {"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"}
+_WIT = {"81", "82", "91", "92", "93", "94", "95", "96"}
+
+
+def time_zone(code: str) -> str:
+    """The IANA zone of the province a region lies in (``63.71`` -> ``Asia/Makassar``, WITA)."""
+    province = to_key(code)[:2]
+    if province in _WITA:
+        return "Asia/Makassar"
+    if province in _WIT:
+        return "Asia/Jayapura"
+    return "Asia/Jakarta"
+
+
 def to_key(code: str) -> str:
     """``63.71.01`` -> ``637101``."""
     return code.replace(".", "")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -61,6 +63,25 @@ def number(value: Any) -> str:
         return "–"
     text = f"{value:,}"
     return text.replace(",", ".") if lang() == "id" else text
+
+
+@bp.app_template_filter("when")
+def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A moment in the deployment's zone (SMSGATE_TIMEZONE), e.g. ``2024-02-14 19:05:00 WITA``."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(ZoneInfo(current_app.extensions["smsgate.settings"].timezone))
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def _overview(db: Session, code: str) -> dict[str, Any]:
+    """The overview document with its times also in the deployment's zone, for people."""
+    document = queries.overview(db, code, utcnow())
+    document["updated_local"] = when(document["updated_at"])
+    for point in document["activity"]["points"]:
+        point["label"] = when(point["t"], "%H:%M")
+    return document
 
 
 @bp.app_template_filter("pct")
@@ -192,7 +213,7 @@ def station_in_scope(db: Session, station_id: str) -> Station:
 def overview() -> ResponseReturnValue:
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
-        document = queries.overview(db, code, utcnow())
+        document = _overview(db, code)
         crumbs = queries.breadcrumbs(db, code, scope_code())
     return render_template("dashboard/overview.html", doc=document, code=code, crumbs=crumbs)
 
@@ -202,7 +223,7 @@ def overview() -> ResponseReturnValue:
 def overview_json() -> ResponseReturnValue:
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
-        document = queries.overview(db, code, utcnow())
+        document = _overview(db, code)
     response = jsonify(document)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -217,7 +238,7 @@ def overview_json() -> ResponseReturnValue:
 def region(code: str | None = None) -> ResponseReturnValue:
     with database().read() as db:
         dotted = region_in_scope(db, code)
-        document = queries.overview(db, dotted, utcnow())
+        document = _overview(db, dotted)
         kind, rows = queries.child_rows(db, dotted)
         crumbs = queries.breadcrumbs(db, dotted, scope_code())
         codes = queries.candidates(db)

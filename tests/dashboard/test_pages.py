@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
+from smsgate.config import Settings
 from smsgate.models import Flag, Report, StationDecision, StationResult
+from smsgate.regions import time_zone
 from smsgate.services import counters
 from smsgate.services.station_results import decide
 from smsgate.services.tally import tally
@@ -102,13 +106,25 @@ def test_unknown_region_and_station_are_404(admin, world):
     assert admin.get("/dashboard/stations/6371011001777").status_code == 404
 
 
-def test_station_page_shows_reports_messages_and_flags(admin, sms):
+def test_station_page_shows_reports_messages_and_flags(admin, sms, database):
     night(sms)
     sms(VOLUNTEER_A, "TPS 012 01=200 02=80 03=20")  # A corrects: supersedes the first report
     page = admin.get(f"/dashboard/stations/{MANTUIL_12}").get_data(as_text=True)
     assert "TPS 012 01=100 02=80 03=20" in page and "TPS 012 01=200 02=80 03=20" in page
     assert "digantikan" in page and "berlaku" in page
     assert VOLUNTEER_A in page and VOLUNTEER_B in page
+    with database.read() as session:
+        first = session.scalars(select(Report).order_by(Report.id)).first()
+    wib = first.created_at.astimezone(ZoneInfo("Asia/Jakarta")).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"{wib} WIB" in page  # times are shown as people read them, not in UTC
+
+
+def test_unknown_time_zone_fails_at_start_up():
+    with pytest.raises(ValueError, match="unknown time zone 'Asia/Banjarmasin'"):
+        Settings.from_env({"SMSGATE_TIMEZONE": "Asia/Banjarmasin"})
+    assert Settings.from_env({"SMSGATE_TIMEZONE": "Asia/Makassar"}).timezone == "Asia/Makassar"
+    assert time_zone("63.71") == "Asia/Makassar" and time_zone("31") == "Asia/Jakarta"
+    assert time_zone("9101") == "Asia/Jayapura"
 
 
 def test_confirming_a_disputed_report_verifies_the_station(admin, sms, database, users):

@@ -44,12 +44,12 @@
     points.forEach(function (p, i) {
       var h = 130 * p.per_minute / peak;
       var r = el("rect", { "class": "c0", x: 10 + w * i, width: Math.max(w - 1, 1), y: 140 - h, height: h });
-      r.appendChild(el("title", {}, p.t + ": " + p.per_minute));
+      r.appendChild(el("title", {}, p.label + ": " + p.per_minute));
       svg.appendChild(r);
     });
-    svg.appendChild(el("text", { x: 10, y: 156, "class": "label" }, points[0].t.slice(11, 16) + " UTC"));
+    svg.appendChild(el("text", { x: 10, y: 156, "class": "label" }, points[0].label));
     svg.appendChild(el("text", { x: 590, y: 156, "class": "label", "text-anchor": "end" },
-      points[points.length - 1].t.slice(11, 16) + " UTC"));
+      points[points.length - 1].label));
     svg.appendChild(el("text", { x: 590, y: 12, "class": "label", "text-anchor": "end" }, "max " + activity.peak + "/min"));
     return svg;
   }
@@ -78,7 +78,7 @@
     root.querySelectorAll("[data-field]").forEach(function (node) {
       var name = node.getAttribute("data-field"), value = field(doc, name);
       if (name === "progress") node.textContent = fmtPct(value, lang);
-      else if (name === "updated_at") node.textContent = value;
+      else if (name === "updated_local") node.textContent = value;
       else node.textContent = fmtNumber(value, lang);
     });
     var verified = root.querySelector('[data-bar="verified"]'), reported = root.querySelector('[data-bar="reported"]');
