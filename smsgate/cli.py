@@ -41,10 +41,13 @@ def main() -> None:
 @pass_env
 def init(env: Env) -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from .schema import upgrade
+    from .schema import collation_warning, upgrade
 
     upgrade(env.database.engine)
     click.echo(f"schema up to date: {env.database.engine.url.render_as_string(hide_password=True)}")
+    warning = collation_warning(env.database.engine)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @main.command("import")

@@ -44,3 +44,37 @@ def test_every_cli_command_is_in_the_readme():
 def test_every_message_keyword_is_in_the_readme():
     missing = [alias for aliases in COMMANDS.values() for alias in aliases if f"`{alias}" not in README]
     assert not missing, f"undocumented keywords: {missing}"
+
+
+def test_init_warns_about_a_collation_that_defeats_prefix_indexes(database):
+    """``LIKE '6371%'`` uses a btree index only under the C collation: say so at init."""
+    import os
+    import uuid
+
+    import pytest
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from smsgate.schema import collation_warning
+
+    url = os.environ.get("SMSGATE_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL (SMSGATE_TEST_DATABASE_URL)")
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"smsgate_icu_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(
+            f"CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8' "
+            "TEMPLATE template0"
+        )
+    try:
+        target = make_url(url).set(database=name).render_as_string(hide_password=False)
+        result = CliRunner().invoke(main, ["init"], env={"SMSGATE_DATABASE_URL": target})
+        assert result.exit_code == 0, result.output
+        assert "collation is ICU en-US" in result.output
+        assert collation_warning(database.engine) is None  # the tests' own C.UTF-8 database
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
