@@ -3,9 +3,9 @@
 1. Throughput: a backlog of events (reports stored through the real ``Ingest.receive``) is
    delivered to the reference receiver (``smsgate receive``, a subprocess) by 1 and then by 2
    ``smsgate worker`` processes; events per second from start to an empty outbox.
-2. Delay from commit to delivery while load arrives: reports keep coming through
-   ``Ingest.receive`` in a thread at a fixed rate while 2 workers run; the receiver's arrival
-   time minus the event's ``occurred_at`` (taken just before the commit), p50/p99.
+2. Delay from commit to delivery while load arrives: ``smsgate simulate`` sends signed Twilio
+   webhooks to a running ``smsgate serve`` at a fixed rate while 2 workers run; the receiver's
+   arrival time minus the event's ``occurred_at`` (taken just before the commit), p50/p99.
 
     .venv/bin/python bench/outbox.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
         [--backlog 600] [--rate 30] [--seconds 8]
@@ -23,15 +23,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from smsgate import simulate
 from smsgate.config import Settings
 from smsgate.db import Database
 from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
@@ -129,6 +130,30 @@ def workers(n: int, url: str, port: int) -> list[subprocess.Popen]:
     ]
 
 
+def server(url: str, port: int, token: str) -> subprocess.Popen:
+    """``smsgate serve`` on the scratch database, signed webhooks checked against ``token``."""
+    env = {
+        **os.environ,
+        "SMSGATE_DATABASE_URL": url,
+        "TWILIO_AUTH_TOKEN": token,
+        "SMSGATE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    process = subprocess.Popen(
+        [SMSGATE, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("smsgate serve did not start")
+
+
 def stop(processes: list[subprocess.Popen]) -> None:
     for p in processes:
         p.terminate()
@@ -201,21 +226,19 @@ def main() -> None:
         receiver_db = tmp / "delay.db"
         running = [receiver(port, receiver_db)]
         running += workers(2, url, port)
+        web_port, token = free_port(), "bench-twilio-token"
+        running.append(server(url, web_port, token))
         load_start = datetime.now().astimezone()
-        sent = 0
-
-        def load() -> None:
-            nonlocal sent
-            interval, t0 = 1 / args.rate, time.monotonic()
-            while time.monotonic() - t0 < args.seconds:
-                phone, tps = people[sent % len(people)]
-                report(ingest, phone, tps, rng)
-                sent += 1
-                time.sleep(max(0.0, t0 + sent * interval - time.monotonic()))
-
-        thread = threading.Thread(target=load)
-        thread.start()
-        thread.join()
+        summary = simulate.run(
+            f"http://127.0.0.1:{web_port}",
+            token,
+            simulate.roster_from_database(database),
+            messages=max(1, int(args.rate * args.seconds)),
+            rate=args.rate,
+            concurrency=8,
+            database=database,
+        )
+        sent = summary.sent
         wait_empty(database, 120)
         stop(running[1:])
         stop(running[:1])
@@ -229,7 +252,8 @@ def main() -> None:
         p50 = statistics.median(delays)
         p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
         print(
-            f"delay commit -> delivery, 2 workers, {sent} reports at {args.rate:g}/s ({len(delays)} events): "
+            f"delay commit -> delivery, 2 workers, {sent} SMS from smsgate simulate at {args.rate:g}/s "
+            f"(webhook p50 {summary.percentile(50) * 1000:.0f} ms, {len(delays)} events): "
             f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
         )
         print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
