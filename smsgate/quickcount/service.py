@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..importers import ImportError_
-from ..models import Candidate, Region, SampleDesign, SampleStation, SampleStratum, Station, StationResult
+from ..models import Candidate, SampleDesign, SampleStation, SampleStratum, Station, StationResult
 from ..regions import KEY_LENGTHS, normalise_code, to_code, to_key
 from ..services import tally as tally_service
 from ..services.station_results import DISPUTED, REPORTED, VERIFIED
@@ -39,8 +39,7 @@ class NoDesign(LookupError):
     """There is no active sample design yet."""
 
 
-class UnknownRegion(tally_service.UnknownRegion):
-    pass
+UnknownRegion = tally_service.UnknownRegion
 
 
 @dataclass(frozen=True)
@@ -48,18 +47,6 @@ class Drawn:
     design: SampleDesign
     strata: int
     frame: int
-
-
-def _region_key(session: Session, region: str | None) -> tuple[str | None, str]:
-    if not region:
-        return None, ""
-    try:
-        code = normalise_code(region)
-    except ValueError:
-        raise UnknownRegion(region) from None
-    if session.get(Region, code) is None:
-        raise UnknownRegion(region)
-    return code, to_key(code)
 
 
 def _store(
@@ -113,7 +100,8 @@ def draw_sample(
     """
     if strata not in STRATA_LEVELS:
         raise ValueError(f"strata must be one of {', '.join(STRATA_LEVELS)}")
-    code, key = _region_key(session, region)
+    info = tally_service.region_info(session, region)
+    code, key = info.code or None, info.key
     width = KEY_LENGTHS[STRATA_LEVELS[strata]]
     if len(key) > width:
         raise ValueError(f"region {code} is smaller than a {strata} stratum")

@@ -14,15 +14,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..models import VOLUNTEER, Contact, OutboundMessage, Region, Station, StationResult
-from ..regions import normalise_code, to_key
+from ..models import VOLUNTEER, Contact, OutboundMessage, Station, StationResult
 from ..replies import render
-from . import outbound
+from . import outbound, tally
 from .stations import label
 
-
-class UnknownRegion(LookupError):
-    pass
+UnknownRegion = tally.UnknownRegion
 
 
 def due(
@@ -40,13 +37,7 @@ def due(
         )
     )
     if region:
-        try:
-            code = normalise_code(region)
-        except ValueError:
-            raise UnknownRegion(region) from None
-        if session.get(Region, code) is None:
-            raise UnknownRegion(region)
-        query = query.where(Station.id.startswith(to_key(code)))
+        query = query.where(Station.id.startswith(tally.region_info(session, region).key))
     since = now - timedelta(hours=settings.remind_every_hours)
     reminded = select(OutboundMessage.contact_id).where(
         OutboundMessage.kind == "reminder",
