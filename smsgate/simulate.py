@@ -213,6 +213,12 @@ def _count_for(rng: random.Random, candidates: Sequence[str], registered: int) -
     return Count(dict(zip(candidates, votes, strict=True)), invalid)
 
 
+def station_count(seed: int, desa: str, tps: int, candidates: Sequence[str], registered: int | None) -> Count:
+    """What the simulated night says station ``desa``/``tps`` counted: the simulation's ground
+    truth, the same whether or not a volunteer of the station reports during the run."""
+    return _count_for(random.Random(f"{seed}:{desa}:{tps}"), candidates, registered or DEFAULT_VOTERS)
+
+
 def _typo(count: Count, rng: random.Random) -> Count:
     """The same count with one value mistyped (a digit swapped or dropped), still plausible."""
     code = rng.choice(sorted(count.votes))
@@ -316,8 +322,7 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
     def count_of(desa: str, tps: int) -> Count:
         key = (desa, tps)
         if key not in counts:
-            station_rng = random.Random(f"{seed}:{desa}:{tps}")
-            counts[key] = _count_for(station_rng, roster.candidates, roster.registered(desa, tps))
+            counts[key] = station_count(seed, desa, tps, roster.candidates, roster.registered(desa, tps))
         return counts[key]
 
     def add(category: str, form: str, phone: str, body: str, expect: str | None, **kw: object) -> Planned:

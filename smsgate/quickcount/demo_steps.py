@@ -7,8 +7,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from .. import demo as demo_module
-from ..models import SampleStation, Station, StationResult
+from ..models import Candidate, SampleStation, Station, StationResult
 from ..regions import to_key
+from ..simulate import station_count
 from . import service
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)
@@ -62,6 +63,33 @@ def converge(demo: demo_module.Demo) -> None:
         for code, c in tally["candidates"].items()
     )
     demo.echo(f"  full tally, {tally['stations_reported']:,}/{tally['stations_total']:,} stations: {cells}")
+    truth, stations = simulated_truth(demo)
+    estimate = document["estimate"]
+    cells = "  ".join(
+        f"{code} {100 * share:5.1f} "
+        f"({'inside' if estimate[code]['ci95'][0] <= share <= estimate[code]['ci95'][1] else 'OUTSIDE'} 95%)"
+        for code, share in truth.items()
+        if code in estimate
+    )
+    demo.echo(f"  simulated truth, all {stations:,} stations:  {cells}")
+
+
+def simulated_truth(demo: demo_module.Demo) -> tuple[dict[str, float], int]:
+    """Each candidate's share of valid votes over every station of the region, as the
+    simulator generated them (reported during the night or not)."""
+    with demo.db.read() as session:
+        candidates = tuple(session.scalars(select(Candidate.code).order_by(Candidate.code)))
+        rows = session.execute(
+            select(Station.region_code, Station.tps, Station.registered_voters).where(
+                Station.id.like(f"{to_key(demo.options.region)}%")
+            )
+        ).all()
+    totals = dict.fromkeys(candidates, 0)
+    for desa, tps, registered in rows:
+        for code, votes in station_count(demo.options.seed, desa, tps, candidates, registered).votes.items():
+            totals[code] += votes
+    valid = sum(totals.values()) or 1
+    return {code: votes / valid for code, votes in totals.items()}, len(rows)
 
 
 demo_module.add_step("quick count sample", draw, after="server")
