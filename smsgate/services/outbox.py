@@ -37,8 +37,6 @@ EVENT_TYPES = (
     INCIDENT_REPORTED,
 )
 
-_LOCKS = "smsgate.outbox.locked"
-
 
 def emit(
     session: Session,
@@ -200,14 +198,7 @@ def report_data(report: Report, superseded_by: str | None = None) -> dict[str, A
 def _lock_station(session: Session, station_id: str) -> None:
     from .station_results import lock
 
-    transaction = session.get_transaction()
-    state = session.info.get(_LOCKS)
-    if state is None or state[0] is not transaction:
-        state = (transaction, set())
-        session.info[_LOCKS] = state
-    if station_id not in state[1]:
-        lock(session, station_id)
-        state[1].add(station_id)
+    lock(session, station_id)  # a no-op when this transaction holds it already
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -86,13 +86,26 @@ def counter_values(result: StationResult) -> dict[str, int]:
     return values
 
 
+#: ``session.info`` key: (the transaction, {station id: its locked result row}).
+_LOCKED = "smsgate.station_results.locked"
+
+
 def lock(session: Session, station_id: str) -> StationResult:
     """The station's result row, locked until commit so concurrent reports queue per station.
 
     ``populate_existing``: if this session loaded the row before (a check, a CEK), the identity
     map would hand back those stale values under the fresh lock, and ``refresh`` would move the
     counters by a difference computed from them (counted twice under concurrent writers).
+    Once locked in a transaction, the row can only change through this session, so storing a
+    report (lock, outbox event, refresh) goes to the database for it once, not three times.
     """
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info[_LOCKED] = held
+    if station_id in held[1]:
+        return held[1][station_id]
     query = (
         select(StationResult)
         .where(StationResult.station_id == station_id)
@@ -104,6 +117,7 @@ def lock(session: Session, station_id: str) -> StationResult:
         result = StationResult(station_id=station_id, status=MISSING, report_count=0, flagged=False)
         session.add(result)
         session.flush()
+    held[1][station_id] = result
     return result
 
 
