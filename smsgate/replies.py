@@ -103,14 +103,14 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     ),
     "accepted_hint": ("Salah? Kirim ulang yg benar atau BATAL {ref}", "Wrong? Resend or CANCEL {ref}"),
     "help": (
-        "OK Format: TPS <no> 01=<suara> 02=<suara> 03=<suara> [SAH=n TS=n]. Contoh: {ex}. "
+        "OK Format: TPS <no> 01=<suara> 02=<suara> 03=<suara>, boleh +SAH=n TS=n. Contoh: {ex}. "
         "Perintah: CEK, BATAL <ref>, LAPOR <teks>",
-        "OK Format: TPS <no> 01=<votes> 02=<votes> 03=<votes> [SAH=n TS=n]. Example: {ex}. "
+        "OK Format: TPS <no> 01=<votes> 02=<votes> 03=<votes>, optional SAH=n TS=n. Example: {ex}. "
         "Commands: CHECK, CANCEL <ref>, INCIDENT <text>",
     ),
     "help_coordinator": (
-        "OK Koordinator: REKAP [wilayah], BELUM [wilayah], STATUS <ID TPS>, QC [wilayah]. Lapor: {ex}",
-        "OK Coordinator: TOTAL [region], MISSING [region], STATUS <station ID>, QC [region]. Report: {ex}",
+        "OK Koordinator: REKAP (wilayah), BELUM (wilayah), STATUS <ID TPS>, QC (wilayah). Lapor: {ex}",
+        "OK Coordinator: TOTAL (region), MISSING (region), STATUS <station ID>, QC (region). Report: {ex}",
     ),
     "not_available": (
         "GAGAL: perintah {command} belum tersedia.",
