@@ -32,5 +32,22 @@ class Reply:
     outcome: str = "accepted"
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's word on an SMS we sent (Twilio status callback, Android ``sms:failed``).
+
+    ``status`` is the provider's own word, kept as it came; ``failed`` says whether it means
+    the SMS will not arrive, with ``error`` saying why.
+    """
+
+    provider: str
+    provider_message_id: str
+    status: str
+    failed: bool = False
+    error: str = ""
+
+
 class Gateway(Protocol):
     def receive(self, sms: InboundSMS) -> Reply: ...
+
+    def delivery_report(self, report: DeliveryReport) -> None: ...

@@ -78,3 +78,29 @@ def test_init_warns_about_a_collation_that_defeats_prefix_indexes(database):
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    import ast
+
+    found = {}
+    for path in sorted((Path(__file__).parent.parent / package).glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[path.name] = names
+    return found
+
+
+def test_the_layers_keep_to_themselves():
+    """grammar is pure pyparsing; webhooks know the provider-neutral shapes, not SQL or tallies."""
+    for name, modules in _imports("grammar").items():
+        bad = {m for m in modules if m.split(".")[0] in {"flask", "sqlalchemy", "smsgate", "webhooks"}}
+        assert not bad, f"grammar/{name} imports {bad}"
+    for name, modules in _imports("webhooks").items():
+        bad = {m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("smsgate.models")}
+        bad |= {m for m in modules if m.startswith("smsgate.services")}
+        assert not bad, f"webhooks/{name} imports {bad}"

@@ -21,10 +21,8 @@ import time
 from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from sqlalchemy import select
 
-from smsgate.inbound import InboundSMS
-from smsgate.models import OutboundMessage
+from smsgate.inbound import DeliveryReport, InboundSMS
 
 from . import gateway
 
@@ -93,15 +91,6 @@ def _record_status(status: str, payload: dict) -> None:
     message_id = str(payload.get("messageId") or "")
     if not message_id:
         return
-    database = current_app.extensions["smsgate.database"]
-    with database.begin() as session:
-        rows = session.scalars(
-            select(OutboundMessage).where(
-                OutboundMessage.provider == "android", OutboundMessage.provider_message_id == message_id
-            )
-        )
-        for row in rows:
-            row.provider_status = status
-            if status == "failed" and row.status == "sent":
-                row.status = "failed"
-                row.last_error = str(payload.get("reason") or "failed on the phone")[:300]
+    failed = status == "failed"
+    error = str(payload.get("reason") or "failed on the phone") if failed else ""
+    gateway().delivery_report(DeliveryReport("android", message_id, status, failed=failed, error=error))

@@ -6,12 +6,12 @@ mark the row failed with Twilio's error code, other statuses are recorded as the
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app
+from flask import Blueprint, Response, abort
 from flask import request as flask_request
-from sqlalchemy import select
 
-from smsgate.models import OutboundMessage
+from smsgate.inbound import DeliveryReport
 
+from . import gateway
 from .twilio import signature_is_valid
 
 bp = Blueprint("twilio_status", __name__, url_prefix="/webhooks")
@@ -25,16 +25,7 @@ def status() -> Response:
     state = flask_request.form.get("MessageStatus", "")
     if not sid or not state:
         abort(400)
-    database = current_app.extensions["smsgate.database"]
-    with database.begin() as session:
-        rows = session.scalars(
-            select(OutboundMessage).where(
-                OutboundMessage.provider == "twilio", OutboundMessage.provider_message_id == sid
-            )
-        )
-        for row in rows:
-            row.provider_status = state[:32]
-            if state in ("failed", "undelivered"):
-                row.status = "failed"
-                row.last_error = f"twilio {state} {flask_request.form.get('ErrorCode', '')}".strip()[:300]
+    failed = state in ("failed", "undelivered")
+    error = f"twilio {state} {flask_request.form.get('ErrorCode', '')}".strip() if failed else ""
+    gateway().delivery_report(DeliveryReport("twilio", sid, state, failed=failed, error=error))
     return Response("", status=204)

@@ -22,7 +22,7 @@ import grammar
 from .. import commands
 from ..config import Settings
 from ..db import Database
-from ..inbound import InboundSMS, Reply
+from ..inbound import DeliveryReport, InboundSMS, Reply
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
@@ -51,6 +51,11 @@ class Ingest:
         except Exception:
             log.exception("failed to handle %s message %s", sms.provider, sms.provider_message_id)
             return self._keep_after_failure(sms)
+
+    def delivery_report(self, report: DeliveryReport) -> None:
+        """A provider's report on an SMS we sent: recorded on its outbound row."""
+        with self.database.begin() as session:
+            outbound.record_delivery(session, report)
 
     # -- the normal path ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..db import Database
+from ..inbound import DeliveryReport
 from ..models import InboundMessage, OutboundMessage, SendBucket, utcnow
 from ..senders import Sender, SendError, configured
 from ..worker import job
@@ -217,6 +218,24 @@ class OutboundJob:
 @job
 def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
+
+
+def record_delivery(session: Session, report: DeliveryReport) -> int:
+    """Note a provider's delivery report on the rows it sent under that id; returns how many."""
+    rows = list(
+        session.scalars(
+            select(OutboundMessage).where(
+                OutboundMessage.provider == report.provider,
+                OutboundMessage.provider_message_id == report.provider_message_id,
+            )
+        )
+    )
+    for row in rows:
+        row.provider_status = report.status[:32]
+        if report.failed:
+            row.status = "failed"
+            row.last_error = report.error[:300]
+    return len(rows)
 
 
 def queue_reply(session: Session, inbound: InboundMessage, reply: str, now: datetime) -> OutboundMessage:

@@ -171,3 +171,30 @@ def test_twilio_status_callback_updates_the_outbound_row(client, database, world
         "undelivered",
         "twilio undelivered 30003",
     )
+
+
+def test_android_delivery_events_update_the_outbound_row(client, database, world):  # type: ignore[no-untyped-def]
+    """``sms:delivered`` is noted; ``sms:failed`` marks the row failed with the phone's reason."""
+    from smsgate.models import utcnow
+    from smsgate.services.outbound import enqueue
+
+    with database.begin() as session:
+        for text, ours in (("a", "out-1"), ("b", "out-2")):
+            row = enqueue(session, to=VOLUNTEER_A, text=text, provider="android", kind="reply", now=utcnow())
+            row.status, row.provider_message_id = "sent", ours
+    events = (("sms:delivered", "out-1", None), ("sms:failed", "out-2", "RESULT_ERROR_NO_SERVICE"))
+    for event, message_id, reason in events:
+        payload = {"messageId": message_id, "phoneNumber": VOLUNTEER_A}
+        if reason:
+            payload["reason"] = reason
+        data = {"id": f"env-{message_id}", "event": event, "deviceId": "dev", "payload": payload}
+        assert android_post(client, data, secret="wrong-key").status_code == 403
+        assert android_post(client, data).status_code == 200
+    with database.read() as session:
+        rows = {r.provider_message_id: r for r in session.scalars(select(OutboundMessage))}
+    assert (rows["out-1"].status, rows["out-1"].provider_status) == ("sent", "delivered")
+    assert (rows["out-2"].status, rows["out-2"].provider_status, rows["out-2"].last_error) == (
+        "failed",
+        "failed",
+        "RESULT_ERROR_NO_SERVICE",
+    )
