@@ -222,8 +222,8 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "ERROR: invite code {code} has been used up. Ask your coordinator for a new one.",
     ),
     "register_locked": (
-        "GAGAL: terlalu banyak kode salah. Coba lagi setelah {until} WIB.",
-        "ERROR: too many wrong codes. Try again after {until} WIB (UTC+7).",
+        "GAGAL: terlalu banyak kode salah. Coba lagi setelah {until}.",
+        "ERROR: too many wrong codes. Try again after {until}.",
     ),
     # --- QC (quick count; smsgate/commands/quickcount.py) ---
     "qc": (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import grammar
 
-from ..config import WIB
 from ..models import COORDINATOR, Region
 from ..phones import InvalidPhone, normalise_phone
 from ..services import invites
@@ -20,8 +21,9 @@ def register(ctx: Context, message: grammar.Register) -> Outcome:
     result = invites.register(ctx.session, phone=phone, code=message.code, name=message.name, now=ctx.now)
     if isinstance(result, invites.Failure):
         params = dict(result.params)
-        if "until" in params:
-            params["until"] = params["until"].astimezone(WIB).strftime("%d/%m %H:%M")  # type: ignore[attr-defined]
+        if "until" in params:  # in the zone the volunteer lives in (SMSGATE_TIMEZONE), e.g. 14/02 19:05 WITA
+            local = params["until"].astimezone(ZoneInfo(ctx.settings.timezone))  # type: ignore[attr-defined]
+            params["until"] = f"{local:%d/%m %H:%M} {local.tzname()}"
         return ctx.fail(result.key, **params)
     contact = result.contact
     ctx.inbound.contact_id = contact.id
