@@ -13,10 +13,10 @@ The document a destination receives is the envelope built from the event's colum
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import OutboxEvent, Report, StationResult, utcnow
@@ -99,8 +99,9 @@ def station_document(station_id: str) -> dict[str, Any]:
 # -- builders used by the services ---------------------------------------------------------------
 
 
-def report_stored(session: Session, report: Report, now: datetime) -> None:
-    """``report.accepted`` for a new report, then ``report.superseded`` for each report it replaced."""
+def report_stored(session: Session, report: Report, superseded: Sequence[Report], now: datetime) -> None:
+    """``report.accepted`` for a new report, then ``report.superseded`` for each report it replaced
+    (``superseded``, as ``reports.store`` just marked them: no query to find them again)."""
     session.flush()
     emit(
         session,
@@ -109,8 +110,7 @@ def report_stored(session: Session, report: Report, now: datetime) -> None:
         station_id=report.station_id,
         occurred_at=now,
     )
-    replaced = select(Report).where(Report.superseded_by_id == report.id).order_by(Report.id)
-    for old in session.scalars(replaced):
+    for old in sorted(superseded, key=lambda r: r.id):
         emit(
             session,
             REPORT_SUPERSEDED,

@@ -78,7 +78,8 @@ def store(
         Report.superseded_at.is_(None),
         Report.cancelled_at.is_(None),
     )
-    for old in session.scalars(previous):
+    superseded = list(session.scalars(previous))
+    for old in superseded:
         old.superseded_at = now
         old.superseded_by_id = report.id
     # The flag checks (services/checks.py) add Flag rows, including over_capacity.
@@ -86,7 +87,7 @@ def store(
         session, report=report, station=station, contact=contact, settings=settings or Settings()
     )
     session.flush()
-    outbox.report_stored(session, report, now)
+    outbox.report_stored(session, report, superseded, now)
     result = station_results.refresh(session, station.id, flagged=True if found else None, now=now)
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
 
