@@ -214,10 +214,10 @@ def worker(env: Env, once: bool) -> None:
     """Run the background jobs (outbound SMS, event delivery, ...) until stopped."""
     import logging
 
-    from .worker import run
+    from .outgoing.sqlite_lock import AnotherWorker, sqlite_single_worker
+    from .outgoing.worker import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .delivery import AnotherWorker, sqlite_single_worker
 
     try:
         with sqlite_single_worker(env.database):  # on SQLite one worker is enough; a second one says so
@@ -246,8 +246,8 @@ def remind(env: Env, region: str | None, dry_run: bool) -> None:
 
 
 def _add_outbox_commands() -> None:
-    """``smsgate outbox status|retry`` and ``smsgate receive`` (smsgate/delivery.py, receiver.py)."""
-    from .delivery import outbox_cli
+    """``smsgate outbox status|retry`` and ``smsgate receive`` (outgoing/outbox_cli.py, receiver.py)."""
+    from .outgoing.outbox_cli import outbox_cli
     from .receiver import receive_command
 
     main.add_command(outbox_cli)

@@ -104,3 +104,52 @@ def test_the_layers_keep_to_themselves():
         bad = {m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("smsgate.models")}
         bad |= {m for m in modules if m.startswith("smsgate.services")}
         assert not bad, f"webhooks/{name} imports {bad}"
+
+
+def _absolute_imports(package: str) -> dict[str, set[str]]:
+    """Every module each file of ``package`` imports, relative imports resolved (``..x`` -> ``smsgate.x``)."""
+    import ast
+
+    root = Path(__file__).parent.parent
+    found = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        here = parts[:-1]  # the package a relative import starts from
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        found[str(path.relative_to(root))] = names
+    return found
+
+
+def test_the_services_never_import_the_outgoing_side():
+    """The services decide what to send inside the inbound transaction; the worker sends it. An
+    import from the services up into the worker would tie every webhook to the senders."""
+    for name, modules in _absolute_imports("smsgate/services").items():
+        bad = {m for m in modules if m.startswith(("smsgate.outgoing", "smsgate.worker"))}
+        assert not bad, f"{name} imports {bad}"
+    for name, modules in _absolute_imports("smsgate/commands").items():
+        bad = {m for m in modules if m.startswith("smsgate.outgoing")}
+        assert not bad, f"{name} imports {bad}"
+
+
+def test_one_rule_for_retryable_answers():
+    """The SMS senders and the event delivery agree on which HTTP answers are worth retrying."""
+    from smsgate.outgoing.retry import retryable
+
+    assert [code for code in (200, 400, 401, 404, 408, 409, 425, 429, 500, 502, 503) if retryable(code)] == [
+        408,
+        425,
+        429,
+        500,
+        502,
+        503,
+    ]
+    for name, modules in _absolute_imports("smsgate/outgoing").items():
+        if name.endswith(("senders.py", "event_job.py")):
+            assert "smsgate.outgoing.retry.retryable" in modules, f"{name} has its own retry rule"

@@ -3,7 +3,7 @@
 Every change the tally must hear about calls ``emit`` (or one of the builders below) with the
 session of the transaction that makes the change. The event row commits or rolls back with
 that change: an event exists if and only if its change committed. Delivery happens later, in
-``smsgate worker`` (``smsgate/delivery.py``).
+``smsgate worker`` (``smsgate/outgoing/event_job.py``).
 
 The document a destination receives is the envelope built from the event's columns
 (``id``, ``type``, ``schema_version``, ``sequence``, ``occurred_at``) plus the stored payload

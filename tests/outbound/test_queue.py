@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from smsgate.db import Database
 from smsgate.models import OutboundMessage
-from smsgate.senders import AndroidSender, KannelSender, TwilioSender
-from smsgate.services.outbound import OutboundJob, enqueue
+from smsgate.outgoing.senders import AndroidSender, KannelSender, TwilioSender
+from smsgate.outgoing.sms_job import OutboundJob
+from smsgate.services.outbound import enqueue
 from tests.gateways.helpers import android_post, envelope, fake_provider
 from tests.support import VOLUNTEER_A
 
@@ -73,7 +74,7 @@ def test_failures_are_retried_with_exponential_backoff_then_sent(database, setti
     with fake_provider(fail_first=2) as fake:
         sender = KannelSender(fake.url + "/cgi-bin/sendsms", "smsgate", "pw", sender="1234")
         config = replace(settings, send_rates=FAST, outbound_backoff_seconds=30)
-        job = OutboundJob(config, senders={"kannel": sender}, clock=clock, jitter=lambda: 0.5)
+        job = OutboundJob(config, senders={"kannel": sender}, clock=clock, jitter=lambda: 1.0)  # no jitter
         assert job.run_once(database) == 1  # attempt 1 fails
         [row] = rows(database)
         assert (row.status, row.attempts, row.next_attempt_at) == ("queued", 1, T0 + timedelta(seconds=30))
@@ -98,11 +99,14 @@ def test_failures_are_retried_with_exponential_backoff_then_sent(database, setti
 
 
 def test_jitter_spreads_retries(settings):  # type: ignore[no-untyped-def]
-    from smsgate.services.outbound import backoff
+    from smsgate.outgoing.retry import Backoff
 
-    assert backoff(1, 30, 0.0) == timedelta(seconds=15)
-    assert backoff(3, 30, 0.99) == timedelta(seconds=120 * 1.49)
-    assert backoff(30, 30, 0.5) == timedelta(hours=1)
+    backoff = Backoff(30, 3600)  # the SMS queue's: SMSGATE_OUTBOUND_BACKOFF_SECONDS, capped at 1 h
+    assert backoff.seconds(1, 0.0) == 15  # "equal jitter": 50-100% of the doubled delay
+    assert backoff.seconds(3, 0.5) == 120 * 0.75
+    assert backoff.seconds(30, 1.0) == 3600
+    assert backoff.seconds(1, 0.0, retry_after=90) == 90  # Retry-After honoured...
+    assert backoff.seconds(1, 0.0, retry_after=7200) == 3600  # ...up to the cap
 
 
 def test_final_failure_after_max_attempts_and_at_once_when_refused(database, settings):  # type: ignore[no-untyped-def]

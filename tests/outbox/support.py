@@ -20,9 +20,9 @@ from werkzeug.serving import make_server
 
 from smsgate.config import Settings
 from smsgate.db import Database
-from smsgate.delivery import OutboxJob
 from smsgate.models import OutboxDelivery, OutboxEvent, StationResult
 from smsgate.models.outbox import PENDING
+from smsgate.outgoing.event_job import OutboxJob
 from smsgate.receiver import Store, create_receiver
 from smsgate.services.tally import tally
 

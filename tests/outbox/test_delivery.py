@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from smsgate.cli import main
-from smsgate.delivery import OutboxJob
 from smsgate.models import OutboxDelivery, OutboxEvent
 from smsgate.models.outbox import DEAD, DELIVERED, PENDING
+from smsgate.outgoing.event_job import OutboxJob
 
 from ..support import VOLUNTEER_A
 from .support import (

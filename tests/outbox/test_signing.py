@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from smsgate.delivery import ConfigError, load_destinations
+from smsgate.outgoing.destinations import ConfigError, load_destinations
 from smsgate.receiver import create_receiver
 from smsgate.signing import sign, verify
 

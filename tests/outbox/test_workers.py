@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from smsgate.cli import main
 from smsgate.db import Database
-from smsgate.delivery import AnotherWorker, OutboxJob, sqlite_single_worker
+from smsgate.outgoing.event_job import OutboxJob
+from smsgate.outgoing.sqlite_lock import AnotherWorker, sqlite_single_worker
 
 from .support import (
     SECRET,

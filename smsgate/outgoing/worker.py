@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .config import Settings
-from .db import Database
+from ..config import Settings
+from ..db import Database
 
 log = logging.getLogger(__name__)
 
 #: Modules whose import registers jobs. Add yours here.
-JOB_MODULES: list[str] = ["smsgate.delivery", "smsgate.services.outbound"]
+JOB_MODULES: list[str] = ["smsgate.outgoing.event_job", "smsgate.outgoing.sms_job"]
 
 
 class Job(Protocol):

@@ -13,7 +13,8 @@ from typing import Protocol
 
 import requests
 
-from .config import Settings
+from ..config import Settings
+from .retry import retryable
 
 TIMEOUT = 10.0
 
@@ -31,9 +32,9 @@ class Sender(Protocol):
 
 
 def _http_error(response: requests.Response) -> SendError:
-    # 4xx means this request will never succeed, except timeouts and rate limiting.
-    permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 425, 429)
-    return SendError(f"HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
+    return SendError(
+        f"HTTP {response.status_code}: {response.text[:200]}", permanent=not retryable(response.status_code)
+    )
 
 
 class AndroidSender:
@@ -123,7 +124,7 @@ class TwilioSender:
         try:
             message = self.client.messages.create(**options)
         except TwilioRestException as exc:
-            permanent = 400 <= exc.status < 500 and exc.status != 429
+            permanent = not retryable(exc.status)
             raise SendError(f"Twilio {exc.status} {exc.code}: {exc.msg}"[:300], permanent=permanent) from exc
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}"[:300]) from exc

@@ -1,0 +1,237 @@
+"""The SQL of event delivery: turning outbox events into per-destination deliveries, leasing
+them, recording what the destination answered, and the figures and replays the
+``smsgate outbox`` commands show.
+
+- **dispatch**: events not yet dispatched (oldest first, ``FOR UPDATE SKIP LOCKED``) get one
+  ``pending`` delivery row per configured destination;
+- **claim**, per destination: pending deliveries that are due, not leased by a live worker, and
+  have no earlier event of the same station still undispatched or pending for that destination,
+  are leased to this worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+  writers). So at most one event per station and destination is in flight, and a station's
+  events reach each destination in ``sequence`` order;
+- **record**: 2xx is ``delivered``; a retryable failure (``retry.retryable``) waits out the
+  shared backoff; any other answer, ``outbox_max_attempts`` failures, or an event older than
+  ``outbox_max_age_hours`` makes the delivery ``dead``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ..config import Settings
+from ..db import Database
+from ..models import OutboxDelivery, OutboxEvent
+from ..models.outbox import DEAD, DELIVERED, PENDING
+from ..services.outbox import document
+from .retry import Backoff, lease_free, lease_until
+
+log = logging.getLogger(__name__)
+
+#: Events dispatched into delivery rows per pass.
+DISPATCH_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    event_id: str
+    body: bytes
+    lease_expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    delivered: bool
+    retry: bool
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def dispatch(database: Database, destinations: list[str], now: datetime) -> int:
+    """Create the delivery rows of up to ``DISPATCH_BATCH`` undispatched events for the named
+    destinations; returns how many events."""
+    with database.begin() as session:
+        rows = session.execute(
+            select(OutboxEvent.seq, OutboxEvent.station_id)
+            .where(OutboxEvent.dispatched_at.is_(None))
+            .order_by(OutboxEvent.seq)
+            .limit(DISPATCH_BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        session.execute(
+            insert(OutboxDelivery),
+            [
+                {
+                    "event_seq": seq,
+                    "destination": destination,
+                    "station_id": station_id,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for seq, station_id in rows
+                for destination in destinations
+            ],
+        )
+        session.execute(
+            update(OutboxEvent).where(OutboxEvent.seq.in_([seq for seq, _ in rows])).values(dispatched_at=now)
+        )
+    return len(rows)
+
+
+def claim(
+    database: Database, destination: str, owner: str, now: datetime, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """Lease up to ``limit`` deliverable events for ``destination`` to ``owner``."""
+    d = OutboxDelivery
+    earlier = aliased(OutboxDelivery)
+    undispatched_before = exists().where(
+        OutboxEvent.station_id == d.station_id,
+        OutboxEvent.seq < d.event_seq,
+        OutboxEvent.dispatched_at.is_(None),
+    )
+    pending_before = exists().where(
+        earlier.destination == d.destination,
+        earlier.station_id == d.station_id,
+        earlier.event_seq < d.event_seq,
+        earlier.status == PENDING,
+    )
+    query = (
+        select(d)
+        .where(
+            d.destination == destination,
+            d.status == PENDING,
+            d.next_attempt_at <= now,
+            lease_free(d.lease_expires_at, now),
+            ~undispatched_before,
+            ~pending_before,
+        )
+        .order_by(d.event_seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=d)
+    )
+    expires = lease_until(now, lease_seconds)
+    with database.begin() as session:
+        deliveries = list(session.scalars(query))
+        if not deliveries:
+            return []
+        events = {
+            e.seq: e
+            for e in session.scalars(
+                select(OutboxEvent).where(OutboxEvent.seq.in_([x.event_seq for x in deliveries]))
+            )
+        }
+        claimed = []
+        for delivery in deliveries:
+            delivery.lease_owner = owner
+            delivery.lease_expires_at = expires
+            event = events[delivery.event_seq]
+            body = json.dumps(document(event), separators=(",", ":"), ensure_ascii=False).encode()
+            claimed.append(Claimed(delivery.id, event.id, body, expires, event.created_at))
+    return claimed
+
+
+def record(
+    database: Database,
+    destination: str,
+    owner: str,
+    outcomes: list[Outcome],
+    claimed: list[Claimed],
+    settings: Settings,
+    now: datetime,
+    jitter: Callable[[], float],
+) -> None:
+    """Write each outcome, but only where ``owner`` still holds the lease."""
+    created = {item.delivery_id: item.created_at for item in claimed}
+    max_age = timedelta(hours=settings.outbox_max_age_hours)
+    backoff = Backoff(settings.outbox_backoff_seconds, settings.outbox_backoff_max_seconds)
+    with database.begin() as session:
+        for outcome in outcomes:
+            delivery = session.scalars(
+                select(OutboxDelivery).where(
+                    OutboxDelivery.id == outcome.delivery_id, OutboxDelivery.lease_owner == owner
+                )
+            ).one_or_none()
+            if delivery is None or delivery.status != PENDING:
+                continue  # the lease was taken over; the new owner records its own outcome
+            delivery.lease_owner = None
+            delivery.lease_expires_at = None
+            delivery.attempts += 1
+            if outcome.delivered:
+                delivery.status = DELIVERED
+                delivery.delivered_at = now
+                delivery.last_error = None
+                continue
+            delivery.last_error = outcome.error
+            too_old = now - created[outcome.delivery_id] > max_age
+            if not outcome.retry or delivery.attempts >= settings.outbox_max_attempts or too_old:
+                delivery.status = DEAD
+                log.warning("event delivery %s to %s is dead: %s", delivery.id, destination, outcome.error)
+                continue
+            delivery.next_attempt_at = backoff.next_attempt(
+                now, delivery.attempts, jitter, outcome.retry_after
+            )
+
+
+# -- what smsgate outbox status|retry show and do ------------------------------------------------
+
+
+def status(session: Session, now: datetime) -> dict[str, Any]:
+    """Counts per destination and status, the oldest pending event's age, and undispatched events."""
+    d = OutboxDelivery
+    per: dict[str, dict[str, Any]] = {}
+    for destination, state, count in session.execute(
+        select(d.destination, d.status, func.count()).group_by(d.destination, d.status)
+    ):
+        per.setdefault(destination, {PENDING: 0, DELIVERED: 0, DEAD: 0})[state] = count
+    for destination, oldest, waiting in session.execute(
+        select(d.destination, func.min(OutboxEvent.created_at), func.count())
+        .join(OutboxEvent, OutboxEvent.seq == d.event_seq)
+        .where(d.status == PENDING, and_(d.attempts > 0))
+        .group_by(d.destination)
+    ):
+        entry = per.setdefault(destination, {PENDING: 0, DELIVERED: 0, DEAD: 0})
+        entry["retrying"] = waiting
+        entry["oldest_failing_since"] = oldest.isoformat() if oldest else None
+    for destination, oldest in session.execute(
+        select(d.destination, func.min(OutboxEvent.created_at))
+        .join(OutboxEvent, OutboxEvent.seq == d.event_seq)
+        .where(d.status == PENDING)
+        .group_by(d.destination)
+    ):
+        if oldest is not None:
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+            per[destination]["oldest_pending_seconds"] = round((now - oldest).total_seconds(), 1)
+    events = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
+    undispatched = (
+        session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+        )
+        or 0
+    )
+    return {"events": events, "undispatched": undispatched, "destinations": per}
+
+
+def retry(session: Session, now: datetime, *, dead: bool, destination: str | None = None) -> int:
+    """Make pending deliveries due now; with ``dead``, put dead ones back to pending (attempts reset)."""
+    d = OutboxDelivery
+    query = update(d).where(d.status == (DEAD if dead else PENDING))
+    if destination:
+        query = query.where(d.destination == destination)
+    values: dict[str, Any] = {"next_attempt_at": now}
+    if dead:
+        values.update(status=PENDING, attempts=0, lease_owner=None, lease_expires_at=None)
+    return session.execute(query.values(**values)).rowcount or 0

@@ -1,0 +1,56 @@
+"""``smsgate outbox status|retry``: see and replay event deliveries to the tally destinations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..models import utcnow
+from ..models.outbox import DEAD, DELIVERED, PENDING
+from .event_queue import retry, status
+
+
+def _env() -> Any:
+    from ..cli import Env
+
+    return click.get_current_context().ensure_object(Env)
+
+
+@click.group("outbox")
+def outbox_cli() -> None:
+    """Inspect and replay event deliveries to the tally destinations."""
+
+
+@outbox_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def status_command(as_json: bool) -> None:
+    """Events, and deliveries per destination: pending, delivered, dead."""
+    env = _env()
+    with env.database.read() as session:
+        figures = status(session, utcnow())
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    click.echo(f"events: {figures['events']} ({figures['undispatched']} not yet dispatched)")
+    if not figures["destinations"]:
+        click.echo("no deliveries yet (configure SMSGATE_TALLY_URL or SMSGATE_DESTINATIONS and run a worker)")
+    for name, entry in sorted(figures["destinations"].items()):
+        line = f"{name}: {entry[PENDING]} pending, {entry[DELIVERED]} delivered, {entry[DEAD]} dead"
+        if entry.get("retrying"):
+            line += f"; {entry['retrying']} retrying since {entry['oldest_failing_since']}"
+        if "oldest_pending_seconds" in entry:
+            line += f"; oldest pending {entry['oldest_pending_seconds']}s"
+        click.echo(line)
+
+
+@outbox_cli.command("retry")
+@click.option("--dead", is_flag=True, help="Replay dead deliveries (attempts start again).")
+@click.option("--destination", help="Only this destination.")
+def retry_command(dead: bool, destination: str | None) -> None:
+    """Retry pending deliveries now instead of after their backoff; --dead replays dead ones."""
+    env = _env()
+    with env.database.begin() as session:
+        count = retry(session, utcnow(), dead=dead, destination=destination)
+    click.echo(f"{count} {'dead' if dead else 'pending'} deliver{'y' if count == 1 else 'ies'} due now")
