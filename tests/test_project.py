@@ -12,13 +12,16 @@ from alembic.migration import MigrationContext
 from grammar.keywords import COMMANDS
 from smsgate.cli import main
 from smsgate.models import Base
+from smsgate.models.postgres_indexes import include_object
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
 def test_migrations_match_the_models(database):
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_object": include_object}
+        )
         differences = compare_metadata(context, Base.metadata)
     assert differences == [], "models and migrations differ; add a migration"
 

@@ -6,10 +6,9 @@ reports; lists are limited or paginated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, literal, or_, select
@@ -58,7 +57,8 @@ def shares(votes: dict[str, int], valid: int) -> dict[str, float]:
 
 
 def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
-    """The overview document (also the JSON the page refreshes itself from)."""
+    """The overview document (also the JSON the page refreshes itself from), but for the
+    activity chart, which ``dashboard.activity`` adds with its own transactions."""
     document = tally(session, code)
     stations = document["stations"]
     stations["missing"] = max(stations["total"] - stations["reported"], 0)
@@ -72,72 +72,9 @@ def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
         }
         for c, v in document["votes"].items()
     ]
-    document["activity"] = activity(session, to_key(code), now)
     document["quick_count"] = quick_count(session, code)
     document["updated_at"] = now.isoformat(timespec="seconds")
     return document
-
-
-#: Minutes older than this are taken as complete: late commits from other servers are in.
-ACTIVITY_SETTLE = timedelta(minutes=2)
-#: (database, region key) -> (settled until, reports per settled minute). A chart cache, not
-#: state: losing it costs one query. Without it every refresh of the country's overview would
-#: group a whole night of reports (millions at national scale) every few seconds per viewer.
-_settled_minutes: dict[tuple[str, str], tuple[datetime, dict[datetime, int]]] = {}
-
-
-def _reports_per_minute(session: Session, key: str, since: datetime, tz: Any) -> dict[datetime, int]:
-    if session.get_bind().dialect.name == "postgresql":
-        minute = func.date_trunc("minute", Report.created_at)
-    else:
-        minute = func.strftime("%Y-%m-%d %H:%M", Report.created_at)
-    rows = session.execute(
-        select(minute, func.count())
-        .where(Report.station_id.like(f"{key}%"), Report.created_at >= since)
-        .group_by(minute)
-        .order_by(minute)
-    ).all()
-    counts: dict[datetime, int] = {}
-    for value, count in rows:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=tz)
-        counts[moment.replace(second=0, microsecond=0)] = int(count)
-    return counts
-
-
-def activity(session: Session, key: str, now: datetime, hours: int = ACTIVITY_HOURS) -> dict[str, Any]:
-    """Reports per minute over the night, put into at most ``ACTIVITY_BARS`` bars.
-
-    Complete minutes are remembered per region, so a refresh only groups the reports of
-    the last few minutes in SQL; the first view of a region groups the whole window once.
-    """
-    since = now - timedelta(hours=hours)
-    settled = (now - ACTIVITY_SETTLE).replace(second=0, microsecond=0)
-    cache_key = (session.get_bind().url.render_as_string(hide_password=True), key)
-    until, known = _settled_minutes.get(cache_key, (since, {}))
-    if until < since or until > now:  # too old to help, or a clock that went back
-        until, known = since, {}
-    recent = _reports_per_minute(session, key, until, now.tzinfo)
-    counts = {m: c for m, c in known.items() if m >= since} | recent
-    if settled > until:
-        if len(_settled_minutes) > 1000:
-            _settled_minutes.clear()
-        _settled_minutes[cache_key] = (settled, {m: c for m, c in counts.items() if m < settled})
-    if not counts:
-        return {"bucket_minutes": 1, "points": [], "peak": 0.0}
-    start = min(counts)
-    end = max(max(counts), now.replace(second=0, microsecond=0))
-    span = int((end - start).total_seconds() // 60) + 1
-    width = max(1, math.ceil(span / ACTIVITY_BARS))
-    bars = [0] * math.ceil(span / width)
-    for moment, count in counts.items():
-        bars[int((moment - start).total_seconds() // 60) // width] += count
-    points = [
-        {"t": (start + timedelta(minutes=i * width)).isoformat(), "per_minute": round(n / width, 2)}
-        for i, n in enumerate(bars)
-    ]
-    return {"bucket_minutes": width, "points": points, "peak": max(p["per_minute"] for p in points)}
 
 
 def quick_count(session: Session, code: str) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..models import Region, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_key
-from . import accounts, queries
+from . import accounts, activity, queries
 from .i18n import DEFAULT, LANGUAGES, translate
 
 bp = Blueprint(
@@ -77,7 +77,9 @@ def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 def _overview(db: Session, code: str) -> dict[str, Any]:
     """The overview document with its times also in the deployment's zone, for people."""
-    document = queries.overview(db, code, utcnow())
+    now = utcnow()
+    document = queries.overview(db, code, now)
+    document["activity"] = activity.chart(database(), to_key(code), now)
     document["updated_local"] = when(document["updated_at"])
     for point in document["activity"]["points"]:
         point["label"] = when(point["t"], "%H:%M")

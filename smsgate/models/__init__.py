@@ -1,5 +1,6 @@
 """All models, imported here so ``Base.metadata`` knows every table."""
 
+from .activity import ActivityMark, ActivityMinute
 from .base import Base, utcnow
 from .contacts import COORDINATOR, VOLUNTEER, Contact
 from .messages import InboundMessage
@@ -15,6 +16,8 @@ from .verification import Incident, Invite, RegistrationFailure
 __all__ = [
     "COORDINATOR",
     "VOLUNTEER",
+    "ActivityMark",
+    "ActivityMinute",
     "AppSecret",
     "Base",
     "Broadcast",

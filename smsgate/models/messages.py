@@ -49,4 +49,6 @@ class InboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_message_id", name="uq_inbound_provider_message"),
         Index("ix_inbound_messages_from_received", "from_number", "received_at"),
+        # The dashboard's message log, newest first.
+        Index("ix_inbound_messages_received_at", "received_at"),
     )

@@ -45,6 +45,8 @@ class OutboundMessage(Base):
         Index("ix_outbound_messages_due", "status", "provider", "next_attempt_at"),
         Index("ix_outbound_messages_provider_id", "provider", "provider_message_id"),
         Index("ix_outbound_messages_contact_kind", "contact_id", "kind", "created_at"),
+        # The dashboard's message log, newest first.
+        Index("ix_outbound_messages_created_at", "created_at"),
     )
 
 

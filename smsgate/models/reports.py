@@ -43,6 +43,8 @@ class Report(Base):
         Index("ix_reports_station_created", "station_id", "created_at"),
         Index("ix_reports_contact_created", "contact_id", "created_at"),
         Index("ix_reports_superseded_by_id", "superseded_by_id"),
+        # The dashboard's activity chart counts the reports of the last minutes.
+        Index("ix_reports_created_at", "created_at"),
     )
 
     @property

@@ -51,22 +51,52 @@ def test_overview_json_follows_the_counters(admin, sms, database):
     )
 
 
-def test_activity_remembers_settled_minutes_without_counting_them_twice(sms, database):
-    """Refreshes group only the last minutes in SQL; settled minutes come from memory."""
+def test_activity_stores_settled_minutes_once_and_counts_them_once(sms, database):
+    """Settled minutes are counted once into ``activity_minutes`` and read back from there;
+    refreshes count in SQL only what came after the mark."""
     from datetime import UTC, datetime, timedelta
 
-    from smsgate.dashboard import queries
+    from sqlalchemy import func
+
+    from smsgate.dashboard import activity
+    from smsgate.models import ActivityMark, ActivityMinute
 
     night(sms)
-    later = datetime.now(UTC) + queries.ACTIVITY_SETTLE + timedelta(minutes=1)
+    later = datetime.now(UTC) + activity.SETTLE + timedelta(minutes=1)
     totals = []
     for _ in range(3):
-        with database.read() as session:
-            chart = queries.activity(session, "63", later)
+        chart = activity.chart(database, "63", later)
         totals.append(sum(p["per_minute"] * chart["bucket_minutes"] for p in chart["points"]))
     assert totals == [4, 4, 4]
     with database.read() as session:
-        assert sum(p["per_minute"] for p in queries.activity(session, "6303", later)["points"]) == 1
+        assert (
+            session.scalar(select(func.sum(ActivityMinute.reports)).where(ActivityMinute.region_key == "63"))
+            == 4
+        )
+        assert session.get(ActivityMark, "63").settled_until > datetime.now(UTC)
+    # The chart reads the stored minutes now: a report moved out of the window behind its back
+    # stays counted, which shows the settled minutes are not counted from reports again.
+    with database.begin() as session:
+        first = session.scalars(select(Report).order_by(Report.id)).first()
+        first.created_at = later - timedelta(days=3)
+    chart = activity.chart(database, "63", later)
+    assert sum(p["per_minute"] * chart["bucket_minutes"] for p in chart["points"]) == 4
+    assert sum(p["per_minute"] for p in activity.chart(database, "6303", later)["points"]) == 1
+    chart = activity.chart(database, "", later)  # the country: counted now, without that report
+    assert sum(p["per_minute"] * chart["bucket_minutes"] for p in chart["points"]) == 3
+
+
+def test_activity_counts_reports_that_arrive_after_the_mark(sms, database):
+    from datetime import UTC, datetime, timedelta
+
+    from smsgate.dashboard import activity
+
+    night(sms)
+    now = datetime.now(UTC)
+    assert sum(p["per_minute"] for p in activity.chart(database, "63", now)["points"]) == 4
+    assert sms(VOLUNTEER_C, "TPS 001 01=5 02=6 03=1").startswith("OK")
+    chart = activity.chart(database, "63", now + timedelta(seconds=1))
+    assert sum(p["per_minute"] * chart["bucket_minutes"] for p in chart["points"]) == 5
 
 
 def test_overview_page_renders_counts_and_svg_charts(admin, sms):

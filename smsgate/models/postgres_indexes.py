@@ -1,0 +1,49 @@
+"""Indexes that exist only on PostgreSQL, created by migration ``2001``.
+
+Regions are found by the prefix of a Kemendagri key: ``station_id LIKE '6371%'``. PostgreSQL
+serves such a prefix from a plain btree index only when the column's collation is ``C``;
+under any language collation (``C.UTF-8`` and ``en_US.UTF-8`` included, on PostgreSQL 15) it
+scans the table instead. An index with the ``varchar_pattern_ops`` operator class compares
+bytes whatever the collation, so ``LIKE 'prefix%'`` (and ``=``) become index range scans on
+every database, however it was created.
+
+The dashboard's message log searches text and phone numbers anywhere in a message
+(``LIKE '%…%'``); a trigram index (the ``pg_trgm`` extension, part of PostgreSQL's contrib
+and trusted since PostgreSQL 13) serves those.
+
+None of these exist on SQLite, whose ``LIKE`` is case-insensitive and uses no index either
+way; SQLite serves a kabupaten or a province, where the scans are small. The models do not
+declare them, so the comparison of models and migrations skips them by name
+(``include_object``, used by Alembic's environment and by the project tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: name -> (table, indexed expression, partial-index condition or None)
+PREFIX_INDEXES: dict[str, tuple[str, str, str | None]] = {
+    "ix_stations_id_prefix": ("stations", "id varchar_pattern_ops", None),
+    "ix_station_results_id_prefix": ("station_results", "station_id varchar_pattern_ops", None),
+    "ix_reports_station_prefix_created": ("reports", "station_id varchar_pattern_ops, created_at", None),
+    "ix_flags_open_station_prefix": ("flags", "station_id varchar_pattern_ops", "resolved_at IS NULL"),
+    "ix_incidents_place_prefix_created": ("incidents", "place_key varchar_pattern_ops, created_at", None),
+    "ix_contacts_region_prefix": ("contacts", "region_code varchar_pattern_ops", None),
+    "ix_official_results_station_prefix": ("official_results", "station_id varchar_pattern_ops", None),
+    "ix_region_counters_key_prefix": ("region_counters", "region_key varchar_pattern_ops", None),
+}
+
+#: name -> (table, indexed expression): GIN trigram indexes for ``LIKE '%text%'`` searches.
+SEARCH_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_inbound_messages_body_trgm": ("inbound_messages", "lower(body) gin_trgm_ops"),
+    "ix_inbound_messages_from_trgm": ("inbound_messages", "from_number gin_trgm_ops"),
+    "ix_outbound_messages_text_trgm": ("outbound_messages", "lower(text) gin_trgm_ops"),
+    "ix_outbound_messages_to_trgm": ("outbound_messages", "to_number gin_trgm_ops"),
+}
+
+POSTGRESQL_ONLY_INDEXES = frozenset(PREFIX_INDEXES) | frozenset(SEARCH_INDEXES)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's ``include_object`` hook: leave the PostgreSQL-only indexes out of comparisons."""
+    return not (type_ == "index" and reflected and compare_to is None and name in POSTGRESQL_ONLY_INDEXES)
