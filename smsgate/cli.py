@@ -41,11 +41,11 @@ def main() -> None:
 @pass_env
 def init(env: Env) -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from .schema import collation_warning, upgrade
+    from .schema import prefix_index_warning, upgrade
 
     upgrade(env.database.engine)
     click.echo(f"schema up to date: {env.database.engine.url.render_as_string(hide_password=True)}")
-    warning = collation_warning(env.database.engine)
+    warning = prefix_index_warning(env.database.engine)
     if warning:
         click.echo(warning, err=True)
 

@@ -21,35 +21,31 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-#: Collations under which PostgreSQL serves ``code LIKE '6371%'`` from a plain btree index.
-PREFIX_FRIENDLY_COLLATIONS = {"c", "c.utf-8", "c.utf8", "posix"}
-
-
-def collation_warning(engine: Engine) -> str | None:
+def prefix_index_warning(engine: Engine) -> str | None:
     """Why region filters would be slow on this PostgreSQL database, or None.
 
-    Regions and stations are found by prefix (``station_id LIKE '6371%'``); under a
-    language collation such as en_US.UTF-8 PostgreSQL cannot use the btree indexes for
-    that and scans instead, which at national scale turns milliseconds into seconds.
+    Regions and stations are found by prefix (``station_id LIKE '6371%'``). Under any
+    collation but ``C`` a plain btree cannot serve that, so ``smsgate init`` creates
+    ``varchar_pattern_ops`` indexes for it (``smsgate.models.postgres_indexes``): the
+    database's collation no longer matters. They can still be missing from a schema built
+    some other way, or dropped by hand; at national scale every region filter would then scan.
     """
     if engine.dialect.name != "postgresql":
         return None
+    from .models.postgres_indexes import PREFIX_INDEXES
+
     with engine.connect() as connection:
-        collation = connection.exec_driver_sql(
-            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
-        ).scalar_one()
-        if connection.dialect.server_version_info >= (15,):  # ICU databases (PostgreSQL 15+)
-            provider, icu = connection.exec_driver_sql(
-                "SELECT datlocprovider, daticulocale FROM pg_database WHERE datname = current_database()"
-            ).one()
-            if provider == "i":
-                collation = f"ICU {icu}"
-    if str(collation).lower() in PREFIX_FRIENDLY_COLLATIONS:
+        present = set(
+            connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            ).scalars()
+        )
+    missing = sorted(set(PREFIX_INDEXES) - present)
+    if not missing:
         return None
     return (
-        f"warning: this database's collation is {collation}; region filters (LIKE 'prefix%') "
-        "cannot use indexes under it. Create the database with "
-        "\"CREATE DATABASE smsgate LOCALE 'C.UTF-8' TEMPLATE template0\" (see README, Deploying)."
+        f"warning: {len(missing)} prefix index(es) are missing ({', '.join(missing)}); region "
+        "filters will scan whole tables. Run smsgate init as the database owner to create them."
     )
 
 

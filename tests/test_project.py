@@ -49,8 +49,10 @@ def test_every_message_keyword_is_in_the_readme():
     assert not missing, f"undocumented keywords: {missing}"
 
 
-def test_init_warns_about_a_collation_that_defeats_prefix_indexes(database):
-    """``LIKE '6371%'`` uses a btree index only under the C collation: say so at init."""
+def test_init_creates_prefix_indexes_whatever_the_collation(database):
+    """``LIKE '6371%'`` uses a plain btree only under the C collation; ``init`` creates
+    pattern-ops indexes so an ICU or C.UTF-8 database is served as well, and warns when they
+    are missing."""
     import os
     import uuid
 
@@ -59,7 +61,7 @@ def test_init_warns_about_a_collation_that_defeats_prefix_indexes(database):
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    from smsgate.schema import collation_warning
+    from smsgate.schema import prefix_index_warning
 
     url = os.environ.get("SMSGATE_TEST_DATABASE_URL", "")
     if not url.startswith("postgresql"):
@@ -75,8 +77,15 @@ def test_init_warns_about_a_collation_that_defeats_prefix_indexes(database):
         target = make_url(url).set(database=name).render_as_string(hide_password=False)
         result = CliRunner().invoke(main, ["init"], env={"SMSGATE_DATABASE_URL": target})
         assert result.exit_code == 0, result.output
-        assert "collation is ICU en-US" in result.output
-        assert collation_warning(database.engine) is None  # the tests' own C.UTF-8 database
+        assert "warning" not in result.output
+        engine = create_engine(target)
+        assert prefix_index_warning(engine) is None
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP INDEX ix_stations_id_prefix")
+        warning = prefix_index_warning(engine)
+        assert warning is not None and "ix_stations_id_prefix" in warning
+        engine.dispose()
+        assert prefix_index_warning(database.engine) is None  # the tests' own database
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -1,0 +1,150 @@
+"""The dashboard's region, activity and message-log queries are index lookups on PostgreSQL,
+whatever collation the database was created with.
+
+Each query is the one the code really sends: captured from the engine while the dashboard's
+own functions run, then explained with ``enable_seqscan = off``, so the plan shows whether an
+index *can* serve it (on a few rows the planner would scan anyway, by cost; with seq scans
+disabled a scan only appears when no index fits). On a database created with ``C.UTF-8`` a
+plain btree cannot serve ``LIKE 'prefix%'``: these pass there only through the pattern-ops
+indexes that migration 2001 creates.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from smsgate.dashboard import activity, queries
+from smsgate.db import Database
+from smsgate.models.postgres_indexes import PREFIX_INDEXES, SEARCH_INDEXES
+from smsgate.schema import alembic_config, upgrade
+
+BIG_TABLES = (
+    "reports", "stations", "station_results", "flags", "incidents", "inbound_messages",
+    "outbound_messages", "contacts",
+)  # fmt: skip
+
+
+def _postgres() -> str:
+    url = os.environ.get("SMSGATE_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL (SMSGATE_TEST_DATABASE_URL)")
+    return url
+
+
+@pytest.fixture(params=["C.UTF-8", "C"])
+def collated(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A migrated scratch database created with the given collation."""
+    url = make_url(_postgres())
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"smsgate_plan_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name} LOCALE '{request.param}' TEMPLATE template0")
+    database = Database.from_url(url.set(database=name).render_as_string(hide_password=False))
+    try:
+        with database.engine.connect() as connection:
+            assert (
+                connection.exec_driver_sql(
+                    "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+                ).scalar_one()
+                == request.param
+            )
+        upgrade(database.engine)
+        yield database
+    finally:
+        database.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def _plans(database: Database, run: Callable[[Session], object]) -> list[tuple[str, str]]:
+    """Run ``run`` against the database and return (statement, EXPLAIN output) for every
+    statement it sent."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        with database.read() as session:
+            result = run(session)
+            if hasattr(result, "__next__"):
+                list(result)  # a generator (the CSV rows) runs its queries when consumed
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    plans = []
+    with database.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in sent:
+            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).scalars()
+            plans.append((statement, "\n".join(rows)))
+    return plans
+
+
+def _assert_indexed(plans: list[tuple[str, str]], *wanted: str) -> None:
+    text = "\n".join(plan for _, plan in plans)
+    for table in BIG_TABLES:
+        assert f"Seq Scan on {table}" not in text, text
+    for name in wanted:
+        assert name in text, f"{name} not used:\n{text}"
+
+
+def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
+    _assert_indexed(_plans(collated, lambda s: queries.results_csv_rows(s, "6371")), "ix_stations_id_prefix")
+    _assert_indexed(
+        _plans(collated, lambda s: queries.review_queue(s, "6371")),
+        "ix_station_results_id_prefix",
+        "ix_flags_open_station_prefix",
+    )
+    _assert_indexed(
+        _plans(collated, lambda s: queries.incidents(s, "6371")), "ix_incidents_place_prefix_created"
+    )
+    _assert_indexed(
+        _plans(collated, lambda s: queries.volunteers_without_report(s, "63.71")), "ix_contacts_region_prefix"
+    )
+    text = "\n".join(p for _, p in _plans(collated, lambda s: queries.results_csv_rows(s, "6371")))
+    assert "Index Cond" in text and "~>=~" in text  # a range on the pattern-ops index, not a filter
+
+
+def test_activity_counts_use_an_index_range(collated):
+    since = datetime.now(UTC) - timedelta(minutes=3)
+    for key in ("", "63", "637101"):
+        plans = _plans(collated, lambda s, key=key: activity.count_minutes(s, key, since, UTC))
+        _assert_indexed(plans)
+        text = "\n".join(p for _, p in plans)
+        assert "Index Cond" in text
+        assert "ix_reports_created_at" in text or "ix_reports_station_prefix_created" in text, text
+
+
+def test_message_log_reads_newest_first_from_an_index_and_searches_with_trigrams(collated):
+    plans = _plans(collated, lambda s: queries.message_log(s, None, queries.MessageFilter(), 1))
+    _assert_indexed(plans, "ix_inbound_messages_received_at", "ix_outbound_messages_created_at")
+    search = queries.MessageFilter(text="tps 012", phone="0812")
+    plans = _plans(collated, lambda s: queries.message_log(s, None, search, 1))
+    _assert_indexed(plans)
+
+
+def test_the_index_migration_goes_down_and_up(collated):
+    from alembic import command
+
+    def indexes() -> set[str]:
+        with collated.engine.connect() as connection:
+            return set(connection.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
+
+    expected = set(PREFIX_INDEXES) | set(SEARCH_INDEXES) | {"ix_reports_created_at"}
+    assert expected <= indexes()
+    config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "0004")  # takes 2001 (built on 0004) down
+    assert not expected & indexes()
+    command.upgrade(config, "heads")
+    assert expected <= indexes()
