@@ -16,6 +16,7 @@ from grammar.messages import (
     Incident,
     Message,
     Missing,
+    Pin,
     QuickCount,
     RegionRef,
     Register,
@@ -69,16 +70,21 @@ def _words(message: Message) -> list[str]:
         case Missing(region=region):
             return ["BELUM", *([region_text(region)] if region else [])]
         case Status(station=station):
-            return ["STATUS", station_text(station)]
+            return ["STATUS", station.station_id or station_text(station)]
         case QuickCount(region=region):
             return ["QC", *([region_text(region)] if region else [])]
         case Broadcast(text=text):
             return ["SIARAN", text]
         case Confirm(code=code):
             return ["YA", code]
+        case Pin(new=new, old=old):
+            return ["PIN", *([old] if old else []), new]
     raise TypeError(f"not a message: {message!r}")
 
 
 def render(message: Message) -> str:
     """The canonical text of ``message``; parsing it gives ``message`` back (normalisations aside)."""
-    return " ".join(_words(message))
+    words = _words(message)
+    if message.pin is not None:
+        words += ["PIN", message.pin]
+    return " ".join(words)

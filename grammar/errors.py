@@ -18,7 +18,8 @@ public contract. Renaming one breaks every reply that names it.
 ``bad_number``
     A count that is not a clean integer 0..9999: negative, too large, or malformed (``01==``,
     ``01=``, ``01=1,230``, ``01=12 3``, ``01=1.230``). ``field`` is the candidate code or the
-    keyword (``"SAH"``, ``"TS"``, ``"DPT"``), ``token`` what was typed for the value.
+    keyword (``"SAH"``, ``"TS"``, ``"DPT"``), ``token`` what was typed for the value. A PIN that
+    is not 4 to 6 digits (the ``PIN`` command or suffix) is ``bad_number`` with ``field="PIN"``.
 ``sum_mismatch``
     ``SAH`` differs from the sum of the votes: ``field="SAH"``, ``expected`` the SAH value,
     ``actual`` the sum of the votes.
@@ -32,7 +33,7 @@ public contract. Renaming one breaks every reply that names it.
     candidates, ``actual`` how many numbers were typed.
 ``missing_argument``
     A command that needs an argument was sent without it (``LAPOR``, ``DAFTAR`` needs a code
-    and a name, ``STATUS``, ``SIARAN``, ``YA``). ``field`` is the Indonesian command word.
+    and a name, ``STATUS``, ``SIARAN``, ``YA``, ``PIN``). ``field`` is the Indonesian command word.
 ``unexpected_token``
     Anything else not understood inside a report or a command; ``token`` and ``position``
     point at it. ``field`` names ``SAH``/``TS``/``DPT`` when one of them is given twice;

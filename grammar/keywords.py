@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "QC": ("QC",),
     "SIARAN": ("SIARAN", "BROADCAST"),
     "YA": ("YA", "YES"),
+    "PIN": ("PIN",),
 }
 
 # Words of a report; they take part in the ambiguity check of typos but are never corrected.

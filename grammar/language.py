@@ -8,8 +8,11 @@ The text reaching the grammar is already normalised (``grammar.normalise``): ASC
 plain spaces only. Words are separated by a ``GAP``: spaces and the separators ``# * , ;`` that
 feature-phone users type instead of spaces.
 
-    message  ::= help | cancel | check | incident | register | totals | missing | status
-               | quick_count | broadcast | confirm | report          (else: unknown_command)
+    message  ::= body [pin_suffix]
+    body     ::= help | cancel | check | incident | register | totals | missing | status
+               | quick_count | broadcast | confirm | set_pin | report    (else: unknown_command)
+    pin_suffix ::= "PIN" ["=" | ":"] pin_digits END      the last word PIN that is not the first
+    pin_digits ::= 4 to 6 digits                         word; nothing but gaps after it
 
     report   ::= [station] item* END
     station  ::= "TPS" [station_number]         TPS 012 | TPS12 | TPS O12 | TPS 6371011001012
@@ -30,7 +33,12 @@ feature-phone users type instead of spaces.
     quick_count ::= "QC" [region]
     broadcast   ::= ("SIARAN" | "BROADCAST") text
     confirm     ::= ("YA" | "YES") reference
+    set_pin     ::= "PIN" [pin_digits] pin_digits         PIN <new> | PIN <old> <new>
     region      ::= region_code | region_name          63.71 | 6371 | KAB. BANJAR | KOTA BANJARMASIN
+
+The PIN suffix is cut off before the body is parsed (``split_pin``), so every message type may
+carry it; in the free text of help, incident, register and broadcast a ``PIN`` that does not
+end the message as a well-formed suffix is part of the text, anywhere else it is an error.
 
 Lexemes are deliberately lenient (a ``count`` is anything up to the next gap) so that a wrong
 value is *recognised* as the value of a candidate and reported as ``bad_number`` for that
@@ -41,6 +49,7 @@ be read as station 120 plus ``1=5``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -58,6 +67,7 @@ from grammar.messages import (
     Incident,
     Message,
     Missing,
+    Pin,
     QuickCount,
     Register,
     Status,
@@ -223,6 +233,7 @@ STATUS = command_word("STATUS")
 QUICK_COUNT = command_word("QC")
 BROADCAST = command_word("SIARAN")
 CONFIRM = command_word("YA")
+SET_PIN = command_word("PIN")
 
 
 def _notes(keyword: Keyword) -> tuple[str, ...]:
@@ -312,6 +323,18 @@ def _build_confirm(toks: pp.ParseResults) -> Confirm:
     return Confirm(toks[1].text.upper(), normalisations=_notes(keyword))
 
 
+def _build_pin(toks: pp.ParseResults) -> Pin:
+    keyword: Keyword = toks[0]
+    digits: list[Lexeme] = list(toks)[1:]
+    if not digits:
+        raise _missing(keyword)
+    for value in digits:
+        _check_pin(value)
+    if len(digits) == 1:
+        return Pin(digits[0].text, normalisations=_notes(keyword))
+    return Pin(digits[1].text, old=digits[0].text, normalisations=_notes(keyword))
+
+
 help_command = (HELP + pp.Opt(text)).set_name("BANTUAN").add_parse_action(_build_help)
 cancel_command = (CANCEL + pp.Opt(reference) + FINISH).set_name("BATAL").add_parse_action(_build_cancel)
 check_command = (CHECK + pp.Opt(station_argument) + FINISH).set_name("CEK").add_parse_action(_build_check)
@@ -339,6 +362,8 @@ broadcast_command = (
     .add_parse_action(_text_command(lambda words, notes: Broadcast(words, normalisations=notes)))
 )
 confirm_command = (CONFIRM + pp.Opt(reference) + FINISH).set_name("YA").add_parse_action(_build_confirm)
+pin_command = (SET_PIN + pp.Opt(reference + pp.Opt(reference)) + FINISH).set_name("PIN")
+pin_command.add_parse_action(_build_pin)
 
 unknown_command = lexeme(WORD_PATTERN, "command").add_parse_action(_reject_unknown_command)
 
@@ -354,6 +379,7 @@ command = (
     | quick_count_command
     | broadcast_command
     | confirm_command
+    | pin_command
 ).set_name("command")
 
 message = (command | report | unknown_command).set_name("message").parse_with_tabs()
@@ -372,6 +398,7 @@ COMMAND_BY_WORD: dict[str, pp.ParserElement] = {
     "QC": quick_count_command,
     "SIARAN": broadcast_command,
     "YA": confirm_command,
+    "PIN": pin_command,
 }
 """Each command by its canonical word, so ``parse_normalised`` can go straight to it."""
 
@@ -380,6 +407,60 @@ for _expr in COMMAND_BY_WORD.values():
     _expr.parse_with_tabs()
 
 _FIRST_WORD = re.compile(rf"[{GAP}]*({COMMAND_WORD_PATTERN})", FLAGS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The PIN suffix
+# ---------------------------------------------------------------------------------------------
+PIN_WORD_PATTERN = r"(?<![^ #*,;])PIN(?=[ #*,;=:]|$)"
+PIN_DIGITS_PATTERN = r"[0-9]{4,6}"
+PIN_FIELD = "PIN"
+FREE_TEXT_COMMANDS = frozenset({"BANTUAN", "LAPOR", "DAFTAR", "SIARAN"})
+"""Commands whose last argument is the sender's own words: a ``PIN`` there is a suffix only
+when the whole tail is a well-formed one, else it is part of the text."""
+
+_PIN_WORD = re.compile(PIN_WORD_PATTERN, FLAGS)
+_PIN_TAIL = re.compile(r"[ #*,;]*[=:]?[ #*,;]*([^ #*,;]*)", FLAGS)
+_PIN_DIGITS = re.compile(PIN_DIGITS_PATTERN, FLAGS)
+_GAPS = re.compile(rf"[{GAP}]*")
+_WORD = re.compile(WORD_PATTERN, FLAGS)
+
+
+def _check_pin(value: Lexeme) -> str:
+    if not _PIN_DIGITS.fullmatch(value.text):
+        raise Rejection(errors.BAD_NUMBER, value.start, value.end, field=PIN_FIELD)
+    return value.text
+
+
+def split_pin(text: str, *, free_text: bool = False) -> tuple[str, str | None]:
+    """Cut the ``PIN dddd`` suffix off a message: (the message before it, the PIN digits).
+
+    The suffix is the last word ``PIN`` that is not the message's first word, then an optional
+    ``=``/``:`` and 4 to 6 digits, and nothing after it but gaps. Anywhere else the word ``PIN``
+    is an error (a PIN must end the message, so a report cannot hide words behind it), except in
+    the free text of ``FREE_TEXT_COMMANDS``, where a malformed tail is just text.
+    """
+    first = _GAPS.match(text).end()  # type: ignore[union-attr]
+    found = None
+    for match in _PIN_WORD.finditer(text, first + 1):
+        found = match
+    if found is None:
+        return text, None
+    tail = _PIN_TAIL.match(text, found.end())
+    assert tail is not None
+    value = Lexeme(tail.group(1), tail.start(1), tail.end(1))
+    rest = _GAPS.match(text, tail.end()).end()  # type: ignore[union-attr]
+    well_formed = rest == len(text) and _PIN_DIGITS.fullmatch(value.text) is not None
+    if free_text and not well_formed:
+        return text, None
+    if rest != len(text):
+        word = _WORD.match(text, rest)
+        raise Rejection(errors.UNEXPECTED_TOKEN, rest, word.end() if word else len(text))
+    return text[: found.start()], _check_pin(value)
+
+
+def _with_pin(result: Message | ReportDraft, pin: str | None) -> Message | ReportDraft:
+    return result if pin is None else dataclasses.replace(result, pin=pin)
 
 
 def _run(expr: pp.ParserElement, text: str) -> Message | ReportDraft:
@@ -402,14 +483,19 @@ def parse_normalised(text: str) -> Message | ReportDraft:
     """
     first = _FIRST_WORD.match(text)
     resolved = resolve_keyword(first.group(1)) if first is not None else None
+    body, pin = split_pin(text, free_text=resolved is not None and resolved[0] in FREE_TEXT_COMMANDS)
     if resolved is None:
-        return _run(not_a_command, text)
+        return _with_pin(_run(not_a_command, body), pin)
     try:
-        return COMMAND_BY_WORD[resolved[0]].parse_string(text, parse_all=False)[0]
+        result = COMMAND_BY_WORD[resolved[0]].parse_string(body, parse_all=False)[0]
     except pp.ParseBaseException:
-        return _run(message, text)
+        result = _run(message, body)
+    return _with_pin(result, pin)
 
 
 def parse_whole(text: str) -> Message | ReportDraft:
     """Run ``message`` itself, without the first-word shortcut (for tests)."""
-    return _run(message, text)
+    first = _FIRST_WORD.match(text)
+    resolved = resolve_keyword(first.group(1)) if first is not None else None
+    body, pin = split_pin(text, free_text=resolved is not None and resolved[0] in FREE_TEXT_COMMANDS)
+    return _with_pin(_run(message, body), pin)

@@ -57,6 +57,8 @@ class Report:
     invalid: int | None = None
     registered: int | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
+    """The trailing ``PIN`` suffix's digits, if the sender added one (see the note below)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "votes", _frozen_votes(self.votes))
@@ -67,6 +69,8 @@ class Report:
 
 # Every command result also carries ``normalisations``, like ``Report``: what was tolerated
 # to understand it (``keyword_typo``, ``unicode_normalised``), so the reply can echo it.
+# Every message also carries ``pin``: the digits of a trailing ``PIN 1234`` suffix, by which a
+# coordinator proves the SMS is theirs (the core checks it); ``None`` when there was none.
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Help:
     """``BANTUAN`` / ``HELP`` / ``INFO`` / ``?``."""
 
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Cancel:
 
     ref: str | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class Check:
 
     station: StationRef | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Incident:
 
     text: str
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class Register:
     code: str
     name: str
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class Totals:
 
     region: RegionRef | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Missing:
 
     region: RegionRef | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class Status:
 
     station: StationRef
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class QuickCount:
 
     region: RegionRef | None = None
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,7 @@ class Broadcast:
 
     text: str
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,21 @@ class Confirm:
 
     code: str
     normalisations: tuple[str, ...] = ()
+    pin: str | None = None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """``PIN <new>`` or ``PIN <old> <new>``: a coordinator sets or changes their PIN (digits only).
+
+    The grammar only reads the digits; whether ``old`` is right, and what a first PIN needs, is
+    the core's business.
+    """
+
+    new: str
+    old: str | None = None
+    normalisations: tuple[str, ...] = ()
+    pin: str | None = None
 
 
 Message = (
@@ -170,6 +199,7 @@ Message = (
     | QuickCount
     | Broadcast
     | Confirm
+    | Pin
 )
 
 

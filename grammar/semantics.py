@@ -120,6 +120,7 @@ class ReportDraft:
     tps: Lexeme | None
     station_number: Lexeme | None
     items: tuple[Item, ...]
+    pin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,4 +344,5 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
         invalid=extras.get("TS"),
         registered=extras.get("DPT"),
         normalisations=ordered(notes),
+        pin=draft.pin,
     )

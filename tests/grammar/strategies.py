@@ -128,6 +128,10 @@ report_words = st.sampled_from(
         "BATAL",
         "HELP",
         "?",
+        "PIN",
+        "pin",
+        "4821",
+        "PIN=4821",
     ]
 )
 gaps = st.sampled_from([" ", "", "#", "  ", ",", ";", "*", " # "])

@@ -22,6 +22,7 @@ from grammar import (
     Message,
     Missing,
     ParseError,
+    Pin,
     QuickCount,
     RegionRef,
     Register,
@@ -46,9 +47,10 @@ def report(
     invalid: int | None = None,
     registered: int | None = None,
     notes: tuple[str, ...] = (),
+    pin: str | None = None,
 ) -> Report:
     station = StationRef(tps, desa) if tps is not None else None
-    return Report(station, {"01": v1, "02": v2, "03": v3}, valid, invalid, registered, notes)
+    return Report(station, {"01": v1, "02": v2, "03": v3}, valid, invalid, registered, notes, pin)
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,34 @@ COMMANDS: list[tuple[str, Message]] = [
     ("SIARN rapat", Broadcast("rapat", ("keyword_typo",))),
     ("YA 4821", Confirm("4821")),
     ("YES ab12", Confirm("AB12")),
+    # the coordinator PIN: a command of its own, and a suffix after any complete message
+    ("PIN 4821", Pin("4821")),
+    ("pin 482100", Pin("482100")),
+    ("PIN 4821 9911", Pin("9911", old="4821")),
+    ("PIN 4821 PIN 9911", Pin("4821", pin="9911")),
+    ("REKAP PIN 4821", Totals(pin="4821")),
+    ("REKAP 63.71 PIN 4821", Totals(RegionRef("63.71"), pin="4821")),
+    ("REKAP KOTA BANJARMASIN pin:4821", Totals(RegionRef(name="BANJARMASIN", level="kota"), pin="4821")),
+    ("BELUM 6371 PIN = 123456", Missing(RegionRef("63.71"), pin="123456")),
+    ("QC#PIN#4821#", QuickCount(pin="4821")),
+    ("STATUS 6371011001012 PIN 4821", Status(StationRef(12, DESA), pin="4821")),
+    ("SIARAN Rapat jam 7 PIN 4821", Broadcast("Rapat jam 7", pin="4821")),
+    ("SIARAN Ganti PIN ATM", Broadcast("Ganti PIN ATM")),
+    ("LAPOR saksi minta PIN 12", Incident("saksi minta PIN 12")),
+    ("YA 4821 PIN 9911", Confirm("4821", pin="9911")),
+    ("BANTUAN PIN 4821", Help(pin="4821")),
+    ("TPS 012 01=123 02=98 03=150 PIN 4821", report(12, pin="4821")),
+    ("TPS 012 01=123 02=98 03=150 SAH=371 pin 907311", report(12, valid=371, pin="907311")),
+    ("PIN", Err("missing_argument", field="PIN", token="PIN")),
+    ("PIN 12", Err("bad_number", field="PIN", token="12", position=4)),
+    ("PIN 1234567", Err("bad_number", field="PIN", token="1234567")),
+    ("PIN abcd", Err("bad_number", field="PIN", token="abcd")),
+    ("PIN 4821 9911 7", Err("unexpected_token", token="7")),
+    ("REKAP 63.71 PIN 48", Err("bad_number", field="PIN", token="48")),
+    ("REKAP PIN 4821 63.71", Err("unexpected_token", token="63.71", position=15)),
+    ("TPS 012 01=123 02=98 03=150 PIN", Err("bad_number", field="PIN", token="", position=31)),
+    ("TPS 012 01=123 02=98 03=150 PIN 4821 terima", Err("unexpected_token", token="terima")),
+    ("TPS 012 01=123 PIN 4821 02=98 03=150", Err("unexpected_token", token="02=98")),
 ]
 
 CASES = [*TOLERATED, *ERRORS, *COMMANDS]

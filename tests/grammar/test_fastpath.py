@@ -107,6 +107,8 @@ command_words = st.sampled_from(
         "BROADCAST",
         "YA",
         "YES",
+        "PIN",
+        "4821",
         "BANTUN",
         "REKAPP",
         "CEKK",

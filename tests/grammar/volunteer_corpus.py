@@ -78,11 +78,14 @@ class Figures:
     accepted: list[Case] = field(default_factory=list)
     not_accepted: list[tuple[Case, str]] = field(default_factory=list)
     refused: list[tuple[Case, str]] = field(default_factory=list)
+    other_code: list[tuple[Case, str]] = field(default_factory=list)
+    """Refused as they must be, but with another error code than the corpus expects."""
     wrong_accepts: list[tuple[Case, str]] = field(default_factory=list)
 
     @property
     def must_accept(self) -> int:
-        return len(self.accepted) + len(self.not_accepted)
+        wrongly_read = sum(not case.must_refuse for case, _ in self.wrong_accepts)
+        return len(self.accepted) + len(self.not_accepted) + wrongly_read
 
     @property
     def acceptance(self) -> float:
@@ -95,6 +98,8 @@ def measure(cases: list[Case]) -> Figures:
         got = reading(case.text)
         if case.must_refuse:
             (figures.refused if got.startswith("!") else figures.wrong_accepts).append((case, got))
+            if got.startswith("!") and got.split()[1] != case.error_code:
+                figures.other_code.append((case, got))
         elif got == case.expected:
             figures.accepted.append(case)
         elif got.startswith("!"):
@@ -110,10 +115,13 @@ def _lines(figures: Figures, cases: list[Case]) -> Iterator[str]:
     yield f"corpus:          {len(cases)} messages, {figures.must_accept} to accept, {refuse} to refuse"
     yield f"first-try acceptance: {len(figures.accepted)}/{figures.must_accept} = {figures.acceptance:.1%}"
     yield f"wrong accepts:   {len(figures.wrong_accepts)}"
+    yield f"refused with another error code than expected: {len(figures.other_code)}"
     for case, got in figures.wrong_accepts:
         yield f"  WRONG line {case.line}: {case.text!r} -> {got} (expected {case.expected})"
     for case, got in figures.not_accepted:
         yield f"  not accepted line {case.line}: {case.text!r} -> {got}"
+    for case, got in figures.other_code:
+        yield f"  other code line {case.line}: {case.text!r} -> {got} (expected {case.expected})"
 
 
 def main() -> int:
