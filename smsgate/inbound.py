@@ -19,6 +19,9 @@ class InboundSMS:
     text: str
     to_number: str = ""
     received_at: datetime | None = None
+    #: The gateway device the message came through (Android ``deviceId``, Kannel's ``smsc``
+    #: id, Gammu's ``PHONE_ID``, Twilio's ``To``), so a reply can go back through the same one.
+    device: str = ""
     #: False when the provider cannot carry the reply in its HTTP response (Android gateway):
     #: the reply is then queued as an outbound SMS in the transaction that logs the message.
     reply_inline: bool = True

@@ -71,7 +71,9 @@ def inbound() -> Response:
         return jsonify(status="ok")
     if event != "sms:received":
         return jsonify(status="ignored")
-    envelope_id, sender = str(envelope.get("id") or ""), str(payload.get("phoneNumber") or "")
+    envelope_id = str(envelope.get("id") or "")
+    # ``sender``/``recipient`` are the current fields; ``phoneNumber`` is the deprecated sender.
+    sender = str(payload.get("sender") or payload.get("phoneNumber") or "")
     if not envelope_id or not sender:
         abort(400)
     sms = InboundSMS(
@@ -79,9 +81,10 @@ def inbound() -> Response:
         provider_message_id=envelope_id,
         from_number=sender,
         text=str(payload.get("message") or ""),
-        to_number=str(payload.get("simNumber") or ""),
+        to_number=str(payload.get("recipient") or ""),
         received_at=_received_at(payload.get("receivedAt")),
         reply_inline=False,
+        device=str(envelope.get("deviceId") or ""),
     )
     reply = gateway().receive(sms)
     return jsonify(status="ok", outcome=reply.outcome)

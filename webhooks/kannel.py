@@ -76,6 +76,7 @@ def inbound() -> Response:
         text=text,
         to_number=receiver,
         received_at=_received_at(moment),
+        device=smsc,
     )
     reply = gateway().receive(sms)
     return Response(reply.text or "", mimetype="text/plain")

@@ -49,6 +49,7 @@ def inbound() -> Response:
         from_number=sender,
         to_number=request.form.get("To", ""),
         text=request.form.get("Body", ""),
+        device=request.form.get("To", ""),
     )
     reply = gateway().receive(sms)
     twiml = MessagingResponse()

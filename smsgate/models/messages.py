@@ -28,8 +28,11 @@ OUTCOMES = (
 class InboundMessage(Base):
     """One SMS as the provider delivered it.
 
-    ``provider_message_id`` is unique per provider: a webhook delivered twice finds the row
-    of the first delivery and answers with the same ``reply``, changing nothing.
+    A redelivery is the same provider, ``provider_message_id`` *and* sender: a webhook
+    delivered twice finds the row of the first delivery and answers with the same ``reply``,
+    changing nothing, while a different phone reusing an id (two Gammu modems both numbering
+    their inbox from 1) is a new message and never gets someone else's stored reply.
+    ``device`` is the gateway device the message came through, for replies through the same one.
     """
 
     __tablename__ = "inbound_messages"
@@ -39,6 +42,7 @@ class InboundMessage(Base):
     provider_message_id: Mapped[str] = mapped_column(String(128))
     from_number: Mapped[str] = mapped_column(String(40))
     to_number: Mapped[str] = mapped_column(String(40), default="")
+    device: Mapped[str] = mapped_column(String(64), default="", server_default="")
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None)
@@ -47,7 +51,9 @@ class InboundMessage(Base):
     reply: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (
-        UniqueConstraint("provider", "provider_message_id", name="uq_inbound_provider_message"),
+        UniqueConstraint(
+            "provider", "provider_message_id", "from_number", name="uq_inbound_provider_message_sender"
+        ),
         Index("ix_inbound_messages_from_received", "from_number", "received_at"),
         # The dashboard's message log, newest first.
         Index("ix_inbound_messages_received_at", "received_at"),

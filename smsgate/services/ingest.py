@@ -2,7 +2,8 @@
 
 The message is logged, parsed, handled and answered inside one transaction, and the reply
 is returned only after the commit: an acknowledged report is never lost. A redelivery of
-the same provider message finds the logged row and gets the same reply, changing nothing.
+the same provider message from the same phone (provider, message id and sender: gateway ids are
+not all globally unique) finds the logged row and gets the same reply, changing nothing.
 If handling fails, the raw message is still logged in a transaction of its own and the
 sender is asked to send it again; a redelivery of that message is then processed afresh.
 """
@@ -94,6 +95,7 @@ class Ingest:
             select(InboundMessage).where(
                 InboundMessage.provider == sms.provider,
                 InboundMessage.provider_message_id == sms.provider_message_id,
+                InboundMessage.from_number == _sender(sms.from_number),
             )
         ).one_or_none()
 
@@ -103,6 +105,7 @@ class Ingest:
             provider_message_id=sms.provider_message_id,
             from_number=_sender(sms.from_number),
             to_number=sms.to_number[:40],
+            device=sms.device[:64],
             body=_clean_body(sms.text),
             received_at=sms.received_at or self.clock(),
             outcome=outcome,

@@ -21,18 +21,45 @@ KANNEL_SECRET = "kannel-shared-secret"
 _ids = itertools.count(1)
 
 
-def envelope(phone: str, text: str, envelope_id: str | None = None, event: str = "sms:received") -> dict:
+DEVICE_ID = "ffffffffceb0b1db0000018e937c815b"
+SIM_NUMBER = "+6281300000000"
+
+
+def envelope(
+    phone: str,
+    text: str,
+    envelope_id: str | None = None,
+    event: str = "sms:received",
+    *,
+    device: str = DEVICE_ID,
+    shape: str = "current",
+) -> dict:
+    """An ``sms:received`` webhook as the app builds it.
+
+    ``current``: the documented payload with ``sender``/``recipient`` and the deprecated
+    ``phoneNumber`` (android-sms-gateway/docs-web, blog post 2026-02-17 "Webhook Payload
+    Enhancement", "Expected Payload Structure"); ``legacy``: ``phoneNumber`` only (capcom6/
+    android-sms-gateway, modules/webhooks/payload/SmsEventPayload.kt); ``future``: without
+    ``phoneNumber``, which the docs say a future major version drops.
+    """
+    payload: dict = {
+        "messageId": "abc123",  # the app's own id is content-based and not unique
+        "message": text,
+        "sender": phone,
+        "recipient": SIM_NUMBER,
+        "phoneNumber": phone,
+        "simNumber": 1,
+        "receivedAt": "2024-02-14T15:46:11.000+07:00",
+    }
+    if shape == "legacy":
+        del payload["sender"], payload["recipient"]
+    elif shape == "future":
+        del payload["phoneNumber"]
     return {
-        "deviceId": "ffffffffceb0b1db0000018e937c815b",
+        "deviceId": device,
         "event": event,
         "id": envelope_id or f"env{next(_ids):08d}",
-        "payload": {
-            "messageId": "abc123",  # the app's own id is content-based and not unique
-            "message": text,
-            "phoneNumber": phone,
-            "simNumber": 1,
-            "receivedAt": "2024-02-14T15:46:11.000+07:00",
-        },
+        "payload": payload,
         "webhookId": "wh-1",
     }
 
