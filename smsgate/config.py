@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .services.consensus import DEFAULT_RULE, Rule, parse_rule
+
 #: Western Indonesia Time, the zone of the default polls-close time and of naive settings.
 WIB = timezone(timedelta(hours=7), "WIB")
 
@@ -50,6 +52,9 @@ class Settings:
     timezone: str = "Asia/Jakarta"
     #: Hours after polls close after which a report is flagged as late (``SMSGATE_LATE_HOURS``).
     late_hours: float = 12.0
+    #: The qualified majority that verifies a station despite dissent (``SMSGATE_CONSENSUS``,
+    #: ``<min_agree>,<share>``, default ``3,2/3``; services/consensus.py).
+    consensus: Rule = DEFAULT_RULE
     # --- gateways and outbound SMS (README "Indonesian gateways") ---
     #: Provider for outbound SMS to a contact who never wrote to us (``SMSGATE_DEFAULT_PROVIDER``).
     default_provider: str = "twilio"
@@ -106,6 +111,7 @@ class Settings:
             polls_close=parse_polls_close(get("SMSGATE_POLLS_CLOSE")),
             timezone=parse_timezone(get("SMSGATE_TIMEZONE")),
             late_hours=float(get("SMSGATE_LATE_HOURS") or cls.late_hours),
+            consensus=parse_rule(get("SMSGATE_CONSENSUS")),
             default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
             android_secret=get("SMSGATE_ANDROID_SECRET"),
             android_url=get("SMSGATE_ANDROID_URL"),

@@ -101,6 +101,14 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "OK DICEK {station} {votes}{extras} Ref {ref}. Suara+TS {total} > DPT {registered}+2%",
         "OK CHECK {station} {votes}{extras} Ref {ref}. Votes+invalid {total} > DPT {registered}+2%",
     ),
+    "accepted_dissent": (
+        "OK {station} {votes}{extras} Ref {ref}. Berbeda dgn {count} laporan lain di TPS ini.",
+        "OK {station} {votes}{extras} Ref {ref}. Differs from {count} other reports at this TPS.",
+    ),
+    "dissent_hint": (
+        "Periksa C.Hasil, kirim ulang bila salah.",
+        "Check the C.Hasil form; resend if wrong.",
+    ),
     "accepted_hint": ("Salah? Kirim ulang yg benar atau BATAL {ref}", "Wrong? Resend or CANCEL {ref}"),
     "help": (
         "OK Format: TPS <no> 01=<suara> 02=<suara> 03=<suara>, boleh +SAH=n TS=n. Contoh: {ex}. "

@@ -1,4 +1,9 @@
-"""A count from the C.Hasil form: resolve the station, check the sender, store, echo back."""
+"""A count from the C.Hasil form: resolve the station, check the sender, store, echo back.
+
+A report that disagrees with a station's settled majority is still stored and counted as
+dissent; its sender is told so in the same reply, so an honest misread is corrected at the
+source (``services/consensus.py``).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,11 @@ def report(ctx: Context, message: grammar.Report) -> Outcome:
         "extras": extras_text(message.valid, message.invalid, message.registered),
         "ref": stored.report.ref,
     }
+    if stored.report.outvoted:  # an established majority reads the form differently
+        agreeing = stored.result.report_count - stored.result.dissent
+        hint = ctx.ok("dissent_hint").reply or ""
+        outcome = "flagged" if stored.over_capacity else "accepted"
+        return ctx.ok("accepted_dissent", hint, outcome=outcome, count=agreeing, **params)
     if stored.over_capacity:
         return ctx.ok(
             "accepted_flagged", outcome="flagged", total=stored.total, registered=stored.registered, **params

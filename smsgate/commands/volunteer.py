@@ -61,7 +61,7 @@ def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
         ).first()
         if target is None or not target.current:
             return ctx.fail("cancel_unknown", ref=message.ref.upper())
-    reports.cancel(ctx.session, target, ctx.inbound, ctx.now)
+    reports.cancel(ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus)
     station = ctx.session.get(Station, target.station_id)
     assert station is not None
     return ctx.ok("cancelled", ref=target.ref, station=stations.label(station, ctx.contact))

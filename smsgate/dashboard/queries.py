@@ -276,7 +276,14 @@ class NotCurrent(LookupError):
     """The report to confirm is unknown, of another station, superseded or cancelled."""
 
 
-def confirm_report(session: Session, station_id: str, report_id: int, user: User, now: datetime) -> Report:
+def confirm_report(
+    session: Session,
+    station_id: str,
+    report_id: int,
+    user: User,
+    now: datetime,
+    rule: station_results.Rule = station_results.DEFAULT_RULE,
+) -> Report:
     """Record ``user``'s decision that ``report_id`` is the station's result.
 
     The station becomes ``verified`` with that report's values (``station_results.refresh``
@@ -292,8 +299,12 @@ def confirm_report(session: Session, station_id: str, report_id: int, user: User
     ):
         flag.resolved_at = now
         flag.resolved_by = f"{user.email} (dasbor)"
+    for other in station_results.current_reports(session, station_id):
+        if dict(other.votes) != dict(report.votes) and other.dissent_cleared_at is None:
+            other.dissent_cleared_at = now
+            other.dissent_cleared_by = f"{user.email} (dasbor)"
     session.flush()
-    station_results.refresh(session, station_id, flagged=False, now=now)
+    station_results.refresh(session, station_id, now=now, rule=rule)
     return report
 
 

@@ -282,7 +282,8 @@ def confirm(station_id: str) -> ResponseReturnValue:
         station_in_scope(db, station_id)
         user = db.get(User, g.user.id)
         try:
-            report = queries.confirm_report(db, station_id, report_id, user, utcnow())
+            rule = current_app.extensions["smsgate.settings"].consensus
+            report = queries.confirm_report(db, station_id, report_id, user, utcnow(), rule)
             message = t("decision_saved", ref=report.ref)
         except queries.NotCurrent:
             message = t("report_not_current")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime, utcnow
@@ -38,6 +38,12 @@ class Report(Base):
     cancelled_by_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbound_messages.id"), default=None
     )
+    #: Differs from the station's settled (``verified``) result while it counted; kept as it
+    #: was when the report was superseded or cancelled. The volunteers' outvoted rates.
+    outvoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A reviewer looked at this dissenting report and let the majority stand.
+    dissent_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    dissent_cleared_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
     __table_args__ = (
         Index("ix_reports_station_created", "station_id", "created_at"),
@@ -45,6 +51,15 @@ class Report(Base):
         Index("ix_reports_superseded_by_id", "superseded_by_id"),
         # The dashboard's activity chart counts the reports of the last minutes.
         Index("ix_reports_created_at", "created_at"),
+        # Outvoted reports by station prefix: the outlier volunteers of a region, without
+        # reading the reports that agreed (partial: a few percent of all reports).
+        Index(
+            "ix_reports_outvoted_station",
+            "station_id",
+            postgresql_ops={"station_id": "varchar_pattern_ops"},
+            postgresql_where=text("outvoted"),
+            sqlite_where=text("outvoted"),
+        ),
     )
 
     @property
@@ -70,6 +85,26 @@ class StationResult(Base):
     report_count: Mapped[int] = mapped_column(Integer, default=0)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Current reports whose votes differ from the counted reading (``services/consensus.py``).
+    dissent: Mapped[int] = mapped_column(Integer, default=0)
+    #: Of those, the ones no reviewer has cleared yet: the dissent list shows stations with any.
+    dissent_open: Mapped[int] = mapped_column(Integer, default=0)
+    #: The most votes a reviewer's decision could move in the totals: the farthest competing
+    #: reading, or the whole counted result when it is flagged. Orders the review queue.
+    impact: Mapped[int] = mapped_column(Integer, default=0)
+    #: Some dissenting reading puts another candidate first (not "minor" dissent).
+    contested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        # Stations with dissent nobody has cleared, by prefix: the dissent list of a region.
+        Index(
+            "ix_station_results_dissent_open",
+            "station_id",
+            postgresql_ops={"station_id": "varchar_pattern_ops"},
+            postgresql_where=text("dissent_open > 0"),
+            sqlite_where=text("dissent_open > 0"),
+        ),
+    )
 
 
 class RegionCounter(Base):

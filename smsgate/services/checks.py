@@ -2,9 +2,11 @@
 
 ``run`` is called by ``reports.store`` in the same transaction, with the station's result row
 already locked, after the report is stored and the sender's previous one superseded. Each
-check that fires adds a ``Flag`` (stable ``kind``, a short Indonesian ``reason``) unless the
-station already has an open flag of that kind. Flags never block a report: the sender gets
-the usual answer and the station goes into the review queue (``/api/flags``).
+check that fires adds a ``Flag`` on that report (stable ``kind``, a short Indonesian
+``reason``) unless an open flag of that kind already sits on a report with the same votes.
+Flags never block a report and belong to it: the station is flagged, and goes into the
+review queue, only while a flag sits on the reading the tally counts
+(``station_results.refresh``); a check failing on a dissenting report is shown beside it.
 
 Kinds:
 
@@ -39,6 +41,10 @@ MAX_CANDIDATE_VOTES = 999
 LANDSLIDE_TURNOUT = 0.90
 
 KINDS = ("over_capacity", "totals_mismatch", "over_999", "landslide", "one_digit", "late", "multi_desa")
+#: Kinds that compare a report with the station's other reports: disagreement, which the
+#: consensus rule settles (a station without a qualified majority is disputed anyway). They
+#: are shown beside the report but never flag the station by themselves.
+DISAGREEMENT_KINDS = frozenset({"totals_mismatch", "one_digit"})
 
 
 @dataclass(frozen=True)
@@ -171,11 +177,17 @@ def run(
     if not found:
         return []
     report.flagged = True
-    open_kinds = set(
-        session.scalars(select(Flag.kind).where(Flag.station_id == station.id, Flag.resolved_at.is_(None)))
-    )
+    open_kinds = {
+        (kind, tuple(sorted(votes.items())) if votes is not None else None)
+        for kind, votes in session.execute(
+            select(Flag.kind, Report.votes)
+            .outerjoin(Report, Report.id == Flag.report_id)
+            .where(Flag.station_id == station.id, Flag.resolved_at.is_(None))
+        )
+    }
+    reading = tuple(sorted(report.votes.items()))
     for finding in _unique(found):
-        if finding.kind not in open_kinds:
+        if (finding.kind, reading) not in open_kinds:
             session.add(
                 Flag(
                     station_id=station.id,

@@ -13,6 +13,7 @@ import grammar
 from ..config import Settings
 from ..models import Contact, InboundMessage, Report, Station, StationResult
 from . import checks, outbox, station_results
+from .consensus import DEFAULT_RULE, Rule
 from .refs import unique_ref
 
 #: Votes plus invalid ballots may exceed registered voters by this share before we flag it
@@ -83,23 +84,28 @@ def store(
         old.superseded_at = now
         old.superseded_by_id = report.id
     # The flag checks (services/checks.py) add Flag rows, including over_capacity.
-    found = checks.run(
-        session, report=report, station=station, contact=contact, settings=settings or Settings()
-    )
+    settings = settings or Settings()
+    checks.run(session, report=report, station=station, contact=contact, settings=settings)
     session.flush()
     outbox.report_stored(session, report, superseded, now)
-    result = station_results.refresh(session, station.id, flagged=True if found else None, now=now)
+    result = station_results.refresh(session, station.id, now=now, rule=settings.consensus)
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
 
 
-def cancel(session: Session, report: Report, inbound: InboundMessage, now: datetime) -> StationResult:
+def cancel(
+    session: Session,
+    report: Report,
+    inbound: InboundMessage,
+    now: datetime,
+    rule: Rule = DEFAULT_RULE,
+) -> StationResult:
     """Cancel ``report``; the contact's earlier reports stay superseded (a cancel is not an undo)."""
     station_results.lock(session, report.station_id)
     report.cancelled_at = now
     report.cancelled_by_message_id = inbound.id
     session.flush()
     outbox.report_cancelled(session, report, now)
-    return station_results.refresh(session, report.station_id, now=now)
+    return station_results.refresh(session, report.station_id, now=now, rule=rule)
 
 
 def latest_of(session: Session, contact: Contact, station_id: str | None = None) -> Report | None:

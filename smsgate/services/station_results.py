@@ -1,12 +1,19 @@
 """One trusted result per station, from however many reports it has.
 
 ``decide`` is the rule (pure, no I/O): a coordinator's latest report wins and counts as
-verified; otherwise each volunteer's latest report is a vote, agreement of two or more
-independent volunteers is ``verified``, disagreement is ``disputed`` and the tally takes
-the majority value (ties: the most recent). A report a coordinator confirmed on the
-dashboard (``StationDecision``) wins while it still counts, unless a coordinator's SMS
-report is newer than the decision. ``refresh`` applies the rule under a row lock
-and moves the region counters by the difference, so the tally never scans reports.
+verified; otherwise each volunteer's latest report is a vote. The station is ``verified``
+when a qualified majority agrees (``services/consensus.py``: two reports and no dissent, or
+by default at least three identical reports forming two thirds); without one it is
+``disputed``. Either way the tally takes the most common reading (ties: the most recent),
+and reports that differ from it are dissent: counted and shown, but they only dispute a
+station that has no qualified majority. A report a coordinator confirmed on the dashboard
+(``StationDecision``) wins while it still counts, unless a coordinator's SMS report is newer
+than the decision. ``refresh`` applies the rule under a row lock and moves the region
+counters by the difference, so the tally never scans reports.
+
+Flags belong to reports: a station is flagged only while an open flag sits on a report whose
+votes are the reading the tally counts, so a check failing on a dissenting report is shown
+beside that report without sending a settled station to the review queue.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Report, StationDecision, StationResult, utcnow
-from . import counters, outbox
+from ..models import Flag, Report, StationDecision, StationResult, utcnow
+from . import checks, consensus, counters, outbox
+from .consensus import DEFAULT_RULE, Rule
 
 MISSING, REPORTED, VERIFIED, DISPUTED = "missing", "reported", "verified", "disputed"
 STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
@@ -28,8 +36,12 @@ STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
 
 @dataclass(frozen=True)
 class Decision:
+    """The station's status, the report whose values the tally counts, and the voters:
+    each contact's latest current report, oldest first (what dissent is measured over)."""
+
     status: str
     report: Report | None = None
+    voters: tuple[Report, ...] = ()
 
     @property
     def votes(self) -> dict[str, int] | None:
@@ -41,34 +53,34 @@ def values_of(report: Report) -> tuple[tuple[tuple[str, int], ...], int | None]:
     return tuple(sorted(report.votes.items())), report.invalid
 
 
-def decide(current: Sequence[Report], confirmed: Report | None = None) -> Decision:
+def decide(current: Sequence[Report], confirmed: Report | None = None, rule: Rule = DEFAULT_RULE) -> Decision:
     """The station's status and the report whose values the tally counts.
 
     ``current`` are the reports neither superseded nor cancelled. Each contact counts once
     (their latest), which ``supersede`` already guarantees, but a defensive pass keeps the
     rule true even for data written by hand. ``confirmed`` is the report a coordinator
     confirmed on the dashboard (``confirmed_report``): it makes the station verified.
+    ``rule`` is the qualified majority that verifies a station with dissent.
     """
-    if confirmed is not None and any(r.id == confirmed.id for r in current):
-        return Decision(VERIFIED, confirmed)
     latest: dict[int, Report] = {}
     for report in sorted(current, key=lambda r: (r.created_at, r.id)):
         latest[report.contact_id] = report
-    if not latest:
+    reports = tuple(sorted(latest.values(), key=lambda r: (r.created_at, r.id)))
+    if confirmed is not None and any(r.id == confirmed.id for r in current):
+        return Decision(VERIFIED, confirmed, reports)
+    if not reports:
         return Decision(MISSING)
-    reports = sorted(latest.values(), key=lambda r: (r.created_at, r.id))
     coordinators = [r for r in reports if r.by_coordinator]
     if coordinators:
-        return Decision(VERIFIED, coordinators[-1])
+        return Decision(VERIFIED, coordinators[-1], reports)
     if len(reports) == 1:
-        return Decision(REPORTED, reports[0])
+        return Decision(REPORTED, reports[0], reports)
     tally = Counter(votes for votes, _ in map(values_of, reports))
-    if len(tally) == 1:
-        return Decision(VERIFIED, reports[-1])
     best = max(tally.values())
     winners = {value for value, count in tally.items() if count == best}
     chosen = next(r for r in reversed(reports) if values_of(r)[0] in winners)
-    return Decision(DISPUTED, chosen)
+    settled = len(winners) == 1 and rule.qualified(best, len(reports))
+    return Decision(VERIFIED if settled else DISPUTED, chosen, reports)
 
 
 def counter_values(result: StationResult) -> dict[str, int]:
@@ -146,26 +158,28 @@ def confirmed_report(session: Session, station_id: str, current: Sequence[Report
 
 
 def refresh(
-    session: Session, station_id: str, *, flagged: bool | None = None, now: datetime | None = None
+    session: Session, station_id: str, *, now: datetime | None = None, rule: Rule = DEFAULT_RULE
 ) -> StationResult:
     """Recompute the station's result from its current reports and move the counters.
 
-    ``flagged`` sets the station's flag state when given (the flag checks decide it).
+    Besides the status and counted values this keeps the dissent (count, the part nobody
+    cleared, impact, whether it is contested), marks each current report outvoted or not,
+    and flags the station only when its counted reading carries an open flag.
     Call with the station already locked via ``lock`` in the same transaction.
     """
     result = lock(session, station_id)
     before = counter_values(result)
     previous = outbox.result_snapshot(result)
     current = current_reports(session, station_id)
-    decision = decide(current, confirmed_report(session, station_id, current))
+    decision = decide(current, confirmed_report(session, station_id, current), rule)
     result.status = decision.status
     result.report_id = decision.report.id if decision.report else None
     result.votes = decision.votes
     result.valid = sum(decision.votes.values()) if decision.votes else None
     result.invalid = (decision.report.invalid or 0) if decision.report else None
     result.report_count = len(current)
-    if flagged is not None:
-        result.flagged = flagged
+    result.flagged = _counted_reading_flagged(session, station_id, decision.votes)
+    _record_dissent(result, decision)
     result.updated_at = now or utcnow()
     after = counter_values(result)
     deltas = {name: after.get(name, 0) - before.get(name, 0) for name in before.keys() | after.keys()}
@@ -173,3 +187,43 @@ def refresh(
     reference = decision.report.ref if decision.report else None
     outbox.result_changed(session, result, previous, reference, result.updated_at)
     return result
+
+
+def _counted_reading_flagged(session: Session, station_id: str, counted: dict[str, int] | None) -> bool:
+    """Whether an open flag sits on a report with the counted votes (or on no report at all).
+
+    A flag on a dissenting report stays open and shown beside it, but does not flag the
+    station; if that reading later becomes the counted one, the station is flagged again.
+    Flags that only say two reports disagree (``checks.DISAGREEMENT_KINDS``) never do: the
+    consensus rule decides what disagreement means."""
+    rows = session.execute(
+        select(Flag.report_id, Report.votes)
+        .outerjoin(Report, Report.id == Flag.report_id)
+        .where(
+            Flag.station_id == station_id,
+            Flag.resolved_at.is_(None),
+            Flag.kind.not_in(sorted(checks.DISAGREEMENT_KINDS)),
+        )
+    ).all()
+    return any(id_ is None or (counted is not None and dict(votes) == counted) for id_, votes in rows)
+
+
+def _record_dissent(result: StationResult, decision: Decision) -> None:
+    """Dissent against the counted reading, and which voters it outvoted (only once settled)."""
+    counted = decision.votes
+    readings = [r.votes for r in decision.voters]
+    found = consensus.dissent(counted, readings)
+    result.dissent = found.count
+    result.contested = found.contested
+    settled = decision.status == VERIFIED
+    open_count = 0
+    for report in decision.voters:
+        differs = counted is not None and dict(report.votes) != counted
+        if differs and report.dissent_cleared_at is None:
+            open_count += 1
+        outvoted = settled and differs
+        if report.outvoted != outvoted:
+            report.outvoted = outvoted
+    result.dissent_open = open_count if settled else 0
+    flagged_total = (result.valid or 0) if result.flagged else 0
+    result.impact = max(found.impact, flagged_total)

@@ -66,11 +66,13 @@ def station_document(session: Session, station_id: str) -> dict[str, Any] | None
     if station is None:
         return None
     result = session.get(StationResult, station_id)
-    flags = session.scalars(
-        select(Flag).where(Flag.station_id == station_id).order_by(Flag.created_at, Flag.id)
+    flags = list(
+        session.scalars(select(Flag).where(Flag.station_id == station_id).order_by(Flag.created_at, Flag.id))
     )
-    reports = session.scalars(
-        select(Report).where(Report.station_id == station_id).order_by(Report.created_at, Report.id)
+    reports = list(
+        session.scalars(
+            select(Report).where(Report.station_id == station_id).order_by(Report.created_at, Report.id)
+        )
     )
     phones = dict(
         session.execute(
@@ -79,18 +81,31 @@ def station_document(session: Session, station_id: str) -> dict[str, Any] | None
             .where(Report.station_id == station_id)
         ).all()
     )
+    counted = (result.votes if result else None) or {}
+    refs = {r.id: r.ref for r in reports}
+    flags_of: dict[int, list[str]] = {}
+    for f in flags:
+        if f.report_id is not None and f.resolved_at is None:
+            flags_of.setdefault(f.report_id, []).append(f.kind)
     return {
         "id": station.id,
         "region_code": station.region_code,
         "tps": station.tps,
         "registered_voters": station.registered_voters,
         "status": result.status if result else "missing",
-        "votes": (result.votes if result else None) or {},
+        "votes": counted,
         "invalid": result.invalid if result else None,
+        "flagged": bool(result and result.flagged),
+        "report_count": result.report_count if result else 0,
+        "dissent": result.dissent if result else 0,
+        "dissent_open": result.dissent_open if result else 0,
+        "impact": result.impact if result else 0,
+        "contested": bool(result and result.contested),
         "flags": [
             {
                 "kind": f.kind,
                 "reason": f.reason,
+                "report": refs.get(f.report_id) if f.report_id is not None else None,
                 "created_at": f.created_at.isoformat(),
                 "resolved": f.resolved_at is not None,
             }
@@ -107,6 +122,9 @@ def station_document(session: Session, station_id: str) -> dict[str, Any] | None
                 "superseded": r.superseded_at is not None,
                 "cancelled": r.cancelled_at is not None,
                 "by_coordinator": r.by_coordinator,
+                "dissent": r.current and bool(counted) and dict(r.votes) != counted,
+                "outvoted": r.current and r.outvoted,
+                "flags": flags_of.get(r.id, []),
             }
             for r in reports
         ],

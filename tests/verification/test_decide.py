@@ -55,3 +55,14 @@ def test_coordinator_overrides_volunteers():
 def test_one_digit_apart():
     assert one_digit_apart(152, 652) and one_digit_apart(98, 93)
     assert not one_digit_apart(152, 152) and not one_digit_apart(152, 1152) and not one_digit_apart(152, 643)
+
+
+def test_qualified_majority_verifies_despite_dissent():
+    from smsgate.services.consensus import Rule
+
+    six = [report(n, n, A) for n in range(1, 7)]
+    decision = decide([*six, report(7, 7, B)])
+    assert decision.status == VERIFIED and decision.votes == A and len(decision.voters) == 7
+    assert decide([report(1, 0, A), report(2, 1, A), report(3, 2, B)]).status == DISPUTED  # 2 < 3 agreeing
+    stricter = Rule(min_agree=7, share=Rule().share)
+    assert decide([*six, report(7, 7, B)], rule=stricter).status == DISPUTED

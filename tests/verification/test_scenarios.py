@@ -73,7 +73,7 @@ def test_volunteer_corrects_then_cancels(sms, database):
     assert desa_counters(database)["v:01"] == 100
 
 
-def test_one_digit_misread_flagged_once(sms, database):
+def test_one_digit_misread_flagged_once_per_reading(sms, database):
     sms(VOLUNTEER_A, "TPS 012 01=152 02=60 03=30")
     reply = sms(VOLUNTEER_B, "TPS 012 01=652 02=60 03=30")
     assert reply.startswith("OK"), reply  # flags never block a report
@@ -82,11 +82,21 @@ def test_one_digit_misread_flagged_once(sms, database):
     assert "152" in flags["one_digit"] and "652" in flags["one_digit"]
     assert result(database).flagged
     assert desa_counters(database)["flagged"] == 1
-    sms(VOLUNTEER_C, "TPS 012 01=152 02=60 03=31")  # another one-digit difference: no duplicate flag
+    # B's 652 is also over capacity, and B's reading is the counted one (a 1-1 tie: the latest).
+    assert flags["over_capacity"].endswith(")") and "742" in flags["over_capacity"]
+    sms(VOLUNTEER_C, "TPS 012 01=152 02=60 03=30")  # A's reading again
     with database.read() as session:
         kinds = list(session.scalars(select(Flag.kind).where(Flag.station_id == STATION)))
-    assert kinds.count("one_digit") == 1
-    assert desa_counters(database)["flagged"] == 1
+    assert kinds.count("one_digit") == 2  # one per reading: 652 (B's) and now 152 (C's)
+    sms(VOLUNTEER_C, "TPS 012 01=152 02=60 03=30 TS=1")  # the same reading again: no duplicate
+    with database.read() as session:
+        kinds = list(session.scalars(select(Flag.kind).where(Flag.station_id == STATION)))
+    assert kinds.count("one_digit") == 2
+    # Flags belong to reports: 152 now counts (2 of 3), B's over_capacity stays beside B's
+    # report but no longer flags the station, which is still disputed (no 3 agreeing).
+    assert "over_capacity" in open_flags(database)
+    assert result(database).status == "disputed" and not result(database).flagged
+    assert desa_counters(database).get("flagged", 0) == 0
 
 
 def test_two_digit_difference_is_not_a_misread(sms, database):
