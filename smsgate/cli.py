@@ -51,7 +51,9 @@ def init(env: Env) -> None:
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["regions", "stations", "volunteers", "candidates", "official"]))
+@click.argument(
+    "kind", type=click.Choice(["regions", "stations", "volunteers", "candidates", "official", "previous"])
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_env
 def import_(env: Env, kind: str, file: Path) -> None:
@@ -63,6 +65,13 @@ def import_(env: Env, kind: str, file: Path) -> None:
         with env.database.begin() as session:
             if kind == "official":
                 result = import_official_file(session, file)
+            elif kind == "previous":
+                from .quickcount.previous import import_previous
+
+                with file.open(newline="", encoding="utf-8-sig") as stream:
+                    count = import_previous(session, stream)
+                click.echo(f"previous: {count} stations (replacing any earlier import)")
+                return
             else:
                 result = import_file(session, kind, file)
     except ImportError_ as exc:

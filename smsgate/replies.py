@@ -235,8 +235,8 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     ),
     # --- QC (quick count; smsgate/commands/quickcount.py) ---
     "qc": (
-        "OK QC {region}: {shares} (+-95%) TPS sampel {counted}/{sample}{notes}",
-        "OK QC {region}: {shares} (+-95%) sample stations {counted}/{sample}{notes}",
+        "OK QC {region}: {call}{notes}. TPS sampel {counted}/{sample}, +-95%:",
+        "OK QC {region}: {call}{notes}. Sample stations {counted}/{sample}, +-95%:",
     ),
     "qc_too_few": (
         "OK QC {region}: belum cukup TPS sampel melapor ({counted}/{sample}).",
@@ -250,9 +250,25 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "GAGAL: tidak ada TPS sampel di {region}.",
         "ERROR: no sample station in {region}.",
     ),
-    "qc_low": (" AWAS: data baru sedikit", " CAUTION: few reports yet"),
-    "qc_uneven": (" AWAS: sebaran tdk merata", " CAUTION: uneven coverage"),
+    "qc_called": ("PASTI: {first} unggul", "CALLED: {first} ahead"),
+    "qc_leading": ("{first} unggul sementara", "{first} leading"),
+    "qc_too_close": ("BELUM BISA DIPASTIKAN", "TOO CLOSE TO CALL"),
+    "qc_win_called": ("PASTI: {first} menang", "CALLED: {first} wins"),
+    "qc_win_leading": ("{first} menang sementara", "{first} winning"),
+    "qc_runoff_called": ("PASTI: putaran 2 {first} vs {second}", "CALLED: runoff {first} vs {second}"),
+    "qc_runoff_leading": ("sementara putaran 2 {first} vs {second}", "runoff likely {first} vs {second}"),
+    "qc_caution": (" AWAS: {warnings}", " CAUTION: {warnings}"),
+    "qc_lead": ("selisih {first}-{second} {lead}", "lead {first}-{second} {lead}"),
     "qc_disputed": (" Beda {count}", " Disputed {count}"),
+}
+
+#: The quick count's warnings in a QC reply, shortest wording (smsgate/commands/quickcount.py).
+QC_WARNINGS: Mapping[str, tuple[str, str]] = {
+    "indicative": ("indikatif", "indicative"),
+    "nonresponse_bias": ("yg belum lapor berbeda", "missing ones differ"),
+    "many_disputed": ("banyak TPS beda", "many disputed"),
+    "low_coverage": ("data baru sedikit", "few reports yet"),
+    "uneven_coverage": ("sebaran tdk merata", "uneven coverage"),
 }
 
 #: Usage shown with ``missing_argument``, per canonical command word.

@@ -7,7 +7,7 @@ from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, OutboundMessage, SendBucket
 from .outbox import OutboxDelivery, OutboxEvent
-from .quickcount import SampleDesign, SampleStation, SampleStratum
+from .quickcount import PreviousResult, SampleDesign, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
 from .users import AppSecret, LoginFailure, StationDecision, User
@@ -32,6 +32,7 @@ __all__ = [
     "OutboundMessage",
     "OutboxDelivery",
     "OutboxEvent",
+    "PreviousResult",
     "Region",
     "RegionCounter",
     "RegistrationFailure",

@@ -1,4 +1,5 @@
-"""Quick-count sample designs: the strata with their sizes and the stations drawn."""
+"""Quick-count sample designs (the strata with their sizes and the stations drawn) and the
+previous election's results per station."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, JSONType, UTCDateTime, utcnow
 
 
 class SampleDesign(Base):
@@ -55,3 +56,22 @@ class SampleStation(Base):
     design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"), primary_key=True)
     station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
     stratum_id: Mapped[int] = mapped_column(ForeignKey("sample_strata.id"), index=True)
+
+
+class PreviousResult(Base):
+    """One station's result in the previous election (``smsgate import previous``), for the
+    quick count's non-response checks and adjusted estimate.
+
+    ``votes`` maps current candidate codes to the previous votes of the side each stands for
+    (the analyst's mapping); ``valid`` is all valid votes of the previous contest at the
+    station. ``desa`` (the station ID's first 10 digits) finds a desa's stations quickly, for
+    the desa-level covariate. ``imported_at`` tells caches that the data changed.
+    """
+
+    __tablename__ = "previous_results"
+
+    station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
+    desa: Mapped[str] = mapped_column(String(10), index=True)
+    votes: Mapped[dict[str, int]] = mapped_column(JSONType)
+    valid: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -3,10 +3,14 @@
 * ``allocate``: how many stations each stratum gets, proportional to its registered voters
   (largest-remainder rounding, at least ``minimum`` per stratum so each stratum's variance can be
   estimated, never more than the stratum has).
-* ``draw``: within each stratum the stations are put in a random order and selected
-  systematically (interval N_h/n_h, random start). On a randomly ordered list systematic
-  selection is simple random sampling without replacement, so every station of stratum h has
-  inclusion probability n_h/N_h, which is what the estimator's weights w_h = N_h/n_h assume.
+* ``draw``: within each stratum the stations are kept in geographic order (station ID order:
+  kecamatan, desa, TPS) and selected systematically (interval N_h/n_h, random start). Every
+  station of stratum h still has inclusion probability n_h/N_h, which is what the estimator's
+  weights w_h = N_h/n_h assume, and the sample is spread over the stratum's kecamatan and desa
+  in proportion to their size (implicit stratification, Cochran 8.6-8.8): neighbouring
+  stations vote alike, so the spread removes part of the variance for free. The variance is
+  still estimated as for simple random sampling within strata, which on a sorted list is
+  conservative (it over-states the variance by the gain).
 * ``recommend_size``: the number of stations for a margin of error, with the design effect of
   sampling whole stations (clusters of voters) instead of voters.
 
@@ -112,9 +116,9 @@ def systematic_indices(population: int, size: int, rng: np.random.Generator) -> 
 def draw(strata: Sequence[str] | np.ndarray, sizes: dict[str, int], seed: int) -> np.ndarray:
     """Indices (into ``strata``, sorted) of the stations drawn: ``sizes[h]`` from stratum ``h``.
 
-    Within each stratum (strata in sorted order, stations in the order given) the stations
-    are shuffled with a generator seeded by ``seed`` and picked systematically, so the same
-    frame and seed always give the same sample.
+    Within each stratum (strata in sorted order) the stations are picked systematically in the
+    order given, which callers make geographic (sorted by station ID), from a random start drawn
+    by a generator seeded by ``seed``: the same frame and seed always give the same sample.
     """
     labels = np.asarray(strata)
     rng = np.random.default_rng(seed)
@@ -124,8 +128,7 @@ def draw(strata: Sequence[str] | np.ndarray, sizes: dict[str, int], seed: int) -
         n = sizes[code]
         if n > len(members):
             raise ValueError(f"stratum {code}: {n} wanted, {len(members)} stations")
-        order = rng.permutation(members)
-        chosen.append(order[systematic_indices(len(members), n, rng)])
+        chosen.append(members[systematic_indices(len(members), n, rng)])
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 

@@ -11,8 +11,21 @@ Its variance comes from the residuals e_hi = y_hi - p x_hi:
 
     V(p) = X^-2 sum_h N_h^2 (1 - f_h) s_h^2 / n_h,   f_h = n_h / N_h,   X = sum_h w_h sum_i x_hi
 
-with s_h^2 the sample variance of the residuals in stratum h. Intervals are p +- z SE
-(normal; z = 1.960 for 95%, 2.576 for 99%).
+with s_h^2 the variance of the residuals in stratum h, estimated from successive differences
+in geographic order (Wolter, *Introduction to Variance Estimation*, 2nd ed., 2007, 4.3-4.4,
+estimator v2):
+
+    s_h^2 = sum_{i=2..n_h} (e_hi - e_h,i-1)^2 / (2 (n_h - 1))
+
+The sample is drawn systematically from the stations sorted geographically (``design``), so
+neighbours in the sample are neighbours on the ground; the successive-difference estimator
+captures the gain of that implicit stratification, which the textbook s^2 (which treats the
+stratum's sample as a random one) would give away as too-wide intervals. On a sample in random
+order both estimate the same thing. Callers pass units sorted by station ID. Intervals are p +- t SE with
+Student's t at the design's degrees of freedom (counted stations minus strata, Lohr 5.4 /
+Korn & Graubard 1999 5.2): with few stations the normal 1.96 understates the uncertainty of
+the SE itself. Below ``MIN_STATIONS`` counted stations an estimate is only *indicative*: no
+interval is shown, because none would keep its promise.
 
 A domain (a region smaller than the design, e.g. one kecamatan of a kabupaten stratum) is
 estimated with y and x set to zero outside the domain (Lohr 4.5 / Cochran 2.13), so the
@@ -29,6 +42,7 @@ output so nobody mistakes it for the design.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +63,20 @@ def _matrix(values: np.ndarray | Sequence[Sequence[float]], rows: int) -> np.nda
 
 def parent_of(code: str) -> str:
     return code.rsplit(".", 1)[0] if "." in code else ""
+
+
+def successive_variance(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Per group, sum (v_i - v_i-1)^2 / (2 (n - 1)) over consecutive units of the group in the
+    order given (0 for groups with fewer than two units)."""
+    values = np.asarray(values, dtype=float)
+    group = np.asarray(group, dtype=np.int64)
+    order = np.argsort(group, kind="stable")
+    g, v = group[order], values[order]
+    same = g[1:] == g[:-1]
+    squares = np.bincount(g[1:][same], weights=np.diff(v)[same] ** 2, minlength=groups)
+    count = np.bincount(group, minlength=groups).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 1, squares / (2 * np.maximum(count - 1, 1)), 0.0)
 
 
 def collapse(codes: Sequence[str], reported: Sequence[int], minimum: int = 2) -> list[list[int]]:
@@ -75,24 +103,43 @@ def collapse(codes: Sequence[str], reported: Sequence[int], minimum: int = 2) ->
     return groups
 
 
+#: Fewer counted stations than this in a region: the estimate is indicative, without interval.
+MIN_STATIONS = 5
+
+
+@functools.lru_cache(maxsize=4096)
+def quantile(confidence: float, df: int | None) -> float:
+    """The two-sided ``confidence`` quantile: Student's t with ``df`` degrees of freedom
+    (normal when ``df`` is None)."""
+    if df is None:
+        return float(stats.norm.ppf(0.5 + confidence / 2))
+    return float(stats.t.ppf(0.5 + confidence / 2, max(int(df), 1)))
+
+
 @dataclass(frozen=True)
 class Ratio:
-    """One estimated ratio (a share, or turnout) with its standard error and intervals."""
+    """One estimated ratio (a share, turnout, a lead) with its standard error, the design's
+    degrees of freedom (None: normal quantiles) and intervals."""
 
     value: float
     se: float
+    df: int | None = None
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        half = quantile(confidence, self.df) * self.se
+        return (self.value - half, self.value + half)
 
     @property
     def ci95(self) -> tuple[float, float]:
-        return (self.value - Z95 * self.se, self.value + Z95 * self.se)
+        return self.interval(0.95)
 
     @property
     def ci99(self) -> tuple[float, float]:
-        return (self.value - Z99 * self.se, self.value + Z99 * self.se)
+        return self.interval(0.99)
 
     @property
     def margin95(self) -> float:
-        return Z95 * self.se
+        return quantile(0.95, self.df) * self.se
 
 
 @dataclass(frozen=True)
@@ -102,6 +149,8 @@ class RatioEstimate:
     ratios: list[Ratio]
     stations: int
     groups: list[list[str]] = field(default_factory=list)
+    #: counted stations inside the domain minus the strata (groups) they lie in
+    df: int = 1
 
     @property
     def collapsed(self) -> list[list[str]]:
@@ -154,21 +203,20 @@ def ratio_estimate(
         return None
     ratios: list[Ratio] = []
     fpc = np.clip(1.0 - ng / np.maximum(Ng, 1.0), 0.0, 1.0)
+    active = np.ones(len(h), dtype=bool) if domain is None else np.asarray(domain, dtype=bool)
+    df = max(int(active.sum()) - len(np.unique(gh[active])), 1)
     for k in range(ys.shape[1]):
         yk = ys[:, k]
         p = float(np.sum(w[gh] * yk)) / X
         e = yk - p * xs
-        sums = np.bincount(gh, weights=e, minlength=G)
-        squares = np.bincount(gh, weights=e * e, minlength=G)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s2 = np.where(ng > 1, (squares - sums * sums / ng) / (ng - 1), 0.0)
-        s2 = np.maximum(s2, 0.0)
+        s2 = successive_variance(e, gh, G)
         variance = float(np.sum(Ng * Ng * fpc * s2 / ng)) / (X * X)
-        ratios.append(Ratio(value=p, se=float(np.sqrt(variance))))
+        ratios.append(Ratio(value=p, se=float(np.sqrt(variance)), df=df))
     return RatioEstimate(
         ratios=ratios,
         stations=len(h),
         groups=[[codes[present[m]] for m in members] for members in groups],
+        df=df,
     )
 
 
@@ -243,11 +291,56 @@ class StratumCoverage:
 
 
 @dataclass(frozen=True)
+class Lead:
+    """The margin between the top two candidates (positions ``first``, ``second``): the ratio
+    of y_first - y_second over the valid votes, so its SE comes from the residuals of the
+    difference and the covariance of the two shares is in it."""
+
+    first: int
+    second: int
+    ratio: Ratio
+
+
+@dataclass(frozen=True)
 class QuickCountResult:
     shares: RatioEstimate | None
     turnout: RatioEstimate | None
     coverage: Coverage
     strata: list[StratumCoverage]
+    lead: Lead | None = None
+    #: invalid ballots over ballots cast, from the stations that gave TS
+    invalid: RatioEstimate | None = None
+    #: counted stations in the region that gave TS (invalid ballots), which turnout rests on
+    with_invalid: int = 0
+    #: counted stations in the region
+    counted: int = 0
+
+    @property
+    def indicative(self) -> bool:
+        """Fewer than ``MIN_STATIONS`` counted stations: the estimate has no honest interval."""
+        return self.counted < MIN_STATIONS
+
+
+def lead_of(
+    strata: Sequence[str],
+    population: Sequence[int] | np.ndarray,
+    unit_stratum: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    shares: RatioEstimate,
+    domain: np.ndarray | None = None,
+) -> Lead | None:
+    """The lead of the top candidate over the runner-up (None with fewer than two candidates)."""
+    if y.shape[1] < 2:
+        return None
+    order = np.argsort([-r.value for r in shares.ratios], kind="stable")
+    first, second = int(order[0]), int(order[1])
+    difference = ratio_estimate(
+        strata, population, unit_stratum, (y[:, first] - y[:, second])[:, None], x, domain
+    )
+    if difference is None:
+        return None
+    return Lead(first, second, difference.ratios[0])
 
 
 def quick_count(
@@ -263,14 +356,18 @@ def quick_count(
     disputed: Sequence[bool] | np.ndarray | None = None,
     domain: Sequence[bool] | np.ndarray | None = None,
 ) -> QuickCountResult:
-    """The shares, turnout and coverage of a quick count from its sampled stations.
+    """The shares, lead, turnout and coverage of a quick count from its sampled stations.
 
     Per stratum: ``strata`` codes, ``population`` N_h, ``stratum_registered`` (coverage
     weights). Per sampled station of those strata: ``unit_stratum`` (position in ``strata``),
     ``counted`` (its result counts: reported or verified), ``votes`` (stations x candidates),
-    ``invalid``, ``registered`` (NaN when unknown), ``disputed`` and ``domain`` (inside the region
-    asked about; all when None). Only counted stations enter the estimate; coverage is counted
-    over the domain's sampled stations.
+    ``invalid`` (NaN when the report gave no TS), ``registered`` (NaN when unknown),
+    ``disputed`` and ``domain`` (inside the region asked about; all when None). Only counted
+    stations enter the estimate; coverage is counted over the domain's sampled stations.
+
+    Turnout (valid + invalid over registered) and the invalid share (invalid over valid +
+    invalid) use only the counted stations that gave TS: counting a missing TS as 0 would
+    bias turnout down by the invalid share.
     """
     h = np.asarray(unit_stratum, dtype=np.int64)
     use = np.asarray(counted, dtype=bool)
@@ -284,14 +381,22 @@ def quick_count(
     # Two counted stations in the domain at the least: with one, its residual is zero by
     # construction and the margin would read 0.
     enough = int((use & inside).sum()) >= 2
-    shares = (
-        ratio_estimate(codes, population, h[use], y[use], y[use].sum(axis=1), inside[use]) if enough else None
-    )
-    known = use & np.isfinite(voters)
-    turnout = None
-    if enough and (known & inside).sum() >= 2:
-        cast = y[known].sum(axis=1) + np.nan_to_num(bad[known])
-        turnout = ratio_estimate(codes, population, h[known], cast[:, None], voters[known], inside[known])
+    valid = y.sum(axis=1)
+    shares = ratio_estimate(codes, population, h[use], y[use], valid[use], inside[use]) if enough else None
+    lead = lead_of(codes, population, h[use], y[use], valid[use], shares, inside[use]) if shares else None
+    gave = use & np.isfinite(bad)
+    with_invalid = int((gave & inside).sum())
+    turnout = invalid_share = None
+    if enough and with_invalid >= 2:
+        cast = valid + np.nan_to_num(bad)
+        invalid_share = ratio_estimate(
+            codes, population, h[gave], bad[gave][:, None], cast[gave], inside[gave]
+        )
+        known = gave & np.isfinite(voters)
+        if (known & inside).sum() >= 2:
+            turnout = ratio_estimate(
+                codes, population, h[known], cast[known][:, None], voters[known], inside[known]
+            )
     sampled = np.bincount(h[inside], minlength=H)
     reported = np.bincount(h[inside & use], minlength=H)
     in_dispute = np.bincount(h[inside & argued], minlength=H)
@@ -304,4 +409,8 @@ def quick_count(
         turnout=turnout,
         coverage=coverage(codes, sampled, reported, np.asarray(stratum_registered, dtype=float)),
         strata=table,
+        lead=lead,
+        invalid=invalid_share,
+        with_invalid=with_invalid,
+        counted=int((use & inside).sum()),
     )

@@ -14,25 +14,43 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..importers import ImportError_
-from ..models import Candidate, SampleDesign, SampleStation, SampleStratum, Station, StationResult
+from ..models import (
+    Candidate,
+    PreviousResult,
+    Report,
+    SampleDesign,
+    SampleStation,
+    SampleStratum,
+    Station,
+    StationResult,
+)
 from ..regions import KEY_LENGTHS, normalise_code, to_code, to_key
 from ..services import tally as tally_service
 from ..services.station_results import DISPUTED, REPORTED, VERIFIED
-from . import design, estimate
+from . import analysis, call, design, estimate
 
 #: ``--strata`` choices and the region level each one stratifies by.
 STRATA_LEVELS = {"province": 1, "kabkota": 2, "kecamatan": 3}
 COUNTED = (REPORTED, VERIFIED)
 RULE = "reported and verified station results count; disputed ones are left out and listed"
+CALL_RULE = (
+    f"called: the 99% interval of the lead excludes 0, at least {call.CALL_COVERAGE:.0%} of the sample "
+    f"is counted, the estimate is not indicative and no {'/'.join(call.BLOCKING)} warning; "
+    "leading: the 95% interval of the lead excludes 0; otherwise too close to call"
+)
+PRESIDENTIAL_RULE = (
+    "three or more pairs: more than 50% of the votes and at least 20% in more than half of the "
+    "provinces wins, otherwise a second round between the top two; two pairs: plurality"
+)
 
 
 class NoDesign(LookupError):
@@ -205,29 +223,48 @@ def active_design(session: Session) -> SampleDesign | None:
     ).first()
 
 
-def _ratio(r: estimate.Ratio, digits: int = 6) -> dict[str, Any]:
+def _ratio(r: estimate.Ratio, digits: int = 6, *, interval: bool = True) -> dict[str, Any]:
+    """A ratio as JSON; without ``interval`` (an indicative estimate) no margin or interval."""
     return {
         "value": round(r.value, digits),
         "se": round(r.se, digits),
-        "margin95": round(r.margin95, digits),
-        "ci95": [round(v, digits) for v in r.ci95],
-        "ci99": [round(v, digits) for v in r.ci99],
+        "df": r.df,
+        "margin95": round(r.margin95, digits) if interval else None,
+        "ci95": [round(v, digits) for v in r.ci95] if interval else None,
+        "ci99": [round(v, digits) for v in r.ci99] if interval else None,
     }
 
 
-def quickcount(
-    session: Session, region: str | None = None, *, as_of: datetime | None = None
-) -> dict[str, Any]:
-    """The quick-count document for ``region`` (the whole design when empty).
+@dataclass
+class Loaded:
+    """The sample of the strata a region touches, with each station's last change."""
 
-    ``as_of`` replays the night: only station results last changed by then count (the demo
-    uses it to show the estimate converging). Raises NoDesign without an active design and
-    UnknownRegion for an unknown region.
-    """
-    info = tally_service.region_info(session, region)  # raises tally.UnknownRegion
-    record = active_design(session)
-    if record is None:
-        raise NoDesign()
+    sample: analysis.Sample
+    updated: np.ndarray  # seconds since the epoch, NaN for stations without a result
+    statuses: list[str | None]
+    strata: list[SampleStratum]
+
+
+def _previous_of_desa(session: Session, desas: list[str], candidates: list[str]) -> dict[str, np.ndarray]:
+    """Per desa key: the previous votes of every station of the desa, per candidate, then valid."""
+    totals: dict[str, np.ndarray] = {}
+    for start in range(0, len(desas), 500):
+        chunk = desas[start : start + 500]
+        for desa, votes, valid in session.execute(
+            select(PreviousResult.desa, PreviousResult.votes, PreviousResult.valid).where(
+                PreviousResult.desa.in_(chunk)
+            )
+        ):
+            row = totals.setdefault(desa, np.zeros(len(candidates) + 1))
+            row[:-1] += [float((votes or {}).get(c, 0)) for c in candidates]
+            row[-1] += float(valid or 0)
+    return totals
+
+
+def load(session: Session, record: SampleDesign, info: tally_service.RegionInfo) -> Loaded:
+    """One query for the sampled stations (with their result, the report it rests on for TS,
+    and their previous result), one for the strata, and one for the desa-level previous
+    results when any were imported."""
     key = info.key
     rows = session.execute(
         select(
@@ -235,13 +272,17 @@ def quickcount(
             SampleStratum.code,
             StationResult.status,
             StationResult.votes,
-            StationResult.invalid,
+            Report.invalid,
             Station.registered_voters,
             StationResult.updated_at,
+            PreviousResult.votes,
+            PreviousResult.valid,
         )
         .join(SampleStratum, SampleStratum.id == SampleStation.stratum_id)
         .join(Station, Station.id == SampleStation.station_id)
         .outerjoin(StationResult, StationResult.station_id == SampleStation.station_id)
+        .outerjoin(Report, Report.id == StationResult.report_id)
+        .outerjoin(PreviousResult, PreviousResult.station_id == SampleStation.station_id)
         .where(SampleStation.design_id == record.id)
         .order_by(SampleStation.station_id)
     ).all()
@@ -259,33 +300,222 @@ def quickcount(
     rows = [row for row in rows if row[1] in position]
     candidates = list(session.scalars(select(Candidate.code).order_by(Candidate.code)))
     candidates += sorted({c for row in rows for c in (row[3] or {})} - set(candidates))
+    K = len(candidates)
     votes = np.array([[(row[3] or {}).get(c, 0) for c in candidates] for row in rows], dtype=float)
-    result = estimate.quick_count(
-        codes,
-        [strata[c].population for c in codes],
-        [strata[c].registered for c in codes],
-        [position[row[1]] for row in rows],
-        [row[2] in COUNTED and (as_of is None or row[6] <= as_of) for row in rows],
-        votes.reshape(len(rows), len(candidates)),
-        [row[4] or 0 for row in rows],
-        [np.nan if row[5] is None else row[5] for row in rows],
-        disputed=[row[2] == DISPUTED and (as_of is None or row[6] <= as_of) for row in rows],
-        domain=[row[0].startswith(key) for row in rows],
+    votes = votes.reshape(len(rows), K)
+    station_ids = np.array([row[0] for row in rows], dtype=str)
+    previous_votes = previous_valid = desa_votes = None
+    if any(row[8] is not None for row in rows):
+        previous_votes = np.array(
+            [
+                [np.nan if row[8] is None else float((row[7] or {}).get(c, np.nan)) for c in candidates]
+                for row in rows
+            ]
+        ).reshape(len(rows), K)
+        previous_valid = np.array([np.nan if row[8] is None else float(row[8]) for row in rows])
+        desas = _previous_of_desa(session, sorted({sid[:10] for sid in station_ids}), candidates)
+        known_columns = ~np.all(np.isnan(previous_votes), axis=0)
+        desa_votes = np.full((len(rows), K), np.nan)
+        for i, sid in enumerate(station_ids):
+            total = desas.get(sid[:10])
+            if total is not None and total[-1] > 0 and np.isfinite(previous_valid[i]):
+                desa_votes[i] = np.where(known_columns, total[:-1] / total[-1] * previous_valid[i], np.nan)
+    updated = np.array([np.nan if row[6] is None else row[6].timestamp() for row in rows])
+    sample = analysis.Sample(
+        candidates=candidates,
+        strata=codes,
+        population=np.array([strata[c].population for c in codes], dtype=float),
+        stratum_registered=np.array([strata[c].registered for c in codes], dtype=float),
+        station_ids=station_ids,
+        unit_stratum=np.array([position[row[1]] for row in rows], dtype=np.int64),
+        counted=np.array([row[2] in COUNTED for row in rows], dtype=bool),
+        disputed=np.array([row[2] == DISPUTED for row in rows], dtype=bool),
+        votes=votes,
+        invalid=np.array([np.nan if row[4] is None else float(row[4]) for row in rows]),
+        registered=np.array([np.nan if row[5] is None else float(row[5]) for row in rows]),
+        domain=np.array([sid.startswith(key) for sid in station_ids], dtype=bool),
+        previous_votes=previous_votes,
+        previous_valid=previous_valid,
+        desa_previous_votes=desa_votes,
+        desa_previous_valid=previous_valid if desa_votes is not None else None,
+        national=info.code == "",
     )
+    return Loaded(sample, updated, [row[2] for row in rows], [strata[c] for c in codes])
+
+
+def replay(loaded: Loaded, moment: datetime) -> analysis.Sample:
+    """The sample as it stood at ``moment``: a station counts from its result's last change."""
+    by_then = np.isfinite(loaded.updated) & (np.nan_to_num(loaded.updated, nan=np.inf) <= moment.timestamp())
+    return replace(
+        loaded.sample, counted=loaded.sample.counted & by_then, disputed=loaded.sample.disputed & by_then
+    )
+
+
+def document_of(found: analysis.Analysis, sample: analysis.Sample) -> dict[str, Any]:
+    """The analysis as the JSON fields of the quick-count document (estimate, lead, call,
+    turnout, warnings, checks, adjusted estimate, presidential rule, strata)."""
+    result = found.result
+    candidates = sample.candidates
     cov = result.coverage
-    warnings = []
-    if result.shares is None:
-        warnings.append("too_few_reports")
-    if cov.low:
-        warnings.append("low_coverage")
-    if cov.uneven:
-        warnings.append("uneven_coverage")
-    collapsed = result.shares.collapsed if result.shares else []
-    if collapsed:
-        warnings.append("collapsed_strata")
+    interval = not result.indicative
     shares = (
-        {c: _ratio(r) for c, r in zip(candidates, result.shares.ratios, strict=True)} if result.shares else {}
+        {c: _ratio(r, interval=interval) for c, r in zip(candidates, result.shares.ratios, strict=True)}
+        if result.shares
+        else {}
     )
+    lead = None
+    if result.lead is not None:
+        lead = {
+            "first": candidates[result.lead.first],
+            "second": candidates[result.lead.second],
+            **_ratio(result.lead.ratio, interval=interval),
+        }
+    adjusted = None
+    if found.adjusted is not None:
+        ratios = found.adjusted.ratios
+        adjusted = {
+            "method": found.adjusted.method,
+            "estimate": {
+                c: _ratio(r, interval=interval)
+                for c, r in zip(candidates, ratios[: len(candidates)], strict=True)
+            },
+            "lead": _ratio(ratios[-1], interval=interval) if lead is not None else None,
+        }
+    turnout = None
+    if result.turnout is not None and result.shares is not None:
+        turnout = {**_ratio(result.turnout.ratios[0], interval=interval), "stations": result.with_invalid}
+    invalid = None
+    if result.invalid is not None and result.shares is not None:
+        invalid = {**_ratio(result.invalid.ratios[0], interval=interval), "stations": result.with_invalid}
+    presidential = None
+    if found.presidential is not None:
+        p = found.presidential
+        presidential = {
+            "rule": PRESIDENTIAL_RULE,
+            "pairs": p.pairs,
+            "provinces": p.provinces,
+            "outcome": p.outcome,
+            "winner": p.winner,
+            "runoff": list(p.runoff) if p.runoff else None,
+            "status": p.status,
+            "provinces_20": p.provinces_20,
+            "provinces_20_certain": p.provinces_20_certain,
+        }
+    return {
+        "stations": {
+            "sample": cov.sampled,
+            "counted": cov.reported,
+            "disputed": sum(s.disputed for s in result.strata),
+            "coverage": round(cov.rate, 4),
+        },
+        "estimate": shares,
+        "indicative": bool(result.shares is not None and result.indicative),
+        "min_stations": estimate.MIN_STATIONS,
+        "lead": lead,
+        "call": found.call,
+        "call_rule": CALL_RULE,
+        "presidential": presidential,
+        "turnout": turnout,
+        "invalid": invalid,
+        "adjusted": adjusted,
+        "nonresponse": [
+            {
+                "variable": c.variable,
+                "reported": round(c.reported, 4),
+                "missing": round(c.missing, 4),
+                "difference": round(c.difference, 4),
+                "z": round(c.z, 2) if np.isfinite(c.z) else None,
+                "warn": c.warn,
+            }
+            for c in found.checks
+        ],
+        "warnings": found.warnings,
+        "collapsed_strata": result.shares.collapsed if result.shares else [],
+        "lagging_strata": cov.lagging,
+    }
+
+
+#: (database, design id, design creation, region key) -> (fingerprint, document without comparison)
+_cache: dict[tuple[str, int, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_CACHE_LIMIT = 512
+
+
+def fingerprint(session: Session, record: SampleDesign) -> tuple[Any, ...]:
+    """What changes whenever the estimate could: the sampled stations' results (count and last
+    change), the previous-result import and the candidates. One indexed query each."""
+    results = session.execute(
+        select(func.count(StationResult.station_id), func.max(StationResult.updated_at))
+        .select_from(SampleStation)
+        .join(StationResult, StationResult.station_id == SampleStation.station_id)
+        .where(SampleStation.design_id == record.id)
+    ).one()
+    previous = session.scalar(select(func.max(PreviousResult.imported_at)))
+    candidates = session.scalar(select(func.count(Candidate.code)))
+    return (int(results[0] or 0), results[1], previous, candidates)
+
+
+def _core(session: Session, record: SampleDesign, info: tally_service.RegionInfo) -> dict[str, Any]:
+    """The estimate part of the document, recomputed only when ``fingerprint`` changed."""
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    key = (url, record.id, record.created_at.isoformat(), info.key)
+    mark = fingerprint(session, record)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == mark:
+        return cached[1]
+    loaded = load(session, record, info)
+    document = _body(loaded)
+    if len(_cache) >= _CACHE_LIMIT:
+        _cache.clear()
+    _cache[key] = (mark, document)
+    return document
+
+
+def _body(loaded: Loaded, sample: analysis.Sample | None = None) -> dict[str, Any]:
+    sample = sample or loaded.sample
+    found = analysis.analyse(sample)
+    body = document_of(found, sample)
+    body["strata"] = [
+        {
+            "code": s.code,
+            "population": s.population,
+            "sampled": s.sampled,
+            "reported": s.reported,
+            "disputed": s.disputed,
+            "coverage": round(s.reported / s.sampled, 4) if s.sampled else None,
+        }
+        for s in found.result.strata
+    ]
+    body["disputed"] = [
+        {"station": str(sid), "stratum": sample.strata[h]}
+        for sid, h, argued, inside in zip(
+            sample.station_ids, sample.unit_stratum, sample.disputed, sample.domain, strict=True
+        )
+        if argued and inside
+    ]
+    return body
+
+
+def quickcount(
+    session: Session, region: str | None = None, *, as_of: datetime | None = None, comparison: bool = True
+) -> dict[str, Any]:
+    """The quick-count document for ``region`` (the whole design when empty).
+
+    ``as_of`` replays the night: only station results last changed by then count (the demo
+    uses it to show the estimate converging). The estimate is cached per design and region
+    and recomputed only when a sampled station's result changed (``fingerprint``), so
+    dashboards refreshing every few seconds do not recompute it. ``comparison=False`` leaves
+    out the comparison with the full tally (the dashboard has the tally beside it).
+    Raises NoDesign without an active design and UnknownRegion for an unknown region.
+    """
+    info = tally_service.region_info(session, region)  # raises tally.UnknownRegion
+    record = active_design(session)
+    if record is None:
+        raise NoDesign()
+    if as_of is None:
+        body = _core(session, record, info)
+    else:
+        loaded = load(session, record, info)
+        body = _body(loaded, replay(loaded, as_of))
     document: dict[str, Any] = {
         "region": {"code": info.code, "name": info.name, "level": info.level},
         "design": {
@@ -297,35 +527,75 @@ def quickcount(
             "created_at": record.created_at.isoformat(),
         },
         "rule": RULE,
-        "stations": {
-            "sample": cov.sampled,
-            "counted": cov.reported,
-            "disputed": sum(s.disputed for s in result.strata),
-            "coverage": round(cov.rate, 4),
-        },
-        "estimate": shares,
-        "turnout": _ratio(result.turnout.ratios[0]) if result.turnout and result.shares else None,
-        "warnings": warnings,
-        "collapsed_strata": collapsed,
-        "lagging_strata": cov.lagging,
-        "strata": [
-            {
-                "code": s.code,
-                "population": s.population,
-                "sampled": s.sampled,
-                "reported": s.reported,
-                "disputed": s.disputed,
-                "coverage": round(s.reported / s.sampled, 4) if s.sampled else None,
-            }
-            for s in result.strata
-        ],
-        "disputed": [
-            {"station": row[0], "stratum": row[1]}
-            for row in rows
-            if row[2] == DISPUTED and row[0].startswith(key) and (as_of is None or row[6] <= as_of)
-        ],
+        **body,
     }
-    document["comparison"] = compare(session, info, shares)
+    if comparison:
+        document["comparison"] = compare(session, info, body["estimate"])
+    return document
+
+
+#: Points of ``history`` (the night split into at most this many equal steps).
+HISTORY_POINTS = 24
+_history_cache: dict[tuple[str, int, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def history(session: Session, region: str | None = None, points: int = HISTORY_POINTS) -> dict[str, Any]:
+    """The estimate through the night: at up to ``points`` moments from the first sampled
+    result to the last, the estimate as it stood then (a station counts from its result's last
+    change, so a station whose result changed later appears at that later time). Cached like
+    ``quickcount``."""
+    info = tally_service.region_info(session, region)
+    record = active_design(session)
+    if record is None:
+        raise NoDesign()
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    key = (url, record.id, record.created_at.isoformat(), info.key)
+    mark = fingerprint(session, record)
+    cached = _history_cache.get(key)
+    if cached is not None and cached[0] == mark:
+        return cached[1]
+    loaded = load(session, record, info)
+    times = loaded.updated[np.isfinite(loaded.updated) & (loaded.sample.counted | loaded.sample.disputed)]
+    series: list[dict[str, Any]] = []
+    if len(times):
+        first, last = float(times.min()), float(times.max())
+        steps = np.unique(np.linspace(first, last, max(1, min(points, len(np.unique(times))))))
+        for moment in steps:
+            when = datetime.fromtimestamp(float(moment), tz=UTC)
+            sample = replay(loaded, when)
+            found = analysis.analyse(replace(sample, national=False))
+            result = found.result
+            interval = not result.indicative
+            series.append(
+                {
+                    "t": when.isoformat(timespec="seconds"),
+                    "counted": result.counted,
+                    "coverage": round(result.coverage.rate, 4),
+                    "estimate": {
+                        c: _ratio(r, 4, interval=interval)
+                        for c, r in zip(sample.candidates, result.shares.ratios, strict=True)
+                    }
+                    if result.shares
+                    else {},
+                    "lead": {
+                        "first": sample.candidates[result.lead.first],
+                        "second": sample.candidates[result.lead.second],
+                        **_ratio(result.lead.ratio, 4, interval=interval),
+                    }
+                    if result.lead
+                    else None,
+                    "call": found.call,
+                    "warnings": found.warnings,
+                }
+            )
+    document = {
+        "region": {"code": info.code, "name": info.name, "level": info.level},
+        "design": {"id": record.id},
+        "points": series,
+    }
+    if len(_history_cache) >= _CACHE_LIMIT:
+        _history_cache.clear()
+    _history_cache[key] = (mark, document)
     return document
 
 
@@ -339,7 +609,11 @@ def _against(estimated: dict[str, Any], shares: dict[str, float]) -> dict[str, A
         code: {
             "share": share,
             "difference": round(estimated[code]["value"] - share, 6),
-            "inside95": estimated[code]["ci95"][0] <= share <= estimated[code]["ci95"][1],
+            "inside95": (
+                None
+                if estimated[code]["ci95"] is None  # indicative: there is no interval
+                else estimated[code]["ci95"][0] <= share <= estimated[code]["ci95"][1]
+            ),
         }
         for code, share in shares.items()
         if code in estimated
@@ -382,6 +656,17 @@ def compare(session: Session, info: tally_service.RegionInfo, estimated: dict[st
     return comparison
 
 
+def _pct(r: dict[str, Any]) -> str:
+    """``25.10%  +-1.20  [23.90, 26.30]  [23.50, 26.70]`` or ``25.10%  (indicative)``."""
+    if r["ci95"] is None:
+        return f"{100 * r['value']:6.2f}%  (indicative, no interval)"
+    return (
+        f"{100 * r['value']:6.2f}%  {100 * r['margin95']:5.2f}   "
+        f"[{100 * r['ci95'][0]:5.2f}, {100 * r['ci95'][1]:5.2f}]    "
+        f"[{100 * r['ci99'][0]:5.2f}, {100 * r['ci99'][1]:5.2f}]"
+    )
+
+
 def format_quickcount(document: dict[str, Any]) -> str:
     """The plain-text output of ``smsgate quickcount``."""
     region, stations = document["region"], document["stations"]
@@ -393,21 +678,52 @@ def format_quickcount(document: dict[str, Any]) -> str:
         f"{stations['disputed']} disputed",
         f"rule: {document['rule']}",
     ]
-    if document["estimate"]:
-        lines.append("candidate   share     +-95%   95% interval        99% interval")
-        for code, r in document["estimate"].items():
-            lines.append(
-                f"  {code:<8} {100 * r['value']:6.2f}%  {100 * r['margin95']:5.2f}   "
-                f"[{100 * r['ci95'][0]:5.2f}, {100 * r['ci95'][1]:5.2f}]    "
-                f"[{100 * r['ci99'][0]:5.2f}, {100 * r['ci99'][1]:5.2f}]"
-            )
-        if document["turnout"]:
-            t = document["turnout"]
-            lines.append(f"  turnout  {100 * t['value']:6.2f}%  {100 * t['margin95']:5.2f}")
-    else:
-        lines.append("no estimate yet: fewer than two sampled stations have reported")
     for warning in document["warnings"]:
         lines.append(f"WARNING: {WARNING_TEXT[warning]}")
+    lead = document["lead"]
+    if document["estimate"]:
+        if lead is not None:
+            lines.append(f"call: {document['call']} ({lead['first']} over {lead['second']})")
+        president = document.get("presidential")
+        if president is not None:
+            outcome = (
+                f"{president['winner']} wins"
+                if president["outcome"] == "winner"
+                else f"second round {' vs '.join(president['runoff'])}"
+            )
+            lines.append(
+                f"presidential rule: {outcome} ({president['status']}); leader >= 20% in "
+                f"{president['provinces_20']} of {president['provinces']} provinces "
+                f"({president['provinces_20_certain']} certainly)"
+            )
+        if document["indicative"]:
+            lines.append(
+                f"INDICATIVE: fewer than {document['min_stations']} counted stations, no interval is shown"
+            )
+        lines.append("candidate   share     +-95%   95% interval        99% interval")
+        for code, r in document["estimate"].items():
+            lines.append(f"  {code:<8} {_pct(r)}")
+        if lead is not None:
+            lines.append(f"  lead {lead['first']}-{lead['second']} {_pct(lead)}")
+        if document["turnout"]:
+            t = document["turnout"]
+            lines.append(f"  turnout  {_pct(t)}  (from {t['stations']} stations that gave TS)")
+        if document["invalid"]:
+            lines.append(f"  invalid  {_pct(document['invalid'])}")
+        adjusted = document["adjusted"]
+        if adjusted is not None:
+            lines.append(f"adjusted estimate ({adjusted['method']}):")
+            for code, r in adjusted["estimate"].items():
+                lines.append(f"  {code:<8} {_pct(r)}")
+            if adjusted["lead"] is not None:
+                lines.append(f"  lead     {_pct(adjusted['lead'])}")
+    else:
+        lines.append("no estimate yet: fewer than two sampled stations have reported")
+    for check in document["nonresponse"]:
+        lines.append(
+            f"  reported vs missing, {check['variable']}: {check['reported']:.4g} vs {check['missing']:.4g} "
+            f"(z {check['z']}){' DIFFERENT' if check['warn'] else ''}"
+        )
     for group in document["collapsed_strata"]:
         lines.append(f"  collapsed strata: {' + '.join(group)}")
     if document["lagging_strata"]:
@@ -433,7 +749,7 @@ def format_quickcount(document: dict[str, Any]) -> str:
         )
         cells = [
             f"{code} {100 * c['share']:.2f}% (estimate {100 * c['difference']:+.2f}"
-            f"{'' if c['inside95'] else ', OUTSIDE its 95% interval'})"
+            f"{'' if c['inside95'] in (True, None) else ', OUTSIDE its 95% interval'})"
             for code, c in part["candidates"].items()
         ]
         lines.append(f"{label}: {'  '.join(cells) if cells else '-'}")
@@ -442,7 +758,10 @@ def format_quickcount(document: dict[str, Any]) -> str:
 
 WARNING_TEXT = {
     "too_few_reports": "fewer than two sampled stations in this region have reported",
+    "indicative": f"fewer than {estimate.MIN_STATIONS} counted stations: indicative, no interval",
     "low_coverage": f"under {100 * estimate.LOW_COVERAGE:.0f}% of the sample has reported",
     "uneven_coverage": "uneven coverage: strata with 10%+ of the voters are under half the overall rate",
     "collapsed_strata": "strata with fewer than two reports were merged with a neighbour",
+    "nonresponse_bias": "the stations not yet in differ from those in (see below): see the adjusted estimate",
+    "many_disputed": "many sampled stations are disputed and left out as if missing",
 }

@@ -66,8 +66,11 @@ def votes_of(frame, seed: int = 3) -> dict[str, list[int]]:  # type: ignore[no-u
     return {sid: [int(v) for v in row] for sid, row in zip(frame.station_ids, election.votes, strict=True)}
 
 
-def report(sms, station: str, votes: list[int], phone: str = COORD_NATIONAL) -> str:  # type: ignore[no-untyped-def]
-    reply = sms(phone, f"TPS {station} 01={votes[0]} 02={votes[1]} 03={votes[2]}")
+def report(
+    sms, station: str, votes: list[int], phone: str = COORD_NATIONAL, invalid: int | None = None
+) -> str:  # type: ignore[no-untyped-def]
+    ts = "" if invalid is None else f" TS={invalid}"
+    reply = sms(phone, f"TPS {station} 01={votes[0]} 02={votes[1]} 03={votes[2]}{ts}")
     assert reply is not None and reply.startswith("OK"), reply
     return reply
 
@@ -109,8 +112,9 @@ def test_quickcount_cli_matches_a_hand_computed_ratio_estimate(frame, database, 
     # three stations of every stratum report (every stratum has at least 2 in the sample...
     # and those with only 2 report both)
     reported = [s for stations in by_stratum.values() for s in stations[:3]]
+    with_ts = reported[::2]  # the others send no TS: their invalid ballots are unknown, not 0
     for station in reported:
-        report(sms, station, truth[station])
+        report(sms, station, truth[station], invalid=3 if station in with_ts else None)
     result = cli(database_url, "quickcount", "62", "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
@@ -135,6 +139,18 @@ def test_quickcount_cli_matches_a_hand_computed_ratio_estimate(frame, database, 
         assert low < num / den < high
     assert sum(r["value"] for r in document["estimate"].values()) == pytest.approx(1, abs=1e-5)
     assert 0.5 < document["turnout"]["value"] < 1
+    assert document["turnout"]["stations"] == document["invalid"]["stations"] == len(with_ts)
+    # invalid share: 3 per station over (valid + 3), the same ratio estimator over the TS stations
+    assert 0 < document["invalid"]["value"] < 0.05
+    # t intervals with the design's degrees of freedom: counted stations minus strata
+    assert document["estimate"]["01"]["df"] == len(reported) - 6
+    lead = document["lead"]
+    ranked = sorted(document["estimate"], key=lambda c: -document["estimate"][c]["value"])
+    assert [lead["first"], lead["second"]] == ranked[:2]
+    first, second = (document["estimate"][c]["value"] for c in ranked[:2])
+    assert lead["value"] == pytest.approx(first - second, abs=2e-6)
+    assert document["call"] in ("called", "leading", "too close to call")
+    assert document["indicative"] is False and document["presidential"] is None
     # the full tally has exactly these stations reported
     tally = document["comparison"]["tally"]
     assert tally["stations_reported"] == len(reported)
@@ -185,12 +201,20 @@ def test_low_coverage_collapse_and_disputed_stations(frame, database, database_u
     assert "low_coverage" in document["warnings"]
     assert "uneven_coverage" in document["warnings"]
     assert "collapsed_strata" in document["warnings"]
+    assert "indicative" in document["warnings"] and document["indicative"] is True
+    assert document["estimate"]["01"]["ci95"] is None and document["call"] == "too close to call"
     assert document["collapsed_strata"] and all(len(g) > 1 for g in document["collapsed_strata"])
     assert set(document["lagging_strata"]) == set(strata[2:])
     reply = sms(COORD_NATIONAL, "QC 62")
-    assert reply.startswith("OK QC Provinsi Sintetis: 01 "), reply
-    assert "TPS sampel 3/40" in reply and "AWAS" in reply and "Beda 1" in reply
+    # the call and every caution first; then numbers, as many as fit
+    assert reply.startswith(
+        "OK QC Provinsi Sintetis: BELUM BISA DIPASTIKAN AWAS: indikatif, data baru sedikit, "
+        "sebaran tdk merata Beda 1. TPS sampel 3/40, +-95%: selisih "
+    ), reply
     assert is_single_gsm7_sms(reply)
+    text = cli(database_url, "quickcount", "62")
+    assert text.exit_code == 0, text.output
+    assert "INDICATIVE" in text.output and "WARNING" in text.output
 
 
 def test_qc_by_sms_for_coordinators_only(frame, database, database_url, sms) -> None:
@@ -204,13 +228,25 @@ def test_qc_by_sms_for_coordinators_only(frame, database, database_url, sms) -> 
     for station in sorted(design):
         report(sms, station, truth[station])
     reply = sms(COORD_NATIONAL, "QC 62")
-    assert reply.startswith("OK QC Provinsi Sintetis: 01 ")
-    assert "(+-95%) TPS sampel 40/40" in reply and "AWAS" not in reply
+    document = json.loads(cli(database_url, "quickcount", "62", "--json").output)
+    lead = document["lead"]
+    words = {"called": f"PASTI: {lead['first']} unggul", "leading": f"{lead['first']} unggul sementara"}
+    call = words.get(document["call"], "BELUM BISA DIPASTIKAN")
+    assert reply.startswith(f"OK QC Provinsi Sintetis: {call}. TPS sampel 40/40, +-95%: selisih "), reply
+    assert "AWAS" not in reply
     assert is_single_gsm7_sms(reply)
+    # candidates from the largest share down
+    ranked = sorted(document["estimate"], key=lambda c: -document["estimate"][c]["value"])
+    assert reply.index(f" {ranked[0]} ") < reply.index(f" {ranked[-1]} ")
     # a kabupaten: a domain of the design
-    assert sms(COORD_NATIONAL, "QC 62.01").startswith("OK QC Kab 01: 01 ")
-    # the whole scope of the national coordinator: the design's 40 stations (the world has none)
-    assert "TPS sampel 40/40" in sms(COORD_NATIONAL, "QC")
+    reply = sms(COORD_NATIONAL, "QC 62.01")
+    lead = json.loads(cli(database_url, "quickcount", "62.01", "--json").output)["lead"]
+    assert reply.startswith("OK QC Kab 01: "), reply
+    assert f"selisih {lead['first']}-{lead['second']} {100 * lead['value']:.1f}+-" in reply
+    # the whole scope of the national coordinator: the design's 40 stations (the world has none);
+    # nationally the presidential rule decides (three pairs, one province here)
+    reply = sms(COORD_NATIONAL, "QC")
+    assert "TPS sampel 40/40" in reply and is_single_gsm7_sms(reply)
     # English coordinator, outside their scope (Kalimantan Timur)
     assert sms(COORD_KALTIM, "QC 62").startswith("ERROR: 62 Provinsi Sintetis is outside your area")
     assert sms(COORD_KALTIM, "QC").startswith("ERROR: no sample station in")
@@ -258,3 +294,42 @@ def test_sample_import_and_size(frame, database, database_url, tmp_path) -> None
     assert result.exit_code == 0, result.output
     # 1.96^2 * 0.42 * 0.58 / 0.01^2 = 9358 voters; x 10 / 200 = 467.9 -> 468 stations
     assert "recommended sample: 468 stations" in result.output
+
+
+def test_previous_results_import_and_adjusted_estimate(frame, database, database_url, sms, tmp_path) -> None:
+    """With the previous election imported, the stations in are compared with those out on
+    it, and the adjusted estimate regresses on it; a bad file imports nothing."""
+    draw(database_url)
+    design = sampled(database)
+    truth = votes_of(frame)
+    # the previous election: this one's votes, each moved by up to 20% (strongly correlated)
+    rng = np.random.default_rng(4)
+    before = {sid: [int(n * rng.uniform(0.8, 1.2)) for n in votes] for sid, votes in truth.items()}
+    path = tmp_path / "previous.csv"
+    lines = [f"{sid},{v[0]},{v[1]},{v[2]},{sum(v) + 5}" for sid, v in before.items()]
+    path.write_text("station_id,01,02,03,valid\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    result = cli(database_url, "import", "previous", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"previous: {len(before)} stations" in result.output
+    # the stations where 02 did best last time report last: not at random
+    ranked = sorted(design, key=lambda s: before[s][1] / sum(before[s]))
+    for station in ranked[:26]:
+        report(sms, station, truth[station])
+    document = json.loads(cli(database_url, "quickcount", "62", "--json").output)
+    checks = {c["variable"]: c for c in document["nonresponse"]}
+    assert {"registered", "kelurahan", "previous:01", "previous:02", "previous:03"} <= set(checks)
+    assert checks["previous:02"]["reported"] < checks["previous:02"]["missing"]
+    assert checks["previous:02"]["z"] < -3 and checks["previous:02"]["warn"]
+    assert "nonresponse_bias" in document["warnings"] and document["call"] != "called"
+    adjusted = document["adjusted"]
+    assert "regression on the previous result" in adjusted["method"]
+    assert set(adjusted["estimate"]) == {"01", "02", "03"} and adjusted["lead"] is not None
+    # the previous valid total counts 5 votes for parties without a current counterpart
+    assert adjusted["estimate"]["02"]["value"] > document["estimate"]["02"]["value"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("station_id,01,02,04\n6201012001001,1,2,3\n9999999999001,x,1\n", encoding="utf-8")
+    result = cli(database_url, "import", "previous", str(bad))
+    assert result.exit_code == 1 and "unknown column(s) 04" in result.output
+    bad.write_text("station_id,01,02\n6201012001001,1,2\n6201012001001,x,1\n", encoding="utf-8")
+    result = cli(database_url, "import", "previous", str(bad))
+    assert result.exit_code == 1 and "line 3" in result.output and "nothing imported" in result.output

@@ -11,18 +11,19 @@ from smsgate.quickcount import design, estimate
 
 
 def test_stratified_ratio_estimate_by_hand() -> None:
-    """Two strata, candidate 01's votes y over valid votes x.
+    """Two strata, candidate 01's votes y over valid votes x, stations in station-ID order.
 
     Stratum A: N=10, reported n=2: (y, x) = (30, 100), (50, 100)      w_A = 10/2 = 5
     Stratum B: N=40, reported n=4: (20, 100), (40, 200), (10, 100), (30, 200)   w_B = 40/4 = 10
 
     Y = 5*80 + 10*100 = 1400;  X = 5*200 + 10*600 = 7000;  p = 1400/7000 = 0.2
-    residuals e = y - 0.2 x:  A: 10, 30 (mean 20, s2 = (100+100)/1 = 200)
-                              B: 0, 0, -10, -10 (mean -5, s2 = 4*25/3 = 33.33)
+    residuals e = y - 0.2 x:  A: 10, 30;  B: 0, 0, -10, -10
+    successive differences: A: 20 -> s2 = 400 / (2*1) = 200
+                            B: 0, -10, 0 -> s2 = 100 / (2*3) = 16.667
     V = X^-2 [N_A^2 (1-f_A) s2_A/n_A + N_B^2 (1-f_B) s2_B/n_B]
-      = [100 * 0.8 * 200/2 + 1600 * 0.9 * 33.33/4] / 7000^2 = (8000 + 12000) / 49e6 = 4.0816e-4
-    SE = 0.020203; 95%: 0.2 +- 1.95996 * 0.020203 = [0.160403, 0.239597];
-    99%: 0.2 +- 2.57583 * 0.020203 = [0.147960, 0.252040].
+      = [100 * 0.8 * 200/2 + 1600 * 0.9 * 16.667/4] / 7000^2 = (8000 + 6000) / 49e6
+    SE = 0.0169031; degrees of freedom 6 stations - 2 strata = 4, t(0.975, 4) = 2.776445,
+    t(0.995, 4) = 4.604095: 95% [0.153070, 0.246930], 99% [0.122177, 0.277823].
     """
     y = np.array([30, 50, 20, 40, 10, 30])
     x = np.array([100, 100, 100, 200, 100, 200])
@@ -30,11 +31,22 @@ def test_stratified_ratio_estimate_by_hand() -> None:
     assert result is not None
     ratio = result.ratios[0]
     assert ratio.value == pytest.approx(0.2)
-    assert ratio.se == pytest.approx(math.sqrt(20000 / 49e6))
-    assert ratio.se == pytest.approx(0.020203, abs=1e-6)
-    assert ratio.ci95 == pytest.approx((0.160403, 0.239597), abs=1e-6)
-    assert ratio.ci99 == pytest.approx((0.147960, 0.252040), abs=1e-6)
+    assert ratio.se == pytest.approx(math.sqrt(14000 / 49e6))
+    assert ratio.df == 4
+    assert ratio.ci95 == pytest.approx((0.153070, 0.246930), abs=1e-6)
+    assert ratio.ci99 == pytest.approx((0.122177, 0.277823), abs=1e-6)
+    assert ratio.margin95 == pytest.approx(2.776445 * ratio.se, abs=1e-7)
     assert result.collapsed == []
+
+
+def test_successive_differences_follow_the_order_given() -> None:
+    """Smooth in geographic order (1, 2, 3, 4): differences 1, 1, 1 -> s2 = 3/6 = 0.5, where
+    the textbook variance would be 1.667; shuffled (1, 3, 2, 4): 4+1+4 = 9 -> 1.5."""
+    assert estimate.successive_variance(np.array([1, 2, 3, 4]), np.zeros(4, int), 1)[0] == pytest.approx(0.5)
+    assert estimate.successive_variance(np.array([1, 3, 2, 4]), np.zeros(4, int), 1)[0] == pytest.approx(1.5)
+    # interleaved groups: each group's own neighbours (group 0: 1, 3 -> 2; group 1: 5, 5 -> 0)
+    pooled = estimate.successive_variance(np.array([1, 5, 3, 5]), np.array([0, 1, 0, 1]), 2)
+    assert pooled.tolist() == pytest.approx([2.0, 0.0])
 
 
 def test_full_sample_of_a_stratum_has_no_variance() -> None:
@@ -49,15 +61,16 @@ def test_domain_estimate_counts_zeros_outside_the_domain() -> None:
     """One stratum N=8, n=4; the domain is stations 0 and 1.
 
     y*d = 30, 50, 0, 0; x*d = 100, 100, 0, 0; p = 80/200 = 0.4;
-    e = 30-40, 50-40, 0, 0 = -10, 10, 0, 0 (mean 0, s2 = 200/3);
-    X = 2*200 = 400; V = 64 * (1 - 4/8) * (200/3) / 4 / 400^2 = 1066.67 / 160000 = 0.0066667.
+    e = 30-40, 50-40, 0, 0 = -10, 10, 0, 0; successive differences 20, -10, 0 -> s2 = 500/6;
+    X = 2*200 = 400; V = 64 * (1 - 4/8) * (500/6) / 4 / 400^2; df = 2 stations - 1 stratum = 1.
     """
     result = estimate.ratio_estimate(
         ["A"], [8], [0, 0, 0, 0], np.array([[30], [50], [60], [5]]), [100, 100, 100, 100], [1, 1, 0, 0]
     )
     assert result is not None
     assert result.ratios[0].value == pytest.approx(0.4)
-    assert result.ratios[0].se == pytest.approx(math.sqrt(64 * 0.5 * (200 / 3) / 4 / 400**2))
+    assert result.ratios[0].se == pytest.approx(math.sqrt(64 * 0.5 * (500 / 6) / 4 / 400**2))
+    assert result.ratios[0].df == 1
 
 
 def test_collapse_neighbour_rule() -> None:
