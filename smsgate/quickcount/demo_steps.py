@@ -48,30 +48,37 @@ def converge(demo: demo_module.Demo) -> None:
             document = service.quickcount(session, region, as_of=moment)
             counts = document["stations"]
             shares = "  ".join(
-                f"{code} {100 * r['value']:5.1f} +-{100 * r['margin95']:.1f}"
+                f"{code} {100 * r['value']:5.1f}"
+                + ("" if r["margin95"] is None else f" +-{100 * r['margin95']:.1f}")
                 for code, r in document["estimate"].items()
             )
             warnings = ", ".join(document["warnings"])
+            called = f"  {document['call']}" if document["estimate"] else ""
             demo.echo(
                 f"  {moment:%H:%M:%S} sample {counts['counted']:>4}/{counts['sample']}  "
-                f"{shares or 'no estimate yet'}{'  [' + warnings + ']' if warnings else ''}"
+                f"{shares or 'no estimate yet'}{called}{'  [' + warnings + ']' if warnings else ''}"
             )
         document = service.quickcount(session, region)
     tally = document["comparison"]["tally"]
     cells = "  ".join(
-        f"{code} {100 * c['share']:5.1f} ({'inside' if c['inside95'] else 'OUTSIDE'} 95%)"
-        for code, c in tally["candidates"].items()
+        f"{code} {100 * c['share']:5.1f} ({WHERE[c['inside95']]})" for code, c in tally["candidates"].items()
     )
     demo.echo(f"  full tally, {tally['stations_reported']:,}/{tally['stations_total']:,} stations: {cells}")
     truth, stations = simulated_truth(demo)
     estimate = document["estimate"]
     cells = "  ".join(
-        f"{code} {100 * share:5.1f} "
-        f"({'inside' if estimate[code]['ci95'][0] <= share <= estimate[code]['ci95'][1] else 'OUTSIDE'} 95%)"
+        f"{code} {100 * share:5.1f} ({WHERE[inside(estimate[code]['ci95'], share)]})"
         for code, share in truth.items()
         if code in estimate
     )
     demo.echo(f"  simulated truth, all {stations:,} stations:  {cells}")
+
+
+WHERE = {True: "inside 95%", False: "OUTSIDE 95%", None: "indicative, no interval"}
+
+
+def inside(interval: list[float] | None, value: float) -> bool | None:
+    return None if interval is None else interval[0] <= value <= interval[1]
 
 
 def simulated_truth(demo: demo_module.Demo) -> tuple[dict[str, float], int]:
