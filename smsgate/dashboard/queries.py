@@ -42,7 +42,8 @@ PAGE_SIZE = 50
 MAX_PAGE = 200
 ACTIVITY_HOURS = 24
 ACTIVITY_BARS = 60
-REVIEW_LIMIT = 200
+#: Stations per page of the review queue (a page of full cards, not the whole night at once).
+REVIEW_PAGE_SIZE = 25
 
 
 def candidates(session: Session) -> list[tuple[str, str]]:
@@ -232,9 +233,11 @@ def station_page(session: Session, station_id: str) -> dict[str, Any] | None:
 # -- review queue --------------------------------------------------------------------------
 
 
-def review_queue(session: Session, key: str, limit: int = REVIEW_LIMIT) -> list[dict[str, Any]]:
-    """Disputed and flagged stations in scope, newest first, with their open flags and the
-    reports that currently count (the ones a coordinator can confirm)."""
+def review_queue(session: Session, key: str, page: int = 1) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the disputed and flagged stations in scope, newest first, with their open
+    flags and the reports that currently count (the ones a coordinator can confirm), and
+    whether there is a next page."""
+    page = max(1, min(page, MAX_PAGE))
     open_flags = select(Flag.station_id).where(Flag.resolved_at.is_(None), Flag.station_id.like(f"{key}%"))
     results = list(
         session.scalars(
@@ -248,9 +251,12 @@ def review_queue(session: Session, key: str, limit: int = REVIEW_LIMIT) -> list[
                 ),
             )
             .order_by(StationResult.updated_at.desc(), StationResult.station_id)
-            .limit(limit)
+            .offset((page - 1) * REVIEW_PAGE_SIZE)
+            .limit(REVIEW_PAGE_SIZE + 1)
         )
     )
+    more = len(results) > REVIEW_PAGE_SIZE
+    results = results[:REVIEW_PAGE_SIZE]
     ids = [r.station_id for r in results]
     flags: dict[str, list[Flag]] = {i: [] for i in ids}
     for flag in session.scalars(
@@ -266,10 +272,11 @@ def review_queue(session: Session, key: str, limit: int = REVIEW_LIMIT) -> list[
         reports[report.station_id].append(report)
     contacts = {r.contact_id for rs in reports.values() for r in rs}
     phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(contacts))).all())
-    return [
+    items = [
         {"result": r, "flags": flags[r.station_id], "reports": reports[r.station_id], "phones": phones}
         for r in results
     ]
+    return items, more
 
 
 class NotCurrent(LookupError):

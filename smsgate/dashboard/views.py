@@ -266,9 +266,10 @@ def station(station_id: str) -> ResponseReturnValue:
 @bp.get("/review")
 @login_required
 def review() -> ResponseReturnValue:
+    page = request.args.get("page", 1, type=int) or 1
     with database().read() as db:
-        items = queries.review_queue(db, accounts.scope_key(g.user))
-    return render_template("dashboard/review.html", items=items)
+        items, more = queries.review_queue(db, accounts.scope_key(g.user), page)
+    return render_template("dashboard/review.html", items=items, page=max(page, 1), more=more)
 
 
 @bp.post("/review/<station_id>/confirm")

@@ -342,3 +342,28 @@ def test_coordinator_sees_only_their_scope(kota, sms):
     assert rows and all(r["station_id"].startswith("6371") for r in rows)
     assert ALUH_1 not in kota.get("/dashboard/review").get_data(as_text=True)
     assert RAWA not in kota.get("/dashboard/incidents").get_data(as_text=True)
+
+
+def test_the_review_queue_comes_in_pages(admin, database):
+    """A national night puts thousands of stations in the queue: one page of cards at a time."""
+    from smsgate.dashboard.queries import REVIEW_PAGE_SIZE
+    from smsgate.models import Station
+
+    total = REVIEW_PAGE_SIZE + 5
+    with database.begin() as session:
+        for tps in range(101, 101 + total):
+            session.add(Station(id=f"6371011001{tps:03d}", region_code="63.71.01.1001", tps=tps))
+            session.add(StationResult(station_id=f"6371011001{tps:03d}", status="disputed", report_count=2))
+    first = admin.get("/dashboard/review").get_data(as_text=True)
+    second = admin.get("/dashboard/review?page=2").get_data(as_text=True)
+    shown = [
+        {
+            f"6371011001{tps:03d}"
+            for tps in range(101, 101 + total)
+            if f'data-station="6371011001{tps:03d}"' in page
+        }
+        for page in (first, second)
+    ]
+    assert len(shown[0]) == REVIEW_PAGE_SIZE and len(shown[1]) == 5 and not shown[0] & shown[1]
+    assert "?page=2" in first and "?page=1" in second and "?page=3" not in second
+    assert admin.get("/dashboard/review?page=x").status_code == 200

@@ -1,0 +1,523 @@
+"""The dashboard at national scale: every page, the exports, and 200 dashboards refreshing at once
+while SMS keep arriving.
+
+Builds (or reuses) a national data set on a scratch PostgreSQL database with ``bench/tally.py``'s
+builder — the whole Kemendagri tree, 823,220 stations, ~2.1 million reports with their inbound
+messages, results and counters — and adds what the pages show: volunteers assigned to stations,
+open flags on disputed stations, incidents, outbound replies, a quick-count sample, the night moved
+to the last hours so the activity chart has data, and dashboard accounts (an admin and coordinators
+of a province, a kabupaten/kota and a kecamatan). Then it runs the real ``smsgate serve`` (its
+default workers) and measures, through HTTP with logged-in sessions:
+
+1. every interactive page at every region level, for the admin and for a coordinator
+   (``--samples`` sequential requests each): p50/p95/max; target p95 < 300 ms;
+2. the results CSV for a province and for the country: time and the server's memory growth;
+   targets < 2 s and < 15 s, memory flat (< 64 MB growth);
+3. SMS alone: ``smsgate simulate`` at ``--sms-rate`` for ``--seconds`` (the baseline reply p99);
+4. the same SMS load while ``--dashboards`` open dashboards refresh every ``--refresh`` seconds
+   (overview JSON at the scope of one of the accounts): refresh p95 < 300 ms, SMS reply p99 within
+   2x the baseline, and the machine's CPU use during the run.
+
+It prints the command, the figures and the targets, and exits 1 when a target is missed.
+
+    .venv/bin/python bench/dashboard.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--stations 823220] [--reuse DATABASE_URL] [--keep] [--dashboards 200] [--refresh 5]
+        [--sms-rate 50] [--seconds 60] [--samples 20]
+
+``--keep`` leaves the scratch database (and prints its URL) so that ``--reuse URL`` can skip the
+build next time; without it the database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import tally as tally_bench  # noqa: E402  (bench/tally.py: the national data set)
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from smsgate.db import Database  # noqa: E402
+
+SMSGATE = str(Path(sys.executable).with_name("smsgate"))
+TOKEN = "bench-twilio-token"
+PASSWORD = "bench-dashboard-password"
+PAGE_TARGET = 0.300
+CSV_TARGETS = {"province": 2.0, "country": 15.0}
+CSV_MEMORY_MB = 64
+
+
+# -- the data set ----------------------------------------------------------------------------------
+
+EXTRAS_SQL = [
+    # Volunteers of the pool assigned to the station they reported for (their first report).
+    """
+    UPDATE contacts c SET region_code = s.region_code, tps = s.tps
+    FROM (SELECT DISTINCT ON (r.contact_id) r.contact_id, st.region_code, st.tps
+          FROM reports r JOIN stations st ON st.id = r.station_id
+          ORDER BY r.contact_id, r.id) s
+    WHERE c.id = s.contact_id
+    """,
+    # An open flag on every disputed station, as the checks would raise it.
+    """
+    INSERT INTO flags (station_id, kind, reason, created_at)
+    SELECT station_id, 'disputed', 'laporan berbeda', now() FROM station_results WHERE status = 'disputed'
+    """,
+    # An incident at one station in 200.
+    """
+    INSERT INTO incidents (ref, place_key, station_id, region_code, contact_id, inbound_message_id, text,
+                           created_at)
+    SELECT 'I' || upper(to_hex(r.id)), r.station_id, r.station_id, NULL, r.contact_id, r.inbound_message_id,
+           'Formulir C.Hasil tidak ditempel', r.created_at
+    FROM reports r WHERE r.id % 1100 = 0
+    """,
+    # A reply for one inbound message in four.
+    """
+    INSERT INTO outbound_messages (to_number, text, provider, kind, status, attempts, next_attempt_at,
+                                   contact_id, inbound_message_id, created_at, sent_at)
+    SELECT m.from_number, 'OK TPS ' || right(r.station_id, 3) || ' diterima. Ref ' || r.ref, 'android',
+           'reply', 'sent', 1, m.received_at, m.contact_id, m.id, m.received_at, m.received_at
+    FROM inbound_messages m JOIN reports r ON r.inbound_message_id = m.id WHERE m.id % 4 = 0
+    """,
+    # The night ends now: reports, messages and incidents moved so the last one is a minute ago.
+    """
+    CREATE UNLOGGED TABLE bench_shift AS
+    SELECT now() - interval '1 minute' - max(created_at) AS delta FROM reports
+    """,
+    "UPDATE reports SET created_at = created_at + (SELECT delta FROM bench_shift)",
+    "UPDATE inbound_messages SET received_at = received_at + (SELECT delta FROM bench_shift)",
+    "UPDATE outbound_messages SET created_at = created_at + (SELECT delta FROM bench_shift), "
+    "sent_at = sent_at + (SELECT delta FROM bench_shift)",
+    "UPDATE incidents SET created_at = created_at + (SELECT delta FROM bench_shift)",
+    "DROP TABLE bench_shift",
+]
+
+
+def add_extras(database: Database) -> None:
+    with tally_bench.phase("volunteers, flags, incidents, replies, the night moved to now"):
+        tally_bench.execute(database, *EXTRAS_SQL)
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+
+
+def scopes(database: Database) -> dict[str, str]:
+    """A province, a kabupaten/kota and a kecamatan in the middle of the country."""
+    with database.read() as session:
+        middle = session.scalar(
+            text("SELECT id FROM stations ORDER BY id OFFSET (SELECT count(*) / 2 FROM stations) LIMIT 1")
+        )
+    return {
+        "province": middle[:2],
+        "kabkota": f"{middle[:2]}.{middle[2:4]}",
+        "kecamatan": f"{middle[:2]}.{middle[2:4]}.{middle[4:6]}",
+        "desa": f"{middle[:2]}.{middle[2:4]}.{middle[4:6]}.{middle[6:10]}",
+        "station": middle,
+    }
+
+
+def cli(url: str, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    env = {**os.environ, "SMSGATE_DATABASE_URL": url}
+    done = subprocess.run(
+        [SMSGATE, *args], input=stdin, capture_output=True, text=True, env=env, timeout=900, check=False
+    )
+    if check and done.returncode != 0:
+        raise SystemExit(f"smsgate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def accounts(url: str, where: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """email -> (role, scope) for the dashboard accounts the bench logs in with."""
+    made = {
+        "admin@bench.local": ("admin", None),
+        "provinsi@bench.local": ("coordinator", where["province"]),
+        "kabkota@bench.local": ("coordinator", where["kabkota"]),
+        "kecamatan@bench.local": ("coordinator", where["kecamatan"]),
+    }
+    for email, (role, region) in made.items():
+        args = ["user", "create", "--email", email, "--role", role, "--password-stdin"]
+        cli(url, *args, *(["--region", region] if region else []), stdin=PASSWORD + "\n")
+    return made
+
+
+# -- the server --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SMSGATE_DATABASE_URL": url,
+        "SMSGATE_PUBLIC_URL": base,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "SMSGATE_SECRET_KEY": "bench-secret-key-" + uuid.uuid4().hex,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [SMSGATE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if proc.poll() is not None:
+                    raise SystemExit(f"smsgate serve exited: see {log}")
+                time.sleep(0.5)
+            else:
+                raise SystemExit(f"smsgate serve did not answer /healthz within 60 s: see {log}")
+            yield base, proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    """Resident memory of the server and its workers, in MB."""
+    total = 0
+    pids = [proc.pid]
+    for pid in list(pids):
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            pids += [int(p) for p in children.read_text().split()]
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def login(base: str, email: str) -> str:
+    """Log in through the form (CSRF token and all) and return the session cookie."""
+    with requests.Session() as browser:
+        page = browser.get(f"{base}/dashboard/login", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        form = {"email": email, "password": PASSWORD, "csrf_token": token.group(1) if token else ""}
+        answer = browser.post(f"{base}/dashboard/login", data=form, allow_redirects=False, timeout=30)
+        if answer.status_code != 302:
+            raise SystemExit(f"login as {email} failed: {answer.status_code}")
+        return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+
+
+# -- measuring ---------------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def figures(samples: list[float]) -> str:
+    return (
+        f"p50 {percentile(samples, 0.5) * 1000:7.1f} ms  p95 {percentile(samples, 0.95) * 1000:7.1f} ms  "
+        f"max {max(samples) * 1000:7.1f} ms  (n={len(samples)})"
+    )
+
+
+def pages(where: dict[str, str], scope: str | None) -> dict[str, str]:
+    """The interactive pages, by name, for a user whose scope is ``scope`` (None: the country)."""
+    levels = [("country", None), ("province", where["province"]), ("kabkota", where["kabkota"]),
+              ("kecamatan", where["kecamatan"]), ("desa", where["desa"])]  # fmt: skip
+    out: dict[str, str] = {}
+    for level, code in levels:
+        if scope and (code is None or not code.startswith(scope)):
+            continue
+        query = f"?region={code}" if code else ""
+        out[f"overview {level}"] = f"/dashboard/{query}"
+        out[f"overview json {level}"] = f"/dashboard/api/overview{query}"
+        out[f"region {level}"] = f"/dashboard/regions/{code or ''}"
+    out["station"] = f"/dashboard/stations/{where['station']}"
+    out["review"] = "/dashboard/review"
+    out["messages"] = "/dashboard/messages"
+    out["messages search text"] = "/dashboard/messages?text=TPS+012"
+    out["messages search phone"] = "/dashboard/messages?phone=0089000"
+    out["volunteers"] = "/dashboard/volunteers"
+    out["incidents"] = "/dashboard/incidents"
+    return out
+
+
+def time_pages(base: str, cookie: str, paths: dict[str, str], samples: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    with requests.Session() as http:
+        headers = {"Cookie": cookie}
+        for path in paths.values():  # warm-up: one of each
+            answer = http.get(base + path, headers=headers, timeout=120)
+            if answer.status_code != 200:
+                raise SystemExit(f"{path}: {answer.status_code}")
+        for _ in range(samples):
+            for name, path in paths.items():
+                start = time.perf_counter()
+                answer = http.get(base + path, headers=headers, timeout=120)
+                timings[name].append(time.perf_counter() - start)
+                assert answer.status_code == 200, (path, answer.status_code)
+    return timings
+
+
+def export(
+    base: str, cookie: str, code: str | None, proc: subprocess.Popen[bytes]
+) -> tuple[float, int, float]:
+    """Seconds, rows and server memory growth (MB) for one results CSV."""
+    before = server_rss_mb(proc)
+    peak = before
+    start = time.perf_counter()
+    rows = 0
+    query = f"?region={code}" if code else ""
+    with requests.get(
+        f"{base}/dashboard/export/results.csv{query}", headers={"Cookie": cookie}, stream=True, timeout=600
+    ) as answer:
+        answer.raise_for_status()
+        for chunk in answer.iter_content(chunk_size=1 << 16):
+            rows += chunk.count(b"\n")
+            peak = max(peak, server_rss_mb(proc)) if rows % 50 == 0 else peak
+    elapsed = time.perf_counter() - start
+    return elapsed, rows - 1, max(peak, server_rss_mb(proc)) - before
+
+
+def simulate(base: str, url: str, rate: float, seconds: float) -> dict[str, float]:
+    """``smsgate simulate`` at ``rate`` for ``seconds``: its throughput and reply latencies."""
+    messages = max(1, int(rate * seconds))
+    out = cli(
+        url, "simulate", "--url", base, "--messages", str(messages), "--rate", str(rate),
+        "--concurrency", "16", "--auth-token", TOKEN, "--seed", str(int(time.time())),
+        check=False,  # it exits 1 when a reply was unexpected (a timeout): the figures still count
+    )  # fmt: skip
+    found = re.search(r"latency: p50 (\d+) ms, p90 (\d+) ms, p99 (\d+) ms, max (\d+) ms", out)
+    rate_found = re.search(r"\(([\d.]+) msgs/s", out)
+    if not found or not rate_found:
+        raise SystemExit(f"could not read simulate's output:\n{out}")
+    p50, _p90, p99, worst = (float(x) for x in found.groups())
+    return {"rate": float(rate_found.group(1)), "p50": p50, "p99": p99, "max": worst}
+
+
+def cpu_busy() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def dashboards(
+    base: str, cookies: list[tuple[str, str]], count: int, refresh: float, seconds: float
+) -> tuple[list[float], int, float]:
+    """``count`` dashboards, each refreshing its overview every ``refresh`` s for ``seconds``:
+    (latencies, failures, late starts in seconds at p95)."""
+    latencies: list[float] = []
+    lateness: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(cookie: str, path: str, due: float) -> None:
+        nonlocal failures
+        http = getattr(local, "http", None) or requests.Session()
+        local.http = http
+        late = time.perf_counter() - due
+        start = time.perf_counter()
+        try:
+            ok = http.get(base + path, headers={"Cookie": cookie}, timeout=30).status_code == 200
+        except requests.RequestException:
+            ok = False
+        elapsed = time.perf_counter() - start
+        with lock:
+            latencies.append(elapsed)
+            lateness.append(late)
+            failures += not ok
+
+    start = time.perf_counter()
+    schedule = sorted(
+        (start + (i / count) * refresh + k * refresh, i)
+        for i in range(count)
+        for k in range(int(seconds / refresh))
+    )
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        for due, i in schedule:
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            cookie, path = cookies[i % len(cookies)]
+            pool.submit(one, cookie, path, due)
+    return latencies, failures, percentile(lateness, 0.95)
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--stations", type=int, default=tally_bench.NATIONAL_STATIONS)
+    parser.add_argument("--reuse", help="a database a previous --keep run built (skips the build)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--dashboards", type=int, default=200)
+    parser.add_argument("--refresh", type=float, default=5.0, help="seconds between a dashboard's refreshes")
+    parser.add_argument("--sms-rate", type=float, default=50.0, help="SMS/s during the concurrency runs")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each concurrency run")
+    parser.add_argument("--samples", type=int, default=20, help="timed requests per page and user")
+    args = parser.parse_args()
+    print("command:", " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]))
+    missed: list[str] = []
+
+    base = make_url(args.url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = None
+    if args.reuse:
+        url = args.reuse
+    else:
+        name = f"smsgate_dash_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = base.set(database=name).render_as_string(hide_password=False)
+    database = Database.from_url(url)
+    started = time.perf_counter()
+    try:
+        if not args.reuse:
+            print(f"build: scratch database {name}")
+            tally_bench.build(database, args.stations)
+            add_extras(database)
+            where = scopes(database)
+            with tally_bench.phase("quick-count sample (smsgate sample draw --size 2000)"):
+                cli(url, "sample", "draw", "--size", "2000", "--seed", "1")
+            made = accounts(url, where)
+            print(f"  build total {time.perf_counter() - started:.1f} s")
+        else:
+            where = scopes(database)
+            made = {
+                "admin@bench.local": ("admin", None),
+                "provinsi@bench.local": ("coordinator", where["province"]),
+                "kabkota@bench.local": ("coordinator", where["kabkota"]),
+                "kecamatan@bench.local": ("coordinator", where["kecamatan"]),
+            }
+        with database.read() as session:
+            counts = {
+                t: session.scalar(text(f"SELECT count(*) FROM {t}"))
+                for t in (
+                    "stations",
+                    "reports",
+                    "inbound_messages",
+                    "outbound_messages",
+                    "flags",
+                    "incidents",
+                )
+            }
+        print("data: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f"; regions {where}")
+
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-dashboard-{uuid.uuid4().hex[:6]}.log"
+        with server(url, log) as (http_base, proc):
+            print(f"server: smsgate serve (default workers) at {http_base}, log {log}")
+            cookies = {email: login(http_base, email) for email in made}
+
+            print(f"\n1. interactive pages, {args.samples} sequential requests each (target p95 < 300 ms)")
+            for email in ("admin@bench.local", "kabkota@bench.local"):
+                role, scope = made[email]
+                print(f"  as {role} ({scope or 'Indonesia'})")
+                for page, samples in time_pages(
+                    http_base, cookies[email], pages(where, scope), args.samples
+                ).items():
+                    mark = ""
+                    if percentile(samples, 0.95) >= PAGE_TARGET:
+                        mark = "  MISSED"
+                        missed.append(f"{page} as {role}")
+                    print(f"    {page:26} {figures(samples)}{mark}")
+
+            print(f"\n2. results CSV (targets: province < 2 s, country < 15 s, memory < {CSV_MEMORY_MB} MB)")
+            for level, code in (("province", where["province"]), ("country", None)):
+                seconds, rows, grown = export(http_base, cookies["admin@bench.local"], code, proc)
+                mark = ""
+                if seconds >= CSV_TARGETS[level] or grown >= CSV_MEMORY_MB:
+                    mark = "  MISSED"
+                    missed.append(f"results CSV {level}")
+                print(f"  {level:9} {rows:8,} rows in {seconds:6.2f} s, server memory +{grown:.0f} MB{mark}")
+
+            print(f"\n3. SMS alone: smsgate simulate at {args.sms_rate:g}/s for {args.seconds:g} s")
+            alone = simulate(http_base, url, args.sms_rate, args.seconds)
+            print(f"  {alone['rate']:.1f} msgs/s, reply p50 {alone['p50']:.0f} ms, p99 {alone['p99']:.0f} ms")
+
+            views = [
+                (
+                    cookies[email],
+                    f"/dashboard/api/overview?region={scope}" if scope else "/dashboard/api/overview",
+                )
+                for email, (_, scope) in made.items()
+            ]
+            print(
+                f"\n4. {args.dashboards} dashboards refreshing every {args.refresh:g} s "
+                f"({args.dashboards / args.refresh:.0f} refreshes/s) while SMS arrive at {args.sms_rate:g}/s"
+            )
+            result: dict[str, object] = {}
+            busy0, total0 = cpu_busy()
+            sms_thread = threading.Thread(
+                target=lambda: result.update(sms=simulate(http_base, url, args.sms_rate, args.seconds))
+            )
+            sms_thread.start()
+            latencies, failures, late = dashboards(
+                http_base, views, args.dashboards, args.refresh, args.seconds
+            )
+            sms_thread.join()
+            busy1, total1 = cpu_busy()
+            together = result["sms"]
+            assert isinstance(together, dict)
+            cpu = 100 * (busy1 - busy0) / max(1, total1 - total0)
+            print(f"  refresh: {figures(latencies)}, {failures} failed, p95 start delay {late * 1000:.0f} ms")
+            print(
+                f"  SMS: {together['rate']:.1f} msgs/s, reply p50 {together['p50']:.0f} ms, "
+                f"p99 {together['p99']:.0f} ms (alone {alone['p99']:.0f} ms, "
+                f"{together['p99'] / max(alone['p99'], 1):.2f}x)"
+            )
+            print(f"  machine CPU busy during the run: {cpu:.0f}% (server, database and load generators)")
+            if percentile(latencies, 0.95) >= PAGE_TARGET or failures:
+                missed.append("dashboard refresh p95 / failures")
+            if together["p99"] > 2 * max(alone["p99"], 1):
+                missed.append("SMS reply p99 more than 2x the baseline")
+    finally:
+        database.dispose()
+        if name and not args.keep:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"dropped {name}")
+        elif name:
+            print(f"kept database: {url}  (next time: --reuse '{url}')")
+        admin.dispose()
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    if missed:
+        print("targets missed: " + "; ".join(missed))
+        return 1
+    print("every target met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
