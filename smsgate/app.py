@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 import webhooks
 
-from . import api, dashboard
+from . import api, dashboard, http_security
 from .config import Settings
 from .db import Database
 from .services.ingest import Ingest
@@ -39,6 +39,7 @@ def create_app(
     app.extensions["smsgate.database"] = database
     app.extensions["smsgate.gateway"] = Ingest(database, settings)
 
+    http_security.init_app(app, settings)
     app.register_blueprint(api.bp)
     webhooks.register(app)
     dashboard.init_app(app, settings, database)

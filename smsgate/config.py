@@ -36,6 +36,19 @@ def parse_timezone(value: str | None) -> str:
     return name
 
 
+def parse_trusted_proxies(value: str | None) -> int:
+    """A number of proxy hops, checked at start-up: a typo must not silently trust nobody (or everybody)."""
+    if not value:
+        return 0
+    try:
+        hops = int(value)
+    except ValueError:
+        hops = -1
+    if hops < 0:
+        raise ValueError(f"SMSGATE_TRUSTED_PROXIES: expected a number of proxies (0, 1, 2…), not {value!r}")
+    return hops
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///smsgate.db"
@@ -55,6 +68,9 @@ class Settings:
     #: The qualified majority that verifies a station despite dissent (``SMSGATE_CONSENSUS``,
     #: ``<min_agree>,<share>``, default ``3,2/3``; services/consensus.py).
     consensus: Rule = DEFAULT_RULE
+    #: How many reverse proxies in front of smsgate append ``X-Forwarded-For``/``-Proto``/``-Host``
+    #: (``SMSGATE_TRUSTED_PROXIES``; 0, the default, trusts none of those headers).
+    trusted_proxies: int = 0
     # --- gateways and outbound SMS (README "Indonesian gateways") ---
     #: Provider for outbound SMS to a contact who never wrote to us (``SMSGATE_DEFAULT_PROVIDER``).
     default_provider: str = "twilio"
@@ -112,6 +128,7 @@ class Settings:
             timezone=parse_timezone(get("SMSGATE_TIMEZONE")),
             late_hours=float(get("SMSGATE_LATE_HOURS") or cls.late_hours),
             consensus=parse_rule(get("SMSGATE_CONSENSUS")),
+            trusted_proxies=parse_trusted_proxies(get("SMSGATE_TRUSTED_PROXIES")),
             default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
             android_secret=get("SMSGATE_ANDROID_SECRET"),
             android_url=get("SMSGATE_ANDROID_URL"),

@@ -1,12 +1,14 @@
-"""``smsgate user create``: dashboard accounts from the command line."""
+"""``smsgate user create|password|disable|enable``: dashboard accounts from the command line."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
+from sqlalchemy.orm import Session
 
-from ..models import utcnow
+from ..models import User, utcnow
 from ..models.users import USER_ROLES
 
 
@@ -42,3 +44,65 @@ def create(ctx: click.Context, email: str, role: str, region: str | None, passwo
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(summary)
+
+
+def _change(ctx: click.Context, email: str, change: Callable[[Session, User], str]) -> None:
+    """Apply ``change`` to the user ``email`` in one transaction; print what it reports."""
+    from ..cli import Env
+    from .accounts import AccountError, find_user
+
+    env = ctx.ensure_object(Env)
+    try:
+        with env.database.begin() as session:
+            summary = change(session, find_user(session, email))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary)
+
+
+@user.command("password")
+@click.option("--email", required=True, help="The account whose password is reset.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
+@click.pass_context
+def password(ctx: click.Context, email: str, password_stdin: bool) -> None:
+    """Set a new password (an admin's reset); every session of the account ends."""
+    from .accounts import set_password
+
+    if password_stdin:
+        new = sys.stdin.readline().rstrip("\r\n")
+    else:
+        new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    def change(session: Session, account: User) -> str:
+        set_password(account, new)
+        return f"password of {account.email} changed; every session of the account has ended"
+
+    _change(ctx, email, change)
+
+
+@user.command("disable")
+@click.option("--email", required=True, help="The account to disable.")
+@click.pass_context
+def disable(ctx: click.Context, email: str) -> None:
+    """Refuse the account's logins and end every session it has (a lost laptop, a departed coordinator)."""
+    from .accounts import disable as disable_account
+
+    def change(session: Session, account: User) -> str:
+        disable_account(account, utcnow())
+        return f"user {account.email} disabled; every session of the account has ended"
+
+    _change(ctx, email, change)
+
+
+@user.command("enable")
+@click.option("--email", required=True, help="The account to enable again.")
+@click.pass_context
+def enable(ctx: click.Context, email: str) -> None:
+    """Allow a disabled account to log in again (with its current password)."""
+    from .accounts import enable as enable_account
+
+    def change(session: Session, account: User) -> str:
+        enable_account(account)
+        return f"user {account.email} enabled"
+
+    _change(ctx, email, change)

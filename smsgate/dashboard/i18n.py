@@ -15,9 +15,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "email": ("Email", "Email"),
     "password": ("Kata sandi", "Password"),
     "login_failed": ("Email atau kata sandi salah.", "Wrong email or password."),
-    "login_locked": (
-        "Terlalu banyak percobaan gagal. Coba lagi dalam beberapa menit.",
-        "Too many failed attempts. Try again in a few minutes.",
+    "login_wait": (
+        "Terlalu banyak percobaan gagal dari alamat ini. Coba lagi dalam {minutes} menit.",
+        "Too many failed attempts from this address. Try again in {minutes} min.",
+    ),
+    "change_password": ("Ganti kata sandi", "Change password"),
+    "current_password": ("Kata sandi sekarang", "Current password"),
+    "new_password": ("Kata sandi baru", "New password"),
+    "repeat_password": ("Ulangi kata sandi baru", "Repeat the new password"),
+    "password_wrong": ("Kata sandi sekarang salah.", "The current password is wrong."),
+    "password_mismatch": ("Kedua kata sandi baru tidak sama.", "The two new passwords differ."),
+    "password_too_short": (
+        "Kata sandi baru minimal {n} karakter.",
+        "The new password needs at least {n} characters.",
+    ),
+    "password_changed": (
+        "Kata sandi diganti. Sesi lain akun ini sudah diakhiri.",
+        "Password changed. The account's other sessions have been ended.",
     ),
     "language": ("Bahasa", "Language"),
     "switch_language": ("English", "Bahasa Indonesia"),

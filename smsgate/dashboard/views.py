@@ -18,6 +18,7 @@ from flask import (
     flash,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -28,6 +29,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from ..csv_cells import safe_row
 from ..db import Database
 from ..models import Region, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_key
@@ -107,10 +109,31 @@ def before() -> ResponseReturnValue | None:
     user_id = session.get("user_id")
     if user_id is not None:
         with database().read() as db:
-            g.user = db.get(User, user_id)
-        if g.user is None:
+            user = db.get(User, user_id)
+        if current_session(user):
+            g.user = user
+        else:
+            language = lang()
             session.clear()
+            session["lang"] = language
     return None
+
+
+def current_session(user: User | None) -> bool:
+    """Whether the signed cookie still names a live session: the account exists, is enabled, and
+    has not ended its sessions since (logout, new password, ``smsgate user disable``)."""
+    return (
+        user is not None and user.disabled_at is None and session.get("generation") == user.session_generation
+    )
+
+
+def start_session(user: User) -> None:
+    language = lang()
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    session["generation"] = user.session_generation
+    session["lang"] = language
 
 
 def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -133,40 +156,80 @@ def safe_next(target: str | None) -> str:
 
 
 def client_ip() -> str:
+    """The client's address; behind ``SMSGATE_TRUSTED_PROXIES`` proxies, ProxyFix has already
+    replaced the proxy's own address with the one it forwarded."""
     return request.remote_addr or "unknown"
 
 
 # -- session -------------------------------------------------------------------------------
 
 
+def wait_message(seconds: int) -> str:
+    return t("login_wait", minutes=max(1, -(-seconds // 60)))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     error = None
     status = 200
+    retry_after = 0
     if request.method == "POST":
         with database().begin() as db:
             result = accounts.authenticate(
                 db, request.form.get("email", ""), request.form.get("password", ""), client_ip(), utcnow()
             )
-            user_id = result.user.id if result.user else None
-        if user_id is not None:
-            language = lang()
-            session.clear()
-            session.permanent = True
-            session["user_id"] = user_id
-            session["lang"] = language
-            return redirect(safe_next(request.args.get("next")))
-        error = t("login_locked") if result.locked else t("login_failed")
-        status = 429 if result.locked else 401
-    return render_template("dashboard/login.html", error=error), status
+            if result.user is not None:
+                start_session(result.user)
+                return redirect(safe_next(request.args.get("next")))
+        retry_after = result.retry_after
+        error = wait_message(retry_after) if retry_after else t("login_failed")
+        status = 429 if retry_after else 401
+    response = make_response(render_template("dashboard/login.html", error=error), status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")
+@login_required
 def logout() -> ResponseReturnValue:
+    """Ends every session of this account on the server, not only this browser's cookie."""
+    with database().begin() as db:
+        user = db.get(User, g.user.id)
+        accounts.end_sessions(user)
     language = lang()
     session.clear()
     session["lang"] = language
     return redirect(url_for("dashboard.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password() -> ResponseReturnValue:
+    """Change one's own password: every other session of the account ends, this one continues."""
+    error = None
+    status = 200
+    if request.method == "POST":
+        current = request.form.get("current", "")
+        new = request.form.get("new", "")
+        with database().begin() as db:
+            result = accounts.authenticate(db, g.user.email, current, client_ip(), utcnow())
+            if result.user is None:
+                error = wait_message(result.retry_after) if result.throttled else t("password_wrong")
+                status = 429 if result.throttled else 403
+            elif new != request.form.get("repeat", ""):
+                error, status = t("password_mismatch"), 400
+            else:
+                try:
+                    accounts.set_password(result.user, new)
+                except accounts.AccountError:
+                    error, status = t("password_too_short", n=accounts.MIN_PASSWORD), 400
+                else:
+                    start_session(result.user)
+        if error is None:
+            flash(t("password_changed"))
+            return redirect(url_for("dashboard.overview"))
+    return render_template("dashboard/password.html", error=error), status
 
 
 @bp.post("/lang")
@@ -347,14 +410,17 @@ def volunteers() -> ResponseReturnValue:
 
 
 def csv_response(rows: Callable[[Session], Iterator[list[Any]]], filename: str) -> Response:
-    """Stream a CSV from a generator, with its own session for the life of the response."""
+    """Stream a CSV from a generator, with its own session for the life of the response.
+
+    Every dashboard export goes through here, so no cell can reach a spreadsheet as a formula
+    (``csv_cells.safe_row``)."""
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         with database().read() as db:
             for row in rows(db):
-                writer.writerow(row)
+                writer.writerow(safe_row(row))
                 if buffer.tell() > 16384:
                     yield buffer.getvalue()
                     buffer.seek(0)

@@ -17,9 +17,10 @@ USER_ROLES = (ADMIN, COORDINATOR_USER)
 class User(Base):
     """A person who logs in to the dashboard.
 
-    ``region_code`` is the scope: ``None`` means the whole country (admins only). The failed
-    login count and the lockout live here, not in the process, because several app servers
-    answer the same user.
+    ``region_code`` is the scope: ``None`` means the whole country (admins only).
+    ``session_generation`` is written into every session cookie at login; raising it (logout,
+    a new password, ``smsgate user disable``) makes every cookie issued before unusable on every
+    app server, although the cookies themselves are signed and still unexpired.
     """
 
     __tablename__ = "users"
@@ -30,9 +31,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default=COORDINATOR_USER)
     region_code: Mapped[str | None] = mapped_column(String(16), ForeignKey("regions.code"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     @property
@@ -41,7 +41,8 @@ class User(Base):
 
 
 class LoginFailure(Base):
-    """One failed login from ``ip`` (for ``email``): the sliding window of the per-IP limit."""
+    """One failed login from ``ip`` for ``email`` (known or not): the sliding window of the
+    per-account-and-address and per-address slow-downs."""
 
     __tablename__ = "login_failures"
 
@@ -50,7 +51,10 @@ class LoginFailure(Base):
     ip: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (Index("ix_login_failures_ip_created", "ip", "created_at"),)
+    __table_args__ = (
+        Index("ix_login_failures_ip_created", "ip", "created_at"),
+        Index("ix_login_failures_email_ip_created", "email", "ip", "created_at"),
+    )
 
 
 class StationDecision(Base):

@@ -58,18 +58,45 @@ def live_url(settings, database, world) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+#: Reports every Content-Security-Policy violation to the test (an init script is not itself
+#: subject to the page's policy, and the binding outlives navigations).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.cspViolation(
+    e.violatedDirective + " " + (e.blockedURI || "inline") + " " + e.sourceFile + ":" + e.lineNumber
+  );
+});
+"""
+
+
 @pytest.fixture
-def page(live_url):  # type: ignore[no-untyped-def]
+def csp_violations() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(live_url, csp_violations):  # type: ignore[no-untyped-def]
+    """A Chromium page; the test fails afterwards if the dashboard broke its own CSP anywhere."""
+    violations = csp_violations
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        context.expose_binding("cspViolation", lambda _source, text: violations.append(text))
+        context.add_init_script(REPORT_VIOLATIONS)
         page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         page.set_default_timeout(15000)
         try:
             yield page
         finally:
             context.close()
             browser.close()
+    assert violations == [], violations
 
 
 def test_election_night_in_the_browser(page, live_url, client):
@@ -130,3 +157,27 @@ def test_election_night_in_the_browser(page, live_url, client):
     page.click("#switch-language")
     sync_api.expect(page.locator("h1")).to_contain_text("Banjarmasin Selatan")
     sync_api.expect(page.locator("nav").first).to_contain_text("Overview")
+
+
+def test_the_dashboard_keeps_its_own_content_security_policy(page, live_url, csp_violations):
+    """The policy is sent and is strict; the ``page`` fixture fails on any violation logged while
+    the pages render, refresh and draw their charts (an inline style or script would be one)."""
+    response = page.goto(f"{live_url}/dashboard/login")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(f"{live_url}/dashboard/")
+    sync_api.expect(page.locator("#vote-chart")).to_be_visible()
+    page.wait_for_timeout(6000)  # one refresh from /dashboard/api/overview, charts redrawn
+    for path in ("regions/63.71", "review", "messages", "volunteers", "incidents", "password"):
+        page.goto(f"{live_url}/dashboard/{path}")
+        sync_api.expect(page.locator("h1").first).to_be_visible()
+    assert csp_violations == []
+    # The check itself can fail: an inline style attribute is refused and reported.
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p style=\\'color: red\\'>x</p>')")
+    page.wait_for_timeout(500)
+    assert any("style-src" in violation for violation in csp_violations), csp_violations
+    csp_violations.clear()

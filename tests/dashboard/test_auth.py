@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from smsgate import create_app
 from smsgate.cli import main
 from smsgate.dashboard import SESSION_SECRET
-from smsgate.dashboard.accounts import ACCOUNT_LIMIT, IP_LIMIT
 from smsgate.models import AppSecret, LoginFailure, User
 
-from .conftest import ADMIN, KOTA, PASSWORD, csrf_token, login
+from .conftest import ADMIN, PASSWORD, csrf_token, login
 
 
 def test_pages_need_a_login(client, users):
@@ -57,34 +56,8 @@ def test_wrong_password_is_refused_and_recorded(app, database, users):
     assert "Email atau kata sandi salah" in response.get_data(as_text=True)
     assert login(browser, "nobody@example.org").status_code == 401
     with database.read() as session:
-        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 2
-        assert session.scalars(select(User).where(User.email == ADMIN)).one().failed_logins == 1
-
-
-def test_account_is_locked_after_repeated_failures(app, users):
-    browser = app.test_client()
-    for _ in range(ACCOUNT_LIMIT - 1):
-        assert login(browser, KOTA, "salah-salah").status_code == 401
-    assert login(browser, KOTA, "salah-salah").status_code == 429
-    locked = login(browser, KOTA)  # the right password does not help while locked
-    assert locked.status_code == 429
-    assert "Terlalu banyak" in locked.get_data(as_text=True)
-    assert login(browser, ADMIN).status_code == 302  # other accounts are unaffected
-
-
-def test_one_address_is_limited_across_accounts(app, users):
-    browser = app.test_client()
-    for i in range(IP_LIMIT):
-        assert login(browser, f"guess{i}@example.org", "x").status_code == 401
-    assert login(browser, ADMIN).status_code == 429
-    elsewhere = app.test_client()
-    token = csrf_token(elsewhere)
-    response = elsewhere.post(
-        "/dashboard/login",
-        data={"email": ADMIN, "password": PASSWORD, "csrf_token": token},
-        environ_base={"REMOTE_ADDR": "10.9.9.9"},
-    )
-    assert response.status_code == 302
+        failures = session.scalars(select(LoginFailure).order_by(LoginFailure.id)).all()
+    assert [(f.email, f.ip) for f in failures] == [(ADMIN, "127.0.0.1"), ("nobody@example.org", "127.0.0.1")]
 
 
 def test_csrf_is_enforced_on_every_form(app, admin, users):

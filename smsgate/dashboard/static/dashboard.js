@@ -82,8 +82,12 @@
       else node.textContent = fmtNumber(value, lang);
     });
     var verified = root.querySelector('[data-bar="verified"]'), reported = root.querySelector('[data-bar="reported"]');
-    if (verified) verified.style.width = (s.total ? 100 * s.verified / s.total : 0) + "%";
-    if (reported) reported.style.width = (s.total ? 100 * (s.reported - s.verified) / s.total : 0) + "%";
+    var verifiedPct = s.total ? 100 * s.verified / s.total : 0;
+    if (verified) verified.setAttribute("width", verifiedPct + "%");
+    if (reported) {
+      reported.setAttribute("x", verifiedPct + "%");
+      reported.setAttribute("width", (s.total ? 100 * (s.reported - s.verified) / s.total : 0) + "%");
+    }
     var votes = root.querySelector("#votes");
     if (votes) votes.replaceChildren(barChart(doc.candidates, lang));
     var activity = root.querySelector("#activity");
