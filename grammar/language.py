@@ -14,13 +14,30 @@ feature-phone users type instead of spaces.
     pin_suffix ::= "PIN" ["=" | ":"] pin_digits END      the last word PIN that is not the first
     pin_digits ::= 4 to 6 digits                         word; nothing but gaps after it
 
-    report   ::= [station] item* END
-    station  ::= "TPS" [station_number]         TPS 012 | TPS12 | TPS O12 | TPS 6371011001012
-                                                | TPS 63.71.01.1001/12 | TPS 6371011001/12
-    item     ::= vote | extra | bare_number | stray_word
-    vote     ::= candidate_code ("=" | ":") [count]          01=123, 1:123, O1 = 123
-    extra    ::= ("SAH" | "TS" | "DPT") ("=" | ":") [count]  SAH=371 TS=5 DPT=290
+    report   ::= filler* [station] item* END
+    station  ::= "TPS" ["NO" | "NO." | "NOMOR" | "NMR"] ["." | ":" | "-"] [station_number]
+                     TPS 012 | TPS12 | TPS O12 | TPS No. 12 | TPS.012 | TPS-012 | TPS 12: | TPS 12.
+                     | TPS 6371011001012 | TPS 63.71.01.1001/12 | TPS 6371011001/12
+    item     ::= closing | extra | vote | filler | named_vote | bare_number | stray_word
+    vote     ::= code (("=" | ":" | "-") [count] | count_after_gap)     01=123, 1:123, 01-123
+    code     ::= digits | digits ")" | "(" digits ")"                    01 | 1) | (01)
+    named_vote ::= alias (("=" | ":" | "-") [count] | count_after_gap)  AMIN=123, anies 123
+    extra    ::= label (("=" | ":") [count] | [count_after_gap])        SAH=371, TIDAK SAH 5
+    label    ::= [("JUMLAH" | "JML") ["SELURUH"] ["SUARA"] | "SUARA"] "SAH"           -> SAH
+               | "TS" | [("JUMLAH" | "JML")] ["SUARA"] ("TIDAK" | "TDK") "SAH"     -> TS
+               | [("JUMLAH" | "JML")] "DPT"                                         -> DPT
+    filler   ::= ("PASLON" | "PASANGAN" | "CALON" | "NOMOR" | "NMR" | "NO" | "URUT" | "SUARA"
+               | "HASIL" | "PEROLEHAN") ["." | ":"]                      carries no value
+    closing  ::= ("TERIMA KASIH" | "TERIMAKASIH" | "TRIMA KASIH" | "MAKASIH" | "MKSH" | "TRIMS"
+               | "TKS" | "THX" | "TQ" | "SALAM") ["." | "!"]...          only as the last item
+    count    ::= digits ["." | ":"]            one trailing full stop or colon closes a sentence
     positional counts: TPS#012#123#98#150 (bare numbers, one per candidate in code order)
+    codes and counts: TPS 12 01 123 02 98 03 150 (bare numbers, code then count, when the codes
+                      are each candidate once, in code order or written in full)
+
+    Inside a report ``|`` and ``/`` are gaps too (``01=123 | 02=98``). An alias is a word the
+    contest's candidates CSV gives a candidate; ``grammar.semantics`` resolves it, so an
+    unknown word with a value (``salah 5``, ``JOKOWI=5``) is refused where it stands.
 
     help        ::= ("BANTUAN" | "HELP" | "INFO" | "?") anything
     cancel      ::= ("BATAL" | "CANCEL") [reference]
@@ -74,7 +91,10 @@ from grammar.messages import (
     Totals,
 )
 from grammar.semantics import (
+    CLOSING,
     EXTRA,
+    FILLER,
+    NAMED,
     NUMBER,
     PAIR,
     STRAY,
@@ -94,14 +114,39 @@ GAP = " #*,;"
 # ---------------------------------------------------------------------------------------------
 # Lexical patterns, shared with the fast path. ``[0-9O]`` with IGNORECASE: O/o may stand for 0.
 # ---------------------------------------------------------------------------------------------
-TPS_PATTERN = r"TPS(?![A-NP-Z])"
-STATION_NUMBER_PATTERN = r"(?>[0-9O][^ #*,;=:]*)(?! *[=:])"
-CANDIDATE_CODE_PATTERN = r"(?>[0-9O]+)(?= *[=:])"
-EXTRA_KEYWORD_PATTERN = r"(?:SAH|TS|DPT)(?= *[=:])"
-ASSIGN_PATTERN = r"[=:]"
-COUNT_PATTERN = r"(?!(?>[0-9O]+) *[=:])[^ #*,;]+"
-BARE_NUMBER_PATTERN = r"(?>[0-9O]+)(?![^ #*,;])"
+REPORT_GAP = GAP + "|/"
+"""Inside a report ``|`` and ``/`` may also stand between two pairs (``01=123 | 02=98``)."""
+
+TPS_PATTERN = r"TPS(?![A-NP-Z])(?: *(?:NOMOR|NMR|NO)(?![A-Z])\.?)?[.:-]?"
+STATION_NUMBER_PATTERN = r"(?>[0-9O][^ #*,;|=:]*)(?::(?=[ #*,;|]))?(?! *[=:])"
+CANDIDATE_CODE_PATTERN = r"\((?>[0-9O]+)\)|(?>[0-9O]+)(?:\)|(?= *[=:-]))"
+_VALID_LABEL = r"(?:(?:JUMLAH|JML) +(?:SELURUH +)?(?:SUARA +)?|SUARA +)?SAH"
+_INVALID_LABEL = r"TS|(?:(?:JUMLAH|JML) +)?(?:SUARA +)?(?:TIDAK|TDK) +SAH"
+_REGISTERED_LABEL = r"(?:(?:JUMLAH|JML) +)?DPT"
+EXTRA_KEYWORD_PATTERN = rf"(?:{_INVALID_LABEL}|{_VALID_LABEL}|{_REGISTERED_LABEL})(?![A-Z])"
+ASSIGN_PATTERN = r"[=:-]"
+EXTRA_ASSIGN_PATTERN = r"[=:]"
+COUNT_PATTERN = r"(?!(?>[0-9O]+) *[=:)-]|\()[^ #*,;|/]+"
+SPACED_COUNT_PATTERN = rf"(?=[0-9]){COUNT_PATTERN}"
+BARE_NUMBER_PATTERN = r"(?>[0-9O]+)\.?(?![^ #*,;|/])"
+FILLER_WORDS = ("PASLON", "PASANGAN", "CALON", "NOMOR", "NMR", "NO", "URUT", "SUARA", "HASIL", "PEROLEHAN")
+FILLER_PATTERN = rf"(?:{'|'.join(FILLER_WORDS)})(?:[.:]?(?![^ #*,;|/])|\.(?=[0-9O]))"
+CLOSINGS = (
+    "TERIMA KASIH",
+    "TERIMAKASIH",
+    "TRIMA KASIH",
+    "MAKASIH",
+    "MKSH",
+    "TRIMS",
+    "TKS",
+    "THX",
+    "TQ",
+    "SALAM",
+)
+CLOSING_PATTERN = rf"(?:{'|'.join(c.replace(' ', ' +') for c in CLOSINGS)})[.!]*(?![^ #*,;|/])"
+NAME_PATTERN = r"[A-Z]{2,20}(?![A-Z0-9])"
 WORD_PATTERN = r"[^ #*,;]+"
+REPORT_WORD_PATTERN = r"[^ #*,;|/]+"
 COMMAND_WORD_PATTERN = r"[A-Z]+|\?+"
 REFERENCE_PATTERN = r"[^ #*,;]+"
 REGION_CODE_PATTERN = r"[0-9][0-9.]*(?![^ #*,;])"
@@ -148,6 +193,7 @@ def _reject_unknown_command(toks: pp.ParseResults) -> None:
 
 
 END = pp.StringEnd().set_whitespace_chars(GAP, copy_defaults=False).set_name("end of message")
+REPORT_END = pp.StringEnd().set_whitespace_chars(REPORT_GAP, copy_defaults=False).set_name("end of message")
 unexpected_word = lexeme(WORD_PATTERN, "unexpected word").add_parse_action(_reject_unexpected)
 FINISH = (END | unexpected_word).set_name("end of message")
 """After a command's arguments: the end, else the first word left over is the error."""
@@ -155,30 +201,55 @@ FINISH = (END | unexpected_word).set_name("end of message")
 # ---------------------------------------------------------------------------------------------
 # Reports
 # ---------------------------------------------------------------------------------------------
-tps_word = lexeme(TPS_PATTERN, "TPS")
-station_number = lexeme(STATION_NUMBER_PATTERN, "station number")
-candidate_code = lexeme(CANDIDATE_CODE_PATTERN, "candidate code")
-extra_keyword = lexeme(EXTRA_KEYWORD_PATTERN, "SAH, TS or DPT")
-assign = lexeme(ASSIGN_PATTERN, "= or :", gap=" ")
+tps_word = lexeme(TPS_PATTERN, "TPS", gap=REPORT_GAP)
+station_number = lexeme(STATION_NUMBER_PATTERN, "station number", gap=REPORT_GAP)
+candidate_code = lexeme(CANDIDATE_CODE_PATTERN, "candidate code", gap=REPORT_GAP)
+candidate_name = lexeme(NAME_PATTERN, "candidate name", gap=REPORT_GAP)
+extra_keyword = lexeme(EXTRA_KEYWORD_PATTERN, "SAH, TS or DPT", gap=REPORT_GAP)
+assign = lexeme(ASSIGN_PATTERN, "=, : or -", gap=" ")
+extra_assign = lexeme(EXTRA_ASSIGN_PATTERN, "= or :", gap=" ")
 count = lexeme(COUNT_PATTERN, "count", gap=" ")
-bare_number = lexeme(BARE_NUMBER_PATTERN, "number")
-stray_word = lexeme(WORD_PATTERN, "word")
+spaced_count = lexeme(SPACED_COUNT_PATTERN, "count", gap=" ")
+bare_number = lexeme(BARE_NUMBER_PATTERN, "number", gap=REPORT_GAP)
+filler_word = lexeme(FILLER_PATTERN, "filler word", gap=REPORT_GAP)
+closing_words = lexeme(CLOSING_PATTERN, "closing", gap=REPORT_GAP)
+stray_word = lexeme(REPORT_WORD_PATTERN, "word", gap=REPORT_GAP)
 
 
 def _keyed(kind: str) -> Callable[[pp.ParseResults], Item]:
+    """``key [sign] [value]``: a missing sign or value is an empty lexeme where it would be."""
+
     def build(toks: pp.ParseResults) -> Item:
-        key, sign = toks[0], toks[1]
-        value = toks[2] if len(toks) > 2 else Lexeme("", sign.end, sign.end)
+        key, *rest = toks
+        sign = value = None
+        if len(rest) == 2:
+            sign, value = rest
+        elif rest and rest[0].text[:1].isdigit():  # only a count after a gap starts with a digit
+            value = rest[0]
+        elif rest:
+            sign = rest[0]
+        if value is None:
+            after = sign.end if sign is not None else key.end
+            value = Lexeme("", after, after)
         return Item(kind, value, key, sign)
 
     return build
 
 
+def _single(kind: str) -> Callable[[pp.ParseResults], Item]:
+    return lambda toks: Item(kind, toks[0])
+
+
 station = (tps_word + pp.Opt(station_number)).set_name("station")
-vote = (candidate_code + assign + pp.Opt(count)).set_name("vote").add_parse_action(_keyed(PAIR))
-extra = (extra_keyword + assign + pp.Opt(count)).set_name("SAH/TS/DPT").add_parse_action(_keyed(EXTRA))
-positional_count = bare_number.copy().add_parse_action(lambda toks: Item(NUMBER, toks[0]))
-stray = stray_word.copy().add_parse_action(lambda toks: Item(STRAY, toks[0]))
+_valued = (assign + pp.Opt(count)) | spaced_count
+_extra_valued = (extra_assign + pp.Opt(count)) | pp.Opt(spaced_count)
+vote = (candidate_code + pp.Opt(_valued)).set_name("vote").add_parse_action(_keyed(PAIR))
+named_vote = (candidate_name + _valued).set_name("vote by name").add_parse_action(_keyed(NAMED))
+extra = (extra_keyword + _extra_valued).set_name("SAH/TS/DPT").add_parse_action(_keyed(EXTRA))
+positional_count = bare_number.copy().add_parse_action(_single(NUMBER))
+filler = filler_word.copy().add_parse_action(_single(FILLER))
+closing = closing_words.copy().add_parse_action(_single(CLOSING))
+stray = stray_word.copy().add_parse_action(_single(STRAY))
 MAX_REPORT_LENGTH = 2000
 """A report is short (Twilio delivers at most 1,600 characters): words beyond this are refused,
 which bounds the work for absurd input instead of reading 100 kB of numbers."""
@@ -191,22 +262,28 @@ def _within_report_length(s: str, loc: int, toks: pp.ParseResults) -> None:
         raise Rejection(errors.UNEXPECTED_TOKEN, start, item.value.end, details=("too_long",))
 
 
-report_item = (vote | extra | positional_count | stray).set_name("report item")
+report_item = (closing | extra | vote | filler | named_vote | positional_count | stray).set_name(
+    "report item"
+)
 report_item.add_parse_action(_within_report_length)
-report_start = pp.FollowedBy(tps_word | candidate_code | extra_keyword | bare_number)
+report_start = pp.FollowedBy(
+    pp.ZeroOrMore(filler_word) + (tps_word | candidate_code | extra_keyword | bare_number | named_vote)
+)
 
 
 def _report_draft(toks: pp.ParseResults) -> ReportDraft:
-    parts = list(toks)
-    tps = number = None
-    if parts and isinstance(parts[0], Lexeme):
-        tps = parts.pop(0)
-        if parts and isinstance(parts[0], Lexeme):
-            number = parts.pop(0)
-    return ReportDraft(tps, number, tuple(parts))
+    items: list[Item] = []
+    station_parts: list[Lexeme] = []
+    for part in toks:
+        (items if isinstance(part, Item) else station_parts).append(part)
+    tps = station_parts[0] if station_parts else None
+    number = station_parts[1] if len(station_parts) > 1 else None
+    return ReportDraft(tps, number, tuple(items))
 
 
-report = (report_start + pp.Opt(station) + pp.ZeroOrMore(report_item) + END).set_name("report")
+report = (
+    report_start + pp.ZeroOrMore(filler) + pp.Opt(station) + pp.ZeroOrMore(report_item) + REPORT_END
+).set_name("report")
 report.add_parse_action(_report_draft)
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from grammar import errors
 from grammar.errors import Rejection
@@ -22,28 +22,39 @@ def _candidates(candidates: Sequence[str] | str) -> tuple[str, ...]:
     return tuple(candidates)
 
 
-def parse_full(text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES) -> Message:
+def _aliases(aliases: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(aliases.items())) if aliases else ()
+
+
+def parse_full(
+    text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES, aliases: Mapping[str, str] | None = None
+) -> Message:
     """Parse normalised text with the pyparsing grammar alone (raises ``Rejection``)."""
     result = parse_normalised(text)
     if isinstance(result, ReportDraft):
-        return build_report(text, result, candidate_set(_candidates(candidates)))
+        return build_report(text, result, candidate_set(_candidates(candidates), _aliases(aliases)))
     return result
 
 
-def parse(text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES) -> Message | ParseError:
+def parse(
+    text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES, aliases: Mapping[str, str] | None = None
+) -> Message | ParseError:
     """Understand one SMS: a typed ``Message``, or a ``ParseError`` saying exactly what is wrong.
 
     ``candidates`` are the contest's candidate codes; a report must give each exactly once.
-    Whatever ``text`` is (any Unicode, any length, even not a string) the answer is a value:
-    the gateway must never fail because of what someone typed.
+    ``aliases`` maps words (letters only, any case) to candidate codes, so ``AMIN=123`` can
+    stand for ``01=123``. Whatever ``text`` is (any Unicode, any length, even not a string) the
+    answer is a value: the gateway must never fail because of what someone typed.
     """
     try:
-        return _parse(text, candidates)
+        return _parse(text, candidates, aliases)
     except Exception:  # the contract is "never raises"; this marks a bug for the core to log
         return ParseError(errors.UNEXPECTED_TOKEN, details=("internal_error",))
 
 
-def _parse(text: object, candidates: Sequence[str]) -> Message | ParseError:
+def _parse(
+    text: object, candidates: Sequence[str], aliases: Mapping[str, str] | None
+) -> Message | ParseError:
     if text is None:
         return ParseError(errors.EMPTY)
     if isinstance(text, bytes | bytearray):
@@ -53,7 +64,7 @@ def _parse(text: object, candidates: Sequence[str]) -> Message | ParseError:
     normalised = normalise(text)
     if is_empty(normalised.text):
         return ParseError(errors.EMPTY)
-    contest = candidate_set(_candidates(candidates))
+    contest = candidate_set(_candidates(candidates), _aliases(aliases))
     try:
         result = parse_report_fast(normalised.text, contest)
         if result is None:

@@ -25,6 +25,16 @@ Normalisation identifiers recorded in ``normalisations`` (always in this order):
     a candidate code was typed with extra leading zeros (``001=123`` is ``01``).
 ``positional``
     counts were given without codes, one per candidate in code order (``TPS#012#123#98#150``).
+``codes_and_counts``
+    codes and counts alternated with only a gap between them (``TPS 12 01 123 02 98 03 150``).
+``candidate_names``
+    a candidate was named by one of the contest's aliases (``AMIN=123``).
+``words_ignored``
+    words that carry no value were skipped: ``paslon``, ``no.``, ``suara``, ... or a closing
+    such as ``terima kasih`` after the report.
+``punctuation``
+    ``-``, ``)``, ``(..)``, ``|``, ``/`` or a trailing ``.``/``:`` was read as punctuation
+    (``01-123``, ``(01) 123``, ``03=150.``, ``TPS 12:``).
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ NORMALISATIONS: tuple[str, ...] = (
     "leading_zeros_added",
     "leading_zeros_removed",
     "positional",
+    "codes_and_counts",
+    "candidate_names",
+    "words_ignored",
+    "punctuation",
 )
 _ORDER = {name: index for index, name in enumerate(NORMALISATIONS)}
 
@@ -98,13 +112,16 @@ class Keyword(NamedTuple):
     lexeme: Lexeme
 
 
-PAIR, EXTRA, NUMBER, STRAY = "pair", "extra", "number", "stray"
+PAIR, NAMED, EXTRA, NUMBER, STRAY = "pair", "named", "extra", "number", "stray"
+FILLER, CLOSING = "filler", "closing"
 
 
 class Item(NamedTuple):
-    """One thing after the station: ``01=123`` (pair), ``SAH=371`` (extra), ``123``, or a stray word.
+    """One thing in a report: ``01=123`` (pair), ``AMIN=123`` (named), ``SAH=371`` (extra), ``123``
+    (number), a word without value (filler, closing) or a stray word.
 
-    ``value`` of a pair or extra is an empty lexeme at the end of the ``=`` when nothing follows it.
+    ``value`` of a pair or extra is an empty lexeme where the value should be when nothing follows
+    the key; ``assign`` is ``None`` when a gap alone separates key and value (``SAH 371``).
     """
 
     kind: str
@@ -130,18 +147,29 @@ class Candidates:
     codes: tuple[str, ...]
     by_value: dict[int, str]
     width: int
+    by_alias: dict[str, str]
 
 
 @lru_cache(maxsize=64)
-def candidate_set(codes: tuple[str, ...]) -> Candidates:
-    """Index candidate codes by integer value ("1" and "01" are the same candidate)."""
+def candidate_set(codes: tuple[str, ...], aliases: tuple[tuple[str, str], ...] = ()) -> Candidates:
+    """Index candidate codes by integer value ("1" and "01" are the same candidate) and by alias.
+
+    ``aliases`` are (word, code) pairs; a word that is not letters only, or whose code is not a
+    candidate, is ignored (the importer refuses such aliases, this only keeps ``parse`` total).
+    """
     by_value: dict[int, str] = {}
     for code in codes:
         if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) <= 6:
             by_value.setdefault(int(code), code)
     ordered = tuple(by_value[value] for value in sorted(by_value))
     width = max((len(code) for code in ordered), default=2)
-    return Candidates(ordered, by_value, width)
+    known = set(ordered)
+    by_alias = {
+        word.upper(): code
+        for word, code in aliases
+        if isinstance(word, str) and word.isascii() and word.isalpha() and code in known
+    }
+    return Candidates(ordered, by_value, width, by_alias)
 
 
 def ordered(notes: set[str]) -> tuple[str, ...]:
@@ -160,8 +188,17 @@ def _digits(text: str, notes: set[str]) -> str | None:
 
 
 def count_value(lexeme: Lexeme, field: str, notes: set[str]) -> int:
-    """A vote or total: a clean integer 0..9999, else ``bad_number`` naming the field."""
-    digits = _digits(lexeme.text, notes)
+    """A vote or total: a clean integer 0..9999, else ``bad_number`` naming the field.
+
+    One trailing ``.`` or ``:`` closes a sentence (``03=150.``); a ``.`` or ``,`` inside a count
+    could be a thousands separator (``1.123``) and is refused.
+    """
+    text = lexeme.text
+    if len(text) > 1 and text[-1] in ".:":
+        text = text[:-1]
+        if _digits(text, set()) is not None:
+            notes.add("punctuation")
+    digits = _digits(text, notes)
     if digits is not None:
         significant = digits.lstrip("0") or "0"
         if len(significant) <= len(str(MAX_COUNT)) and int(significant) <= MAX_COUNT:
@@ -170,8 +207,15 @@ def count_value(lexeme: Lexeme, field: str, notes: set[str]) -> int:
 
 
 def candidate_code(lexeme: Lexeme, candidates: Candidates, notes: set[str]) -> str:
-    """The canonical code a typed code stands for (by integer value), else ``unknown_candidate``."""
-    digits = _digits(lexeme.text, notes) or "0"
+    """The canonical code a typed code stands for (by integer value), else ``unknown_candidate``.
+
+    ``(01)`` and ``01)`` are the code 01 with punctuation around it.
+    """
+    text = lexeme.text
+    if text.endswith(")"):
+        text = text.strip("()")
+        notes.add("punctuation")
+    digits = _digits(text, notes) or "0"
     significant = digits.lstrip("0") or "0"
     value = int(significant) if len(significant) <= 6 else None
     code = candidates.by_value.get(value) if value is not None else None
@@ -192,10 +236,19 @@ def station_ref(tps: Lexeme | None, number: Lexeme | None, notes: set[str]) -> S
     if number is None:
         start, end = (tps.start, tps.end) if tps is not None else (None, None)
         raise Rejection(errors.NO_STATION, start, end)
-    if tps is not None and tps.end == number.start:
-        notes.add("no_spaces")
+    if tps is not None:
+        written = tps.text.upper()
+        if written[-1] in ".:-":
+            notes.add("punctuation")
+        elif written == "TPS" and tps.end == number.start:
+            notes.add("no_spaces")
+        if "NO" in written:
+            notes.add("words_ignored")
     text = number.text
     local: set[str] = set()
+    if len(text) > 1 and text[-1] in ".:":
+        text = text[:-1]
+        local.add("punctuation")
     if "O" in text or "o" in text:
         local.add("letter_o_as_zero")
         text = text.upper().replace("O", "0")
@@ -262,6 +315,55 @@ def _absorbed(items: Sequence[Item], index: int) -> int:
     return end
 
 
+_LABEL_FIELDS = (("DPT", "DPT"), ("TIDAK", "TS"), ("TDK", "TS"), ("TS", "TS"), ("SAH", "SAH"))
+_PAIR_PUNCTUATION = re.compile(r"[|/()-]")
+
+
+def label_field(label: str) -> str:
+    """``SAH``, ``TS`` or ``DPT`` for any of the form's labels (``JML SAH``, ``TIDAK SAH``, ...)."""
+    words = label.upper().split()
+    for word, field in _LABEL_FIELDS:
+        if word in words:
+            return field
+    raise AssertionError(f"not a label: {label!r}")
+
+
+def candidate_by_name(lexeme: Lexeme, candidates: Candidates, notes: set[str]) -> str:
+    """The code of the candidate an alias names, else ``unexpected_token`` for the word."""
+    code = candidates.by_alias.get(lexeme.text.upper())
+    if code is None:
+        raise Rejection(errors.UNEXPECTED_TOKEN, lexeme.start, lexeme.end)
+    notes.add("candidate_names")
+    return code
+
+
+def _alternating(numbers: Sequence[Lexeme], candidates: Candidates) -> list[tuple[Lexeme, str]] | None:
+    """Read bare numbers as ``code count code count ...`` when that is the only reading.
+
+    It is when there are exactly two numbers per candidate, every candidate's code stands once in
+    the code places, and the codes are either in the form's order or written in full
+    (``03 150 01 123 02 98``): ``1 2 3 3 2 1`` is refused, it may be six counts typed by mistake.
+    """
+    codes = candidates.codes
+    if len(numbers) != 2 * len(codes):
+        return None
+    found: list[str] = []
+    for lexeme in numbers[0::2]:
+        digits = _digits(lexeme.text, set())
+        significant = (digits or "").lstrip("0") or "0"
+        code = candidates.by_value.get(int(significant)) if digits and len(significant) <= 6 else None
+        if code is None:
+            return None
+        found.append(code)
+    if sorted(found) != sorted(codes):
+        return None
+    in_order = found == list(codes)
+    in_full = all(len(lexeme.text) >= len(code) for lexeme, code in zip(numbers[0::2], found, strict=True))
+    if not (in_order or in_full):
+        return None
+    return list(zip(numbers[0::2], found, strict=True))
+
+
 def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Report:
     """Judge a report: every candidate exactly once, counts 0..9999, SAH equal to the sum.
 
@@ -275,6 +377,9 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
         station = station_ref(draft.tps, draft.station_number, notes)
     if SEPARATOR.search(text):
         notes.add("separators")
+    after_station = draft.station_number.end if draft.station_number else 0
+    if _PAIR_PUNCTUATION.search(text, after_station):
+        notes.add("punctuation")
     votes: dict[str, int] = {}
     extras: dict[str, int] = {}
     extra_lexemes: dict[str, Lexeme] = {}
@@ -283,30 +388,49 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
     index = 0
     while index < len(items):
         item = items[index]
+        if item.kind == FILLER:
+            notes.add("words_ignored")
+            index += 1
+            continue
+        if item.kind == CLOSING:
+            if index + 1 < len(items):
+                following = items[index + 1]
+                start = (following.key or following.value).start
+                raise Rejection(errors.UNEXPECTED_TOKEN, start, following.value.end)
+            notes.add("words_ignored")
+            index += 1
+            continue
         if item.kind == STRAY:
             raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
         if item.kind == NUMBER:
             # Only a leading run of bare numbers gets here; later ones are absorbed below.
             if station is None:
                 raise Rejection(errors.NO_STATION, item.value.start, item.value.end)
+            if votes or extras:  # a number apart from any value, after words that carry none
+                raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
             positional.append(item.value)
             index += 1
             continue
         key = item.key
-        assert key is not None and item.assign is not None
-        if item.kind == PAIR:
+        assert key is not None
+        if item.kind in (PAIR, NAMED):
             if positional:
                 raise Rejection(errors.UNEXPECTED_TOKEN, key.start, item.value.end)
-            field = candidate_code(key, candidates, notes)
+            if item.kind == PAIR:
+                field = candidate_code(key, candidates, notes)
+            elif station is None and index == 0 and key.text.upper() not in candidates.by_alias:
+                raise Rejection(errors.UNKNOWN_COMMAND, key.start, key.end)  # "HALO 5" is no report
+            else:
+                field = candidate_by_name(key, candidates, notes)
         else:
-            field = key.text.upper()
+            field = label_field(key.text)
         after = _absorbed(items, index)
         if after > index + 1:
             raise Rejection(errors.BAD_NUMBER, item.value.start, items[after - 1].value.end, field=field)
         value = count_value(item.value, field, notes)
-        if item.assign.text == ":":
+        if item.assign is not None and item.assign.text == ":":
             notes.add("colon_as_equals")
-        if item.kind == PAIR:
+        if item.kind != EXTRA:
             if field in votes:
                 raise Rejection(errors.DUPLICATE_CANDIDATE, key.start, key.end, field=field)
             votes[field] = value
@@ -317,7 +441,13 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
             extra_lexemes[field] = Lexeme(key.text, key.start, item.value.end)
         index = after
     if positional:
-        if len(positional) != len(candidates.codes):
+        pairs = _alternating(positional, candidates)
+        if pairs is not None:
+            for (code_lexeme, code), lexeme in zip(pairs, positional[1::2], strict=True):
+                candidate_code(code_lexeme, candidates, notes)  # the leading-zero notes
+                votes[code] = count_value(lexeme, code, notes)
+            notes.add("codes_and_counts")
+        elif len(positional) != len(candidates.codes):
             raise Rejection(
                 errors.POSITIONAL_COUNT,
                 positional[0].start,
@@ -325,9 +455,10 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
                 expected=len(candidates.codes),
                 actual=len(positional),
             )
-        for code, lexeme in zip(candidates.codes, positional, strict=True):
-            votes[code] = count_value(lexeme, code, notes)
-        notes.add("positional")
+        else:
+            for code, lexeme in zip(candidates.codes, positional, strict=True):
+                votes[code] = count_value(lexeme, code, notes)
+            notes.add("positional")
     missing = tuple(code for code in candidates.codes if code not in votes)
     if missing:
         raise Rejection(errors.MISSING_CANDIDATE, field=missing[0], details=missing)

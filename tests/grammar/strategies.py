@@ -89,7 +89,7 @@ def careless(draw: st.DrawFn, v: Values) -> str:
 
 
 # Text that looks like reports: the fast path and the grammar must agree on all of it.
-REPORTISH_ALPHABET = "0123456789Oo=:#*,; ./-TPSADHtpsahdxQC?"
+REPORTISH_ALPHABET = "0123456789Oo=:#*,; ./-()|TPSADHNtpsahdxnQC?"
 reportish_text = st.text(alphabet=REPORTISH_ALPHABET, max_size=60)
 
 report_words = st.sampled_from(
@@ -130,6 +130,27 @@ report_words = st.sampled_from(
         "?",
         "PIN",
         "pin",
+        "paslon",
+        "No.",
+        "no.1",
+        "suara",
+        "SUARA SAH",
+        "TIDAK SAH",
+        "JML SAH:",
+        "terima kasih",
+        "salam",
+        "AMIN",
+        "salah",
+        "(01)",
+        "1)",
+        "01-",
+        "-",
+        "|",
+        "/",
+        "150.",
+        "12:",
+        "TPS.012",
+        "TPS-12",
         "4821",
         "PIN=4821",
     ]

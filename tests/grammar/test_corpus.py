@@ -70,6 +70,7 @@ class Err:
 
 
 CANONICAL = report(12)
+SEP_COLON = ("separators", "colon_as_equals", "leading_zeros_added")
 
 TOLERATED: list[tuple[str, Message]] = [
     # canonical and whitespace
@@ -156,6 +157,45 @@ TOLERATED: list[tuple[str, Message]] = [
     ("TPS 012 01=123\x00 02=98 03=150", report(12, notes=("unicode_normalised",))),
     ("TPS 012 01=12\u200b3 02=98 03=150", report(12, notes=("unicode_normalised",))),
     ("TPS 012 01=123 02=98 03=150 \U0001f44d", Err("unexpected_token", token="\U0001f44d", position=28)),
+    # words that carry no value, and closings after a complete report
+    ("TPS 12 paslon 1: 123, paslon 2: 98, paslon 3: 150", report(12, notes=(*SEP_COLON, "words_ignored"))),
+    ("TPS 012 SUARA 01=123 02=98 03=150", report(12, notes=("words_ignored",))),
+    ("Hasil TPS 12: 01=123 02=98 03=150", report(12, notes=("words_ignored", "punctuation"))),
+    (
+        "TPS 12 nomor urut 1=123 no. 2=98 calon 3=150",
+        report(12, notes=("leading_zeros_added", "words_ignored")),
+    ),
+    ("TPS 012 01=123 02=98 03=150 terima kasih", report(12, notes=("words_ignored",))),
+    ("TPS 012 01=123 02=98 03=150 Terima kasih.", report(12, notes=("words_ignored",))),
+    ("TPS 012 01=123 02=98 03=150, mksh", report(12, notes=("separators", "words_ignored"))),
+    ("TPS 012 01=123 02=98 03=150\nSalam", report(12, notes=("words_ignored",))),
+    # the station as people write it
+    ("TPS No. 12 01=123 02=98 03=150", report(12, notes=("words_ignored", "punctuation"))),
+    ("TPS nomor 12 01=123 02=98 03=150", report(12, notes=("words_ignored",))),
+    ("TPS.012 01=123 02=98 03=150", report(12, notes=("punctuation",))),
+    ("TPS-012 01=123 02=98 03=150", report(12, notes=("punctuation",))),
+    ("TPS 12: 01=123 02=98 03=150", report(12, notes=("punctuation",))),
+    ("TPS 12. 01=123 02=98 03=150", report(12, notes=("punctuation",))),
+    # separators between a code and its count, and between pairs
+    ("TPS 12 01 123 02 98 03 150", report(12, notes=("codes_and_counts",))),
+    ("TPS 12 1 123 2 98 3 150", report(12, notes=("leading_zeros_added", "codes_and_counts"))),
+    ("TPS 12 03 150 01 123 02 98", report(12, notes=("codes_and_counts",))),
+    ("TPS 012 01-123 02-98 03-150", report(12, notes=("punctuation",))),
+    ("TPS 012 (01) 123 (02) 98 (03) 150", report(12, notes=("punctuation",))),
+    ("TPS 012 1)123 2)98 3)150", report(12, notes=("leading_zeros_added", "punctuation"))),
+    ("Tps 012, 01 = 123, 02 = 98, 03 = 150.", report(12, notes=("separators", "punctuation"))),
+    ("TPS 12 01=123 | 02=98 | 03=150", report(12, notes=("punctuation",))),
+    ("TPS 12 01=123/02=98/03=150", report(12, notes=("punctuation",))),
+    # the form's own labels for the extras
+    ("TPS 12 01=123 02=98 03=150 SAH 371 TIDAK SAH 5", report(12, valid=371, invalid=5)),
+    ("TPS 12 01=123 02=98 03=150 TDK SAH : 5", report(12, invalid=5, notes=("colon_as_equals",))),
+    ("TPS 12 01=123 02=98 03=150 JML SAH 371 DPT 290", report(12, valid=371, registered=290)),
+    ("TPS 12 01=123 02=98 03=150 suara sah=371 suara tidak sah=5", report(12, valid=371, invalid=5)),
+    ("TPS 12 01=123 02=98 03=150 JUMLAH SELURUH SUARA SAH 371", report(12, valid=371)),
+    (
+        "TPS 12 01 123 02 98 03 150 SAH 371 TS 5",
+        report(12, valid=371, invalid=5, notes=("codes_and_counts",)),
+    ),
 ]
 
 ERRORS: list[tuple[str, Err]] = [
@@ -206,7 +246,6 @@ ERRORS: list[tuple[str, Err]] = [
     ("TPS 012 01=123 02=98 03=99999999999999999999999", Err("bad_number", field="03")),
     ("TPS 012 01=12a 02=98 03=150", Err("bad_number", field="01", token="12a")),
     ("TPS 012 01=123 02=9l8 03=150", Err("bad_number", field="02", token="9l8")),
-    ("TPS 012 01=123 02=98 03=150.", Err("bad_number", field="03", token="150.")),
     ("TPS 012 01=123 02=98 03=1 50", Err("bad_number", field="03", token="1 50")),
     ("TPS 012 01=123 02=98 03=150#5", Err("bad_number", field="03", token="150#5")),
     ("TPS 012 01=12302=98 03=150", Err("bad_number", field="01", token="")),
@@ -257,14 +296,31 @@ ERRORS: list[tuple[str, Err]] = [
     ("YA", Err("missing_argument", field="YA")),
     ("yes", Err("missing_argument", field="YA", token="yes")),
     # unexpected tokens
-    ("TPS 012 01=123 02=98 03=150 terima kasih", Err("unexpected_token", token="terima", position=28)),
-    ("TPS 012 SUARA 01=123 02=98 03=150", Err("unexpected_token", token="SUARA")),
     (
         "TPS 012 01=123 02=98 03=150 SAH=371 SAH=371",
         Err("unexpected_token", field="SAH", token="SAH=371", position=36),
     ),
     ("TPS 12 123 01=98 02=5 03=6", Err("unexpected_token", token="01=98")),
     ("TPS 012 01=123 02=98 03=150 TPS 13", Err("unexpected_token", token="TPS")),
+    # words around a report are no licence: an unknown word or a number after it still fails
+    ("TPS 012 01=123 02=98 03=150 salah", Err("unexpected_token", token="salah", position=28)),
+    ("TPS 012 01=123 02=98 03=150 terima kasih salah", Err("unexpected_token", token="salah")),
+    ("TPS 012 01=123 02=98 03=150 terima kasih 5", Err("unexpected_token", token="5")),
+    ("TPS 012 01=5 02=6 03=7 suara 1 2 3", Err("unexpected_token", token="1")),
+    ("TPS 012 paslon=5 01=123 02=98 03=150", Err("unexpected_token", token="paslon")),
+    ("terima kasih TPS 012 01=123 02=98 03=150", Err("unknown_command", token="terima")),
+    ("HALO 5", Err("unknown_command", token="HALO")),
+    ("TPS 12 AMIN=123 PRABOWO=98 GANJAR=150", Err("unexpected_token", token="AMIN")),  # no aliases here
+    ("TPS 12 1 2 3 3 2 1", Err("positional_count", expected=3, actual=6)),  # six counts, or codes?
+    ("TPS 12 01 123 02 98", Err("positional_count", expected=3, actual=4)),
+    ("TPS 12 01=123 02 98 03=150", Err("bad_number", field="01", token="123 02 98")),
+    ("TPS 12 01=1.123 02=98 03=150", Err("bad_number", field="01", token="1.123")),
+    ("TPS 12 01=123.98 03=150", Err("bad_number", field="01", token="123.98")),
+    ("TPS 12 01=123 02=98 03=150 SAH", Err("bad_number", field="SAH", token="")),
+    ("TPS 12 01=123 02=98 03=150 TIDAK SAH TS=5", Err("bad_number", field="TS")),
+    ("TPS 12 01=123 02=98 03=150 JML SAH 370", Err("sum_mismatch", expected=370, actual=371)),
+    ("01 123 02 98 03 150", Err("no_station")),
+    ("TPS No. 01=123 02=98 03=150", Err("no_station")),
     ("TPS 012 =123 02=98 03=150", Err("no_station", token="TPS")),  # "012 =123" reads as a pair too
     ("TPS 012 01=123 02=98 03=150 =5", Err("bad_number", field="03", token="")),  # "150 =5" is a pair too
     ("TPS 012 01=123 02=98 03=150#=5", Err("unexpected_token", token="=5", position=28)),
@@ -454,3 +510,33 @@ def test_reports_beyond_the_length_limit_are_refused_at_the_first_word_beyond() 
         2022,
         ("too_long",),
     )
+
+
+ALIASES = {"AMIN": "01", "ANIES": "01", "PRABOWO": "02", "GANJAR": "03"}
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("TPS 012 AMIN=123 PRABOWO=98 GANJAR=150", report(12, notes=("candidate_names",))),
+        ("TPS 12 anies 123 prabowo 98 ganjar 150", report(12, notes=("candidate_names",))),
+        (
+            "TPS 12 Amin: 123, 02=98, Ganjar: 150",
+            report(12, notes=("separators", "colon_as_equals", "candidate_names")),
+        ),
+        ("AMIN=123 PRABOWO=98 GANJAR=150", report(None, notes=("candidate_names",))),
+        ("TPS 12 AMIN=123 01=5 02=98 03=150", Err("duplicate_candidate", field="01", token="01")),
+        ("TPS 12 ANIES=123 AMIN=123 PRABOWO=98 GANJAR=150", Err("duplicate_candidate", token="AMIN")),
+        ("TPS 12 AMIN=123 PRABOWO=98", Err("missing_candidate", field="03")),
+        ("TPS 12 JOKOWI=5 PRABOWO=98 GANJAR=150", Err("unexpected_token", token="JOKOWI")),
+        ("TPS 12 AMIN 123 4 PRABOWO=98 GANJAR=150", Err("bad_number", field="01", token="123 4")),
+        ("JOKOWI 5", Err("unknown_command", token="JOKOWI")),
+    ],
+)
+def test_candidates_by_name(text: str, want: Message | Err) -> None:
+    got = parse(text, ("01", "02", "03"), ALIASES)
+    if isinstance(want, Err):
+        assert isinstance(got, ParseError), got
+        assert want.matches(got), got
+    else:
+        assert got == want

@@ -67,7 +67,7 @@ def load(path: Path = CORPUS) -> list[Case]:
 
 def reading(text: str) -> str:
     """What the gateway makes of ``text``: its canonical reading, or ``! <error code>``."""
-    result = parse(text, CANDIDATES)
+    result = parse(text, CANDIDATES, ALIASES)
     return f"! {result.code}" if isinstance(result, ParseError) else render(result)
 
 
