@@ -19,17 +19,26 @@ from grammar.language import (
     ASSIGN_PATTERN,
     BARE_NUMBER_PATTERN,
     CANDIDATE_CODE_PATTERN,
+    CLOSING_PATTERN,
     COUNT_PATTERN,
+    EXTRA_ASSIGN_PATTERN,
     EXTRA_KEYWORD_PATTERN,
+    FILLER_PATTERN,
     FLAGS,
     MAX_REPORT_LENGTH,
+    NAME_PATTERN,
+    PIN_WORD_PATTERN,
+    REPORT_WORD_PATTERN,
+    SPACED_COUNT_PATTERN,
     STATION_NUMBER_PATTERN,
     TPS_PATTERN,
-    WORD_PATTERN,
 )
 from grammar.messages import Report, StationRef
 from grammar.semantics import (
+    CLOSING,
     EXTRA,
+    FILLER,
+    NAMED,
     NUMBER,
     PAIR,
     SEPARATOR,
@@ -41,25 +50,54 @@ from grammar.semantics import (
     ordered,
 )
 
-_GAP = r"[ #*,;]*"
+_GAP = r"[ #*,;|/]*"
+
+
+def _valued(prefix: str, assign: str, *, optional: bool) -> str:
+    """``(assign [count] | count_after_gap)`` as the grammar composes it, in named groups."""
+    spaced = rf" *(?P<{prefix}svalue>{SPACED_COUNT_PATTERN})"
+    either = rf"(?: *(?P<{prefix}assign>{assign})(?: *(?P<{prefix}value>{COUNT_PATTERN}))?|{spaced})"
+    return either + "?" if optional else either
+
+
+_FILLER = re.compile(rf"{_GAP}(?P<filler>{FILLER_PATTERN})", FLAGS)
 _STATION = re.compile(rf"{_GAP}(?P<tps>{TPS_PATTERN})(?:{_GAP}(?P<number>{STATION_NUMBER_PATTERN}))?", FLAGS)
 _ITEM = re.compile(
     _GAP
     + "(?:"
-    + rf"(?P<code>{CANDIDATE_CODE_PATTERN}) *(?P<assign>{ASSIGN_PATTERN})(?: *(?P<value>{COUNT_PATTERN}))?"
-    + rf"|(?P<extra>{EXTRA_KEYWORD_PATTERN}) *(?P<xassign>{ASSIGN_PATTERN})(?: *(?P<xvalue>{COUNT_PATTERN}))?"
+    + rf"(?P<closing>{CLOSING_PATTERN})"
+    + rf"|(?P<extra>{EXTRA_KEYWORD_PATTERN}){_valued('x', EXTRA_ASSIGN_PATTERN, optional=True)}"
+    + rf"|(?P<code>{CANDIDATE_CODE_PATTERN}){_valued('c', ASSIGN_PATTERN, optional=True)}"
+    + rf"|(?P<filler>{FILLER_PATTERN})"
+    + rf"|(?P<name>{NAME_PATTERN}){_valued('n', ASSIGN_PATTERN, optional=False)}"
     + rf"|(?P<number>{BARE_NUMBER_PATTERN})"
-    + rf"|(?P<stray>{WORD_PATTERN})"
+    + rf"|(?P<stray>{REPORT_WORD_PATTERN})"
     + ")",
     FLAGS,
 )
 _TRAILING_GAP = re.compile(_GAP)
 _FIRST_LETTERS = re.compile(rf"{_GAP}([A-Z]+|\?)", FLAGS)
+_PIN_WORD = re.compile(PIN_WORD_PATTERN, FLAGS)
+_KEYED = {"extra": ("x", EXTRA), "code": ("c", PAIR), "name": ("n", NAMED)}
 
 
 def _lexeme(match: re.Match[str], group: str) -> Lexeme:
     start, end = match.span(group)
     return Lexeme(match.group(group), start, end)
+
+
+def _keyed_item(match: re.Match[str], key_group: str) -> Item:
+    prefix, kind = _KEYED[key_group]
+    key = _lexeme(match, key_group)
+    sign = _lexeme(match, f"{prefix}assign") if match.group(f"{prefix}assign") is not None else None
+    value = None
+    for group in (f"{prefix}value", f"{prefix}svalue"):
+        if match.group(group) is not None:
+            value = _lexeme(match, group)
+    if value is None:
+        after = sign.end if sign is not None else key.end
+        value = Lexeme("", after, after)
+    return Item(kind, value, key, sign)
 
 
 def draft_report(text: str) -> ReportDraft | None:
@@ -69,38 +107,42 @@ def draft_report(text: str) -> ReportDraft | None:
     first = _FIRST_LETTERS.match(text)
     if first is not None and resolve_keyword(first.group(1)) is not None:
         return None  # a command word (or a safe typo of one): the grammar's business
-    tps = number = None
+    if _PIN_WORD.search(text):
+        return None  # the PIN suffix is cut off by the grammar
+    items: list[Item] = []
     position = 0
-    station = _STATION.match(text)
+    while (filler := _FILLER.match(text, position)) is not None:
+        items.append(Item(FILLER, _lexeme(filler, "filler")))
+        position = filler.end()
+    tps = number = None
+    station = _STATION.match(text, position)
     if station is not None:
         tps = _lexeme(station, "tps")
         if station.group("number") is not None:
             number = _lexeme(station, "number")
         position = station.end()
-    items: list[Item] = []
     length = len(text)
     while True:
         match = _ITEM.match(text, position)
         if match is None:
             break
-        kind = match.lastgroup
-        if kind == "stray":
+        if match.group("stray") is not None:
             return None
-        if kind == "number":
+        if match.group("closing") is not None:
+            items.append(Item(CLOSING, _lexeme(match, "closing")))
+        elif match.group("filler") is not None:
+            items.append(Item(FILLER, _lexeme(match, "filler")))
+        elif match.group("number") is not None:
             items.append(Item(NUMBER, _lexeme(match, "number")))
-        elif kind in ("assign", "value"):
-            assign = _lexeme(match, "assign")
-            value = _lexeme(match, "value") if kind == "value" else Lexeme("", assign.end, assign.end)
-            items.append(Item(PAIR, value, _lexeme(match, "code"), assign))
         else:
-            assign = _lexeme(match, "xassign")
-            value = _lexeme(match, "xvalue") if kind == "xvalue" else Lexeme("", assign.end, assign.end)
-            items.append(Item(EXTRA, value, _lexeme(match, "extra"), assign))
+            key_group = next(group for group in _KEYED if match.group(group) is not None)
+            items.append(_keyed_item(match, key_group))
         position = match.end()
     if _TRAILING_GAP.match(text, position).end() != length:  # type: ignore[union-attr]
         return None
-    if tps is None and not items:
-        return None
+    lead = next((item for item in items if item.kind != FILLER), None)
+    if tps is None and (lead is None or lead.kind not in (PAIR, NAMED, EXTRA, NUMBER)):
+        return None  # not plainly a report (the grammar may call it an unknown command)
     return ReportDraft(tps, number, tuple(items))
 
 

@@ -17,6 +17,7 @@ from grammar.parser import parse_full
 from grammar.semantics import candidate_set
 
 from .strategies import (
+    ALIASES,
     CANDIDATES,
     canonical,
     careless,
@@ -25,9 +26,10 @@ from .strategies import (
     reportish_sequence,
     reportish_text,
     values,
+    volunteer_style,
 )
 
-CONTEST = candidate_set(CANDIDATES)
+CONTEST = candidate_set(CANDIDATES, tuple(sorted(ALIASES.items())))
 
 
 def outcome(run: object) -> object:
@@ -46,7 +48,7 @@ def check_agreement(original: str) -> bool:
     fast = outcome(lambda: parse_report_fast(text, CONTEST))
     if fast is None:
         return False
-    assert fast == outcome(lambda: parse_full(text, CANDIDATES)), text
+    assert fast == outcome(lambda: parse_full(text, CANDIDATES, ALIASES)), text
     return True
 
 
@@ -77,6 +79,7 @@ def test_fast_path_agrees_on_any_text(text: str) -> None:
 def test_fast_path_answers_common_reports(data: st.DataObject, v: object) -> None:
     assert check_agreement(canonical(v))  # type: ignore[arg-type]
     assert check_agreement(data.draw(careless(v)))  # type: ignore[arg-type]
+    assert check_agreement(data.draw(volunteer_style(v)))  # type: ignore[arg-type]
 
 
 def grammar_outcome(run: object) -> object:
