@@ -74,7 +74,7 @@ import pyparsing as pp
 
 from grammar import errors
 from grammar.errors import Rejection
-from grammar.keywords import resolve_keyword
+from grammar.keywords import CLOSINGS, FILLER_WORDS, resolve_keyword
 from grammar.messages import (
     Broadcast,
     Cancel,
@@ -129,20 +129,7 @@ EXTRA_ASSIGN_PATTERN = r"[=:]"
 COUNT_PATTERN = r"(?!(?>[0-9O]+) *[=:)-]|\()[^ #*,;|/]+"
 SPACED_COUNT_PATTERN = rf"(?=[0-9]){COUNT_PATTERN}"
 BARE_NUMBER_PATTERN = r"(?>[0-9O]+)\.?(?![^ #*,;|/])"
-FILLER_WORDS = ("PASLON", "PASANGAN", "CALON", "NOMOR", "NMR", "NO", "URUT", "SUARA", "HASIL", "PEROLEHAN")
 FILLER_PATTERN = rf"(?:{'|'.join(FILLER_WORDS)})(?:[.:]?(?![^ #*,;|/])|\.(?=[0-9O]))"
-CLOSINGS = (
-    "TERIMA KASIH",
-    "TERIMAKASIH",
-    "TRIMA KASIH",
-    "MAKASIH",
-    "MKSH",
-    "TRIMS",
-    "TKS",
-    "THX",
-    "TQ",
-    "SALAM",
-)
 CLOSING_PATTERN = rf"(?:{'|'.join(c.replace(' ', ' +') for c in CLOSINGS)})[.!]*(?![^ #*,;|/])"
 NAME_PATTERN = r"[A-Z]{2,20}(?![A-Z0-9])"
 WORD_PATTERN = r"[^ #*,;]+"

@@ -55,7 +55,10 @@ from .regions import normalise_code, time_zone
 from .schema import upgrade
 
 DEMO_AUTH_TOKEN = "smsgate-demo-twilio-token"
-CANDIDATES_CSV = "code,name\n01,Anies-Muhaimin\n02,Prabowo-Gibran\n03,Ganjar-Mahfud\n"
+CANDIDATES_CSV = (
+    "code,name,aliases\n01,Anies-Muhaimin,AMIN ANIES\n02,Prabowo-Gibran,PRABOWO GIBRAN\n"
+    "03,Ganjar-Mahfud,GANJAR MAHFUD\n"
+)
 #: Stations per desa: mean about 6.7 like Kalimantan Selatan's 13,584 TPS in 2,016 desa (2024).
 STATIONS_PER_DESA = (6.74, 2.4)
 VOTERS = (150, 300)

@@ -12,6 +12,8 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grammar.keywords import alias_problem
+
 from .models import COORDINATOR, VOLUNTEER, Candidate, Contact, Region, Station, StationResult
 from .models.contacts import LANGUAGES
 from .phones import InvalidPhone, normalise_phone
@@ -167,27 +169,48 @@ def upsert_stations(session: Session, rows: Iterable[tuple[str, int, int | None]
 
 
 def import_candidates(session: Session, stream: TextIO) -> ImportResult:
-    def parse(row: dict[str, str]) -> tuple[str, str]:
+    """``code,name[,aliases]``: aliases are space-separated words a volunteer may write instead
+    of the code (``01,Anies Baswedan - Muhaimin Iskandar,AMIN ANIES``).
+
+    Every alias must be readable as that candidate alone: letters only, not a word of the
+    message language (``grammar.keywords.alias_problem``), and not another candidate's code or
+    alias. A problem refuses the whole file, naming each line.
+    """
+
+    def parse(row: dict[str, str]) -> tuple[str, str, tuple[str, ...]]:
         code = row["code"]
         if not code.isdigit() or len(code) > 3:
             raise ValueError(f"candidate code must be digits like 01, got {code!r}")
         if not row["name"]:
             raise ValueError("name is empty")
-        return code.zfill(2), row["name"]
+        aliases = tuple(dict.fromkeys(word.upper() for word in row.get("aliases", "").split()))
+        for alias in aliases:
+            problem = alias_problem(alias)
+            if problem is not None:
+                raise ValueError(f"alias {alias} {problem}")
+        return code.zfill(2), row["name"], aliases
 
     rows = _collect(stream, ("code", "name"), parse)
-    codes = [code for code, _ in rows]
+    codes = [code for code, _, _ in rows]
     duplicates = sorted({c for c in codes if codes.count(c) > 1})
     if duplicates:
         raise ImportError_([f"candidate code {c} appears twice" for c in duplicates])
+    owners: dict[str, list[str]] = {}
+    for code, _, aliases in rows:
+        for alias in aliases:
+            owners.setdefault(alias, []).append(code)
+    shared = sorted(alias for alias, holders in owners.items() if len(holders) > 1)
+    if shared:
+        raise ImportError_([f"alias {a} is given to candidates {', '.join(owners[a])}" for a in shared])
     created = updated = 0
-    for code, name in rows:
+    for code, name, aliases in rows:
+        words = " ".join(aliases)
         candidate = session.get(Candidate, code)
         if candidate is None:
-            session.add(Candidate(code=code, name=name))
+            session.add(Candidate(code=code, name=name, aliases=words))
             created += 1
-        elif candidate.name != name:
-            candidate.name = name
+        elif (candidate.name, candidate.aliases) != (name, words):
+            candidate.name, candidate.aliases = name, words
             updated += 1
     session.flush()
     return ImportResult(created, updated)

@@ -46,3 +46,5 @@ class Candidate(Base):
 
     code: Mapped[str] = mapped_column(String(8), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    aliases: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    """Words a volunteer may write instead of the code (``AMIN ANIES``), upper case, space-separated."""

@@ -118,9 +118,9 @@ class Ingest:
         contact = self._contact(session, inbound.from_number)
         inbound.contact_id = contact.id if contact else None
         lang = contact.lang if contact else "id"
-        candidates = (
-            tuple(session.scalars(select(Candidate.code).order_by(Candidate.code))) or DEFAULT_CANDIDATES
-        )
+        contest = session.execute(select(Candidate.code, Candidate.aliases).order_by(Candidate.code)).all()
+        candidates = tuple(code for code, _ in contest) or DEFAULT_CANDIDATES
+        aliases = {word: code for code, words in contest for word in (words or "").split()}
         ctx = commands.Context(
             session=session,
             contact=contact,
@@ -130,7 +130,7 @@ class Ingest:
             settings=self.settings,
             lang=lang,
         )
-        parsed = grammar.parse(inbound.body, candidates=candidates)
+        parsed = grammar.parse(inbound.body, candidates=candidates, aliases=aliases)
         if isinstance(parsed, grammar.ParseError):
             if contact is None:
                 return ctx.fail("unregistered", outcome="refused")

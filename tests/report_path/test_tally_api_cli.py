@@ -205,6 +205,20 @@ def test_imports_in_order(database_url, database, tmp_path):
             ],
         ),
         ("candidates", "code,name\nA,x\n01,\n", ["line 2: candidate code", "line 3: name is empty"]),
+        (
+            "candidates",
+            "code,name,aliases\n01,Anies,AMIN SAH\n02,Prabowo,HELP\n03,Ganjar,GANJAR3\n",
+            [
+                "line 2: alias SAH is a word of the message language",
+                "line 3: alias HELP is a command word",
+                "line 4: alias GANJAR3 must be 2 to 20 letters",
+            ],
+        ),
+        (
+            "candidates",
+            "code,name,aliases\n01,Anies,AMIN\n02,Prabowo,amin PRABOWO\n",
+            ["alias AMIN is given to candidates 01, 02"],
+        ),
         ("regions", "code,name\n63.x,Bad\n", ["line 2: not a Kemendagri region code"]),
     ],
 )

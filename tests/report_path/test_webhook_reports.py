@@ -221,3 +221,38 @@ def test_reply_is_escaped_twiml(sms):
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
     assert twiml_text(response.get_data(as_text=True)).startswith("GAGAL")
+
+
+def test_candidates_are_named_by_their_imported_aliases(sms, database):
+    """The candidates CSV's aliases reach the grammar: a report by names is read and echoed by code."""
+    import io
+
+    from smsgate.importers import import_candidates
+
+    with database.begin() as session:
+        import_candidates(
+            session,
+            io.StringIO(
+                "code,name,aliases\n01,Anies Baswedan - Muhaimin Iskandar,AMIN ANIES\n"
+                "02,Prabowo-Gibran,prabowo\n03,Ganjar-Mahfud,GANJAR\n"
+            ),
+        )
+    reply = sms(VOLUNTEER_A, "Tps 012, AMIN: 123, Prabowo 98, ganjar = 150. Terima kasih")
+    assert reply.startswith("OK TPS 012 01=123 02=98 03=150 Ref "), reply
+    [report] = reports_for(database)
+    assert report.votes == {"01": 123, "02": 98, "03": 150}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "TPS 12 paslon 1: 123, paslon 2: 98, paslon 3: 150",
+        "TPS 12 01 123 02 98 03 150",
+        "TPS No. 12 (01) 123 (02) 98 (03) 150",
+        "TPS 12 01=123 | 02=98 | 03=150 SAH 371 TIDAK SAH 5",
+    ],
+)
+def test_reports_as_volunteers_write_them_are_accepted(sms, database, body):
+    reply = sms(VOLUNTEER_A, body)
+    assert reply.startswith("OK TPS 012 01=123 02=98 03=150"), reply
+    assert is_single_gsm7_sms(reply)
