@@ -159,3 +159,49 @@ gaps = st.sampled_from([" ", "", "#", "  ", ",", ";", "*", " # "])
 reportish_sequence = st.lists(st.tuples(report_words, gaps), max_size=12).map(
     lambda parts: "".join(word + gap for word, gap in parts)
 )
+
+
+NAMES = {"01": ("AMIN", "anies"), "02": ("PRABOWO", "Gibran"), "03": ("GANJAR", "mahfud")}
+ALIASES = {word.upper(): code for code, words in NAMES.items() for word in words}
+
+
+@st.composite
+def volunteer_style(draw: st.DrawFn, v: Values) -> str:
+    """The same values written the way volunteers copy the C.Hasil form: fillers, names, labels,
+    ``-``/``)``/``(..)`` between code and count, ``|``/``/`` between pairs, a closing at the end."""
+    pick = draw
+    station = f"{v.desa}{v.tps:03d}" if v.desa else str(v.tps)
+    head = pick(st.sampled_from(["TPS ", "Tps ", "TPS No. ", "TPS nomor ", "TPS.", "TPS-", "Hasil TPS "]))
+    head += station + pick(st.sampled_from(["", ":", ".", ","]))
+    lead = pick(st.sampled_from(["", " suara", " hasil:", " paslon"]))
+    style = pick(st.sampled_from(["pairs", "spaced"]))
+    between = st.sampled_from([" ", ", ", " | ", "/", "\n", "; "])
+    pairs = []
+    for code, n in zip(CANDIDATES, v.votes, strict=True):
+        filler = pick(st.sampled_from(["", "paslon ", "no ", "calon ", "nomor urut "]))
+        if style == "spaced":  # code and count apart by a gap alone: only in code order
+            pairs.append(f"{filler}{pick(st.sampled_from([code, str(int(code))]))} {n}")
+            continue
+        kind = pick(st.sampled_from(["code", "paren", "bracket", "name"]))
+        if kind == "code":
+            sign = pick(st.sampled_from(["=", ":", " = ", "-", " - ", ": "]))
+            pairs.append(f"{filler}{pick(st.sampled_from([code, str(int(code))]))}{sign}{n}")
+        elif kind == "paren":
+            pairs.append(f"{filler}({code}){pick(st.sampled_from(['', ' ', '=']))}{n}")
+        elif kind == "bracket":
+            pairs.append(f"{filler}{int(code)}){pick(st.sampled_from(['', ' ']))}{n}")
+        else:
+            pairs.append(
+                f"{pick(st.sampled_from(NAMES[code]))}{pick(st.sampled_from(['=', ':', ' ', ' = ']))}{n}"
+            )
+    if style == "pairs":
+        pairs = pick(st.permutations(pairs))
+    text = head + lead + " " + pick(between).join(pairs)
+    if v.valid:
+        text += " " + pick(st.sampled_from(["SAH ", "SUARA SAH ", "JML SAH: ", "sah="])) + str(v.total)
+    if v.invalid is not None:
+        text += " " + pick(st.sampled_from(["TS ", "TIDAK SAH ", "TDK SAH : ", "suara tidak sah="]))
+        text += str(v.invalid)
+    if v.registered is not None:
+        text += " " + pick(st.sampled_from(["DPT ", "DPT: ", "JML DPT "])) + str(v.registered)
+    return text + pick(st.sampled_from(["", ".", " Terima kasih", ", mksh", "\nSalam", " tks."]))

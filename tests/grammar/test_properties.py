@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grammar import Message, ParseError, Report, StationRef, parse
+from grammar.canonical import render
 
-from .strategies import CANDIDATES, Values, canonical, careless, reportish_sequence, reportish_text, values
+from .strategies import (
+    ALIASES,
+    CANDIDATES,
+    Values,
+    canonical,
+    careless,
+    reportish_sequence,
+    reportish_text,
+    values,
+    volunteer_style,
+)
 
 MESSAGE_TYPES = (*Message.__args__, ParseError)  # type: ignore[attr-defined]
 
@@ -95,3 +107,21 @@ def test_positional_form_gives_the_same_votes(v: Values) -> None:
 @given(reportish_text | reportish_sequence)
 def test_parse_is_deterministic(text: str) -> None:
     assert parse(text) == parse(text)
+
+
+@given(st.data(), values)
+@settings(max_examples=300)
+def test_volunteer_style_never_changes_the_values(data: st.DataObject, v: Values) -> None:
+    text = data.draw(volunteer_style(v))
+    assert same_values(parse(text, CANDIDATES, ALIASES), expected_report(v)), text
+
+
+@given(st.data(), values)
+@settings(max_examples=300)
+def test_every_accepted_variant_rendered_canonically_parses_the_same(data: st.DataObject, v: Values) -> None:
+    text = data.draw(st.one_of(careless(v), volunteer_style(v), reportish_sequence, reportish_text))
+    got = parse(text, CANDIDATES, ALIASES)
+    if isinstance(got, ParseError):
+        return
+    again = parse(render(got), CANDIDATES, ALIASES)
+    assert again == dataclasses.replace(got, normalisations=again.normalisations), (text, render(got))
