@@ -10,7 +10,8 @@ Prints three rates measured in this one process on the same machine moments apar
   (``TPS 012 01=123 02=98 03=150``) on canonical messages;
 * ``grammar.parse`` on the same canonical messages, and the ratio of the two;
 * ``grammar.parse`` on a mixed corpus: 80% valid messages in assorted forms (canonical, ``:``,
-  separators, no spaces, positional, no station, full station IDs, letter O, extras, commands)
+  separators, no spaces, positional, no station, full station IDs, letter O, extras, commands,
+  and the forms volunteers copy from the C.Hasil form: paslon, names, labels, closings, ``-``)
   and 20% errors (bad and ambiguous numbers, missing/duplicate/unknown candidates, sums that do
   not add up, unknown words, empty messages).
 
@@ -32,7 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grammar import ParseError, parse
+from grammar import ParseError
+from grammar import parse as grammar_parse
+
+CANDIDATES = ("01", "02", "03")
+ALIASES = {"AMIN": "01", "ANIES": "01", "PRABOWO": "02", "GIBRAN": "02", "GANJAR": "03", "MAHFUD": "03"}
+
+
+def parse(text: str) -> object:
+    """``grammar.parse`` as the gateway calls it: with the contest's codes and aliases."""
+    return grammar_parse(text, CANDIDATES, ALIASES)
+
 
 CANONICAL_REGEX = re.compile(r"TPS (\d{1,3}) 01=(\d{1,4}) 02=(\d{1,4}) 03=(\d{1,4})")
 
@@ -69,6 +80,12 @@ def valid_message(rng: random.Random) -> str:
         lambda: f"TPS O{tps % 100:02d} O1={a} O2={b} O3={c}",
         lambda: f"TPS {tps:03d} 03={c} 01={a} 02={b}",
         lambda: f"TPS {tps:03d}, 01={a}, 02={b}, 03={c}",
+        lambda: f"TPS {tps} paslon 1: {a}, paslon 2: {b}, paslon 3: {c}",
+        lambda: f"TPS {tps:03d} AMIN={a} PRABOWO={b} GANJAR={c}",
+        lambda: f"TPS {tps} 01 {a} 02 {b} 03 {c}",
+        lambda: f"Tps {tps:03d}, 01 = {a}, 02 = {b}, 03 = {c}. Terima kasih",
+        lambda: f"TPS No. {tps} (01) {a} (02) {b} (03) {c} SAH {a + b + c} TIDAK SAH {rng.randint(0, 9)}",
+        lambda: f"TPS {tps} 01-{a} | 02-{b} | 03-{c} JML SAH: {a + b + c}",
         lambda: rng.choice(["BANTUAN", "HELP", "?", "INFO"]),
         lambda: f"REKAP 63.{rng.randint(10, 99)}",
         lambda: f"BELUM KEC BANJARMASIN UTARA {rng.randint(1, 9)}",
@@ -96,6 +113,9 @@ def error_message(rng: random.Random) -> str:
         lambda: f"TPS {tps + 1000} 01={a} 02={b} 03={c}",
         lambda: f"{a} {b} {c}",
         lambda: f"halo kak {tps}",
+        lambda: f"TPS {tps} 01={a} 02={b} 03={c} terima kasih salah",
+        lambda: f"TPS {tps} 01={a} 02 {b} 03={c}",
+        lambda: f"TPS {tps} AMIN={a} 01={a} 02={b} 03={c}",
         lambda: f"REKAPAN {tps}",
         lambda: "   ",
     ]
