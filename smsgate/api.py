@@ -120,3 +120,19 @@ def incidents() -> ResponseReturnValue:
     from .services import incidents as incident_service
 
     return _region_listing("incidents", incident_service.listing)
+
+
+@bp.get("/review")
+def review_queue() -> ResponseReturnValue:
+    """Disputed and flagged stations of ``region``, largest impact first (services/review.py)."""
+    from .services import review
+
+    return _region_listing("stations", review.queue)
+
+
+@bp.get("/dissent")
+def dissent() -> ResponseReturnValue:
+    """Verified stations of ``region`` with dissent nobody cleared, largest impact first."""
+    from .services import review
+
+    return _region_listing("stations", review.dissent)

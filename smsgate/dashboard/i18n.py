@@ -101,6 +101,37 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "That report no longer counts; nothing changed.",
     ),
     "review_empty": ("Tidak ada yang perlu ditinjau.", "Nothing needs review."),
+    "review_queue": ("Perlu keputusan (dampak terbesar dulu)", "Needs a decision (largest impact first)"),
+    "impact": ("Dampak", "Impact"),
+    "impact_help": (
+        "suara yang bisa berpindah oleh keputusan ini",
+        "votes this decision can move in the totals",
+    ),
+    "readings": ("Bacaan yang bersaing", "Competing readings"),
+    "reading_reports": ("laporan", "reports"),
+    "difference": ("Selisih", "Difference"),
+    "dissent": ("Beda pendapat", "Dissent"),
+    "dissent_list": (
+        "Beda pendapat, mayoritas tetap berlaku",
+        "Dissent under a standing majority",
+    ),
+    "dissent_help": (
+        "TPS ini terverifikasi oleh mayoritas yang memenuhi syarat; laporan yang berbeda disimpan dan "
+        "ditampilkan di sini. Beda kecil tidak mengubah pemenang TPS.",
+        "These stations are verified by a qualified majority; dissenting reports are kept and shown "
+        "here. Minor dissent does not change the station's winner.",
+    ),
+    "dissent_empty": ("Tidak ada beda pendapat yang terbuka.", "No open dissent."),
+    "contested": ("mengubah pemenang", "changes the winner"),
+    "minor": ("kecil", "minor"),
+    "clear_minor": ("Tandai beda kecil selesai ({count} TPS)", "Clear minor dissent ({count} stations)"),
+    "clear_station": ("Mayoritas tetap, tandai selesai", "Majority stands, clear"),
+    "dissent_cleared": (
+        "{count} TPS di {region}: beda pendapat ditandai selesai.",
+        "{count} stations in {region}: dissent cleared.",
+    ),
+    "kecamatan": ("Kecamatan", "Kecamatan"),
+    "outvoted": ("kalah suara", "outvoted"),
     "reason": ("Alasan", "Reason"),
     "since": ("Sejak", "Since"),
     "resolved": ("selesai", "resolved"),

@@ -173,6 +173,12 @@ def child_rows(session: Session, code: str) -> tuple[str, list[dict[str, Any]]]:
     return "region", [_row(name, c, totals[key], codes) for c, key, name in sorted(children)]
 
 
+def region_names(session: Session, keys: set[str]) -> dict[str, str]:
+    """Dotted code -> name for undotted region ``keys`` (one query)."""
+    codes = [to_code(k) for k in keys]
+    return dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))).all())
+
+
 def level_name(code: str) -> str:
     return LEVEL_NAMES[level_of(code)]
 
@@ -230,53 +236,7 @@ def station_page(session: Session, station_id: str) -> dict[str, Any] | None:
     }
 
 
-# -- review queue --------------------------------------------------------------------------
-
-
-def review_queue(session: Session, key: str, page: int = 1) -> tuple[list[dict[str, Any]], bool]:
-    """One page of the disputed and flagged stations in scope, newest first, with their open
-    flags and the reports that currently count (the ones a coordinator can confirm), and
-    whether there is a next page."""
-    page = max(1, min(page, MAX_PAGE))
-    open_flags = select(Flag.station_id).where(Flag.resolved_at.is_(None), Flag.station_id.like(f"{key}%"))
-    results = list(
-        session.scalars(
-            select(StationResult)
-            .where(
-                StationResult.station_id.like(f"{key}%"),
-                or_(
-                    StationResult.status == station_results.DISPUTED,
-                    StationResult.flagged.is_(True),
-                    StationResult.station_id.in_(open_flags),
-                ),
-            )
-            .order_by(StationResult.updated_at.desc(), StationResult.station_id)
-            .offset((page - 1) * REVIEW_PAGE_SIZE)
-            .limit(REVIEW_PAGE_SIZE + 1)
-        )
-    )
-    more = len(results) > REVIEW_PAGE_SIZE
-    results = results[:REVIEW_PAGE_SIZE]
-    ids = [r.station_id for r in results]
-    flags: dict[str, list[Flag]] = {i: [] for i in ids}
-    for flag in session.scalars(
-        select(Flag).where(Flag.station_id.in_(ids), Flag.resolved_at.is_(None)).order_by(Flag.created_at)
-    ):
-        flags[flag.station_id].append(flag)
-    reports: dict[str, list[Report]] = {i: [] for i in ids}
-    for report in session.scalars(
-        select(Report)
-        .where(Report.station_id.in_(ids), Report.superseded_at.is_(None), Report.cancelled_at.is_(None))
-        .order_by(Report.created_at)
-    ):
-        reports[report.station_id].append(report)
-    contacts = {r.contact_id for rs in reports.values() for r in rs}
-    phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(contacts))).all())
-    items = [
-        {"result": r, "flags": flags[r.station_id], "reports": reports[r.station_id], "phones": phones}
-        for r in results
-    ]
-    return items, more
+# -- review queue (the lists themselves: services/review.py) ---------------------------------
 
 
 class NotCurrent(LookupError):

@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from ..csv_cells import safe_row
 from ..db import Database
 from ..models import Region, Station, User, utcnow
-from ..regions import level_of, normalise_code, to_key
+from ..regions import level_of, normalise_code, to_code, to_key
+from ..services import review as review_service
 from . import accounts, activity, queries
 from .i18n import DEFAULT, LANGUAGES, translate
 
@@ -329,10 +330,62 @@ def station(station_id: str) -> ResponseReturnValue:
 @bp.get("/review")
 @login_required
 def review() -> ResponseReturnValue:
-    page = request.args.get("page", 1, type=int) or 1
+    """The review queue by impact, then the dissent under a standing majority (services/review.py),
+    each a page of ``REVIEW_PAGE_SIZE`` cards (``?page=``, ``?dpage=``)."""
+    size = queries.REVIEW_PAGE_SIZE
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, queries.MAX_PAGE))
+    dpage = max(1, min(request.args.get("dpage", 1, type=int) or 1, queries.MAX_PAGE))
     with database().read() as db:
-        items, more = queries.review_queue(db, accounts.scope_key(g.user), page)
-    return render_template("dashboard/review.html", items=items, page=max(page, 1), more=more)
+        key = accounts.scope_key(g.user)
+        items = review_service.queue(db, key, size + 1, (page - 1) * size)
+        dissent = review_service.dissent(db, key, size + 1, (dpage - 1) * size)
+        groups = review_service.dissent_by_kecamatan(db, key)
+        names = queries.region_names(db, {g["kecamatan"] for g in groups})
+        codes = queries.candidates(db)
+    for group in groups:
+        group["code"] = to_code(group["kecamatan"])
+        group["name"] = names.get(group["code"], group["code"])
+    return render_template(
+        "dashboard/review.html",
+        items=items[:size],
+        more=len(items) > size,
+        page=page,
+        dissent=dissent[:size],
+        dmore=len(dissent) > size,
+        dpage=dpage,
+        groups=groups,
+        codes=[c for c, _ in codes],
+    )
+
+
+@bp.post("/review/dissent/clear")
+@login_required
+def clear_kecamatan_dissent() -> ResponseReturnValue:
+    """Clear the minor dissent (no winner would change) of every verified station in a kecamatan."""
+    with database().begin() as db:
+        code = region_in_scope(db, request.form.get("region", "").strip() or "-")
+        if level_of(code) < 3:
+            abort(400)
+        user = db.get(User, g.user.id)
+        cleared = review_service.clear_dissent(
+            db, to_key(code), f"{user.email} (dasbor)", utcnow(), minor_only=True
+        )
+    flash(t("dissent_cleared", count=len(cleared), region=code))
+    return redirect(url_for(".review"))
+
+
+@bp.post("/review/<station_id>/clear-dissent")
+@login_required
+def clear_station_dissent(station_id: str) -> ResponseReturnValue:
+    """Clear one station's dissent, contested or not: the reviewer let its majority stand."""
+    with database().begin() as db:
+        station_in_scope(db, station_id)
+        user = db.get(User, g.user.id)
+        cleared = review_service.clear_dissent(
+            db, station_id, f"{user.email} (dasbor)", utcnow(), minor_only=False
+        )
+    flash(t("dissent_cleared", count=len(cleared), region=station_id))
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
 
 
 @bp.post("/review/<station_id>/confirm")

@@ -25,6 +25,7 @@ from smsgate.dashboard import activity, queries
 from smsgate.db import Database
 from smsgate.models.postgres_indexes import PREFIX_INDEXES, SEARCH_INDEXES
 from smsgate.schema import alembic_config, upgrade
+from smsgate.services import review
 
 BIG_TABLES = (
     "reports", "stations", "station_results", "flags", "incidents", "inbound_messages",
@@ -101,11 +102,8 @@ def _assert_indexed(plans: list[tuple[str, str]], *wanted: str) -> None:
 
 def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
     _assert_indexed(_plans(collated, lambda s: queries.results_csv_rows(s, "6371")), "ix_stations_id_prefix")
-    _assert_indexed(
-        _plans(collated, lambda s: queries.review_queue(s, "6371")),
-        "ix_station_results_id_prefix",
-        "ix_flags_open_station_prefix",
-    )
+    _assert_indexed(_plans(collated, lambda s: review.queue(s, "6371")), "ix_station_results_id_prefix")
+    _assert_indexed(_plans(collated, lambda s: review.dissent(s, "6371")), "ix_station_results_dissent_open")
     _assert_indexed(
         _plans(collated, lambda s: queries.incidents(s, "6371")), "ix_incidents_place_prefix_created"
     )
