@@ -136,3 +136,19 @@ def dissent() -> ResponseReturnValue:
     from .services import review
 
     return _region_listing("stations", review.dissent)
+
+
+@bp.get("/outliers")
+def outliers() -> ResponseReturnValue:
+    """Volunteers reporting in ``region`` who are often outvoted (services/outliers.py)."""
+    from .services import outliers as outlier_service
+
+    limit = _limit()
+    if limit is None:
+        return jsonify(error="limit must be 1..5000"), 400
+    try:
+        key, code = _region_key()
+    except tally_service.UnknownRegion:
+        return jsonify(error="unknown region", region=request.args.get("region")), 404
+    with database().read() as session:
+        return jsonify({"region": code or "", **outlier_service.outliers(session, key, limit=limit)})

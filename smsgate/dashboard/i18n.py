@@ -132,6 +132,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "kecamatan": ("Kecamatan", "Kecamatan"),
     "outvoted": ("kalah suara", "outvoted"),
+    "outliers": ("Sering sendirian", "Often alone"),
+    "outliers_help": (
+        "Relawan di cakupan Anda yang laporannya paling sering kalah suara oleh mayoritas TPS "
+        "(minimal separuh laporannya). {count} relawan kalah suara setidaknya sekali. Salah baca "
+        "tersebar acak; selisih besar yang selalu menguntungkan kandidat yang sama patut dicek.",
+        "Volunteers in your scope whose reports are most often outvoted by their station's majority "
+        "(at least half of their reports). {count} volunteers were outvoted at least once. Misreads "
+        "scatter at random; large differences that keep favouring one candidate deserve a call.",
+    ),
+    "outvoted_rate": ("Persentase", "Rate"),
+    "deviation": ("Selisih suara", "Votes moved"),
+    "favours": ("Menguntungkan", "Favours"),
     "reason": ("Alasan", "Reason"),
     "since": ("Sejak", "Since"),
     "resolved": ("selesai", "resolved"),

@@ -33,6 +33,7 @@ from ..csv_cells import safe_row
 from ..db import Database
 from ..models import Region, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_code, to_key
+from ..services import outliers as outlier_service
 from ..services import review as review_service
 from . import accounts, activity, queries
 from .i18n import DEFAULT, LANGUAGES, translate
@@ -449,8 +450,14 @@ def volunteer(phone: str) -> ResponseReturnValue:
             abort(403)
         entries, more = queries.message_log(db, None, queries.MessageFilter(phone=phone), 1)
         entries = [e for e in entries if e.phone == phone]
+        record = outlier_service.record(db, contact)
     return render_template(
-        "dashboard/volunteer.html", contact=contact, reports=history["reports"], entries=entries, more=more
+        "dashboard/volunteer.html",
+        contact=contact,
+        reports=history["reports"],
+        entries=entries,
+        more=more,
+        record=record,
     )
 
 
@@ -459,7 +466,8 @@ def volunteer(phone: str) -> ResponseReturnValue:
 def volunteers() -> ResponseReturnValue:
     with database().read() as db:
         rows = queries.volunteers_without_report(db, scope_code())
-    return render_template("dashboard/volunteers.html", rows=rows)
+        outliers = outlier_service.outliers(db, accounts.scope_key(g.user))
+    return render_template("dashboard/volunteers.html", rows=rows, outliers=outliers)
 
 
 def csv_response(rows: Callable[[Session], Iterator[list[Any]]], filename: str) -> Response:

@@ -131,9 +131,10 @@ def test_election_night_in_the_browser(page, live_url, client):
     sync_api.expect(page.locator("#station-status")).to_have_text("Sengketa")
     page.screenshot(path=str(ARTIFACTS / "station.png"), full_page=True)
 
-    # Review queue: confirm B's report with one click.
+    # Review queue: confirm B's report with one click (readings side by side, the counted one,
+    # B's as the latest of a 1-1 tie, first).
     page.click("nav >> text=Tinjauan")
-    page.locator("button", has_text="Konfirmasi laporan ini").nth(1).click()
+    page.locator(".review-item button", has_text="Konfirmasi laporan ini").first.click()
     sync_api.expect(page.locator(".note")).to_contain_text("dikonfirmasi")
     page.goto(f"{live_url}/dashboard/stations/6371011001012")
     sync_api.expect(page.locator("#station-status")).to_have_text("Terverifikasi")
