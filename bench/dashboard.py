@@ -22,10 +22,11 @@ It prints the command, the figures and the targets, and exits 1 when a target is
 
     .venv/bin/python bench/dashboard.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
         [--stations 823220] [--reuse DATABASE_URL] [--keep] [--dashboards 200] [--refresh 5]
-        [--sms-rate 50] [--seconds 60] [--samples 20]
+        [--sms-rate 50] [--seconds 60] [--samples 20] [--build-only]
 
 ``--keep`` leaves the scratch database (and prints its URL) so that ``--reuse URL`` can skip the
-build next time; without it the database is dropped at the end.
+build next time (``--build-only`` builds, keeps and stops); without it the database is dropped at
+the end.
 """
 
 from __future__ import annotations
@@ -69,26 +70,25 @@ CSV_MEMORY_MB = 64
 # -- the data set ----------------------------------------------------------------------------------
 
 EXTRAS_SQL = [
-    # Volunteers of the pool assigned to the station they reported for (their first report).
+    # The pool of volunteers spread over the whole country, each assigned to a station.
     """
     UPDATE contacts c SET region_code = s.region_code, tps = s.tps
-    FROM (SELECT DISTINCT ON (r.contact_id) r.contact_id, st.region_code, st.tps
-          FROM reports r JOIN stations st ON st.id = r.station_id
-          ORDER BY r.contact_id, r.id) s
-    WHERE c.id = s.contact_id
+    FROM (SELECT region_code, tps, row_number() OVER (ORDER BY id) AS rn FROM stations) s,
+         (SELECT greatest(1, (SELECT count(*) FROM stations) / (SELECT count(*) FROM contacts)) AS step) k
+    WHERE s.rn = 1 + (c.id - 1) * k.step
     """,
     # An open flag on every disputed station, as the checks would raise it.
     """
     INSERT INTO flags (station_id, kind, reason, created_at)
     SELECT station_id, 'disputed', 'laporan berbeda', now() FROM station_results WHERE status = 'disputed'
     """,
-    # An incident at one station in 200.
+    # An incident for one report in a thousand.
     """
     INSERT INTO incidents (ref, place_key, station_id, region_code, contact_id, inbound_message_id, text,
                            created_at)
     SELECT 'I' || upper(to_hex(r.id)), r.station_id, r.station_id, NULL, r.contact_id, r.inbound_message_id,
            'Formulir C.Hasil tidak ditempel', r.created_at
-    FROM reports r WHERE r.id % 1100 = 0
+    FROM reports r WHERE r.id % 1000 = 1
     """,
     # A reply for one inbound message in four.
     """
@@ -382,6 +382,9 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=tally_bench.NATIONAL_STATIONS)
     parser.add_argument("--reuse", help="a database a previous --keep run built (skips the build)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--build-only", action="store_true", help="build and keep the data set, measure nothing"
+    )
     parser.add_argument("--dashboards", type=int, default=200)
     parser.add_argument("--refresh", type=float, default=5.0, help="seconds between a dashboard's refreshes")
     parser.add_argument("--sms-rate", type=float, default=50.0, help="SMS/s during the concurrency runs")
@@ -434,6 +437,9 @@ def main() -> int:
                 )
             }
         print("data: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f"; regions {where}")
+        if args.build_only:
+            args.keep = True
+            return 0
 
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-dashboard-{uuid.uuid4().hex[:6]}.log"
         with server(url, log) as (http_base, proc):

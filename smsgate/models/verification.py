@@ -36,7 +36,11 @@ class Incident(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (Index("ix_incidents_place_created", "place_key", "created_at"),)
+    __table_args__ = (
+        Index("ix_incidents_place_created", "place_key", "created_at"),
+        # The whole country's list, newest first.
+        Index("ix_incidents_created_at", "created_at"),
+    )
 
 
 class Invite(Base):

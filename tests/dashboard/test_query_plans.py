@@ -127,6 +127,9 @@ def test_activity_counts_use_an_index_range(collated):
 def test_message_log_reads_newest_first_from_an_index_and_searches_with_trigrams(collated):
     plans = _plans(collated, lambda s: queries.message_log(s, None, queries.MessageFilter(), 1))
     _assert_indexed(plans, "ix_inbound_messages_received_at", "ix_outbound_messages_created_at")
+    scoped = _plans(collated, lambda s: queries.message_log(s, "63.71", queries.MessageFilter(), 1))
+    _assert_indexed(scoped, "ix_contacts_region_prefix")
+    _assert_indexed(_plans(collated, lambda s: queries.incidents(s, "")), "ix_incidents_created_at")
     search = queries.MessageFilter(text="tps 012", phone="0812")
     plans = _plans(collated, lambda s: queries.message_log(s, None, search, 1))
     _assert_indexed(plans)
