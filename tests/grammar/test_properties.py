@@ -125,3 +125,13 @@ def test_every_accepted_variant_rendered_canonically_parses_the_same(data: st.Da
         return
     again = parse(render(got), CANDIDATES, ALIASES)
     assert again == dataclasses.replace(got, normalisations=again.normalisations), (text, render(got))
+
+
+@given(st.data(), values)
+@settings(max_examples=200)
+def test_nothing_may_follow_a_complete_report(data: st.DataObject, v: Values) -> None:
+    """A closing or a filler is no licence: an unknown word or any number after a report fails."""
+    text = data.draw(st.one_of(careless(v), volunteer_style(v)))
+    tail = data.draw(st.sampled_from([" salah", " 5", " terima kasih 7", " salam salah", ", 0", " Budi"]))
+    got = parse(text + tail, CANDIDATES, ALIASES)
+    assert isinstance(got, ParseError), text + tail
