@@ -95,27 +95,55 @@ def sample_import(file: Path) -> None:
 @click.option("--moe", required=True, type=float, help="Margin of error wanted, e.g. 0.01 for +-1 point.")
 @click.option("--confidence", default=0.95, show_default=True, type=float)
 @click.option("--shares", help="Expected shares, e.g. 0.25,0.58,0.17 (default 0.5, the worst case).")
-@click.option("--deff", type=float, help="Design effect; default 1 + (m - 1) * icc.")
+@click.option(
+    "--deff",
+    help="Design effect: a number, or auto to measure it on the imported previous results; "
+    "default 1 + (m - 1) * icc.",
+)
 @click.option("--icc", default=0.2, show_default=True, type=float, help="Intra-station correlation.")
 @click.option(
     "--voters",
     type=float,
     help="Valid votes per station; default 80% of the mean registered voters in the database (or 200).",
 )
+@click.option("--lead", is_flag=True, help="Size for the lead of the top two (+-moe on the margin).")
+@click.option(
+    "--response",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Expected share of the sample that reports in time, e.g. 0.8.",
+)
+@click.option(
+    "--strata",
+    type=click.Choice(["kabkota", "province", "kecamatan"]),
+    default="kabkota",
+    show_default=True,
+    help="Strata of the planned design (for --deff auto).",
+)
 def sample_size(
-    moe: float, confidence: float, shares: str | None, deff: float | None, icc: float, voters: float | None
+    moe: float,
+    confidence: float,
+    shares: str | None,
+    deff: str | None,
+    icc: float,
+    voters: float | None,
+    lead: bool,
+    response: float,
+    strata: str,
 ) -> None:
-    """Recommend how many stations to sample for a margin of error."""
+    """Recommend how many stations to sample for a margin of error on the shares or the lead."""
     from sqlalchemy import func, select
 
     from ..models import Station
     from .design import recommend_size
 
     frame = None
+    url = _env().settings.database_url
+    exists = not (url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists())
     if voters is None:
-        url = _env().settings.database_url
         try:
-            if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+            if not exists:
                 raise FileNotFoundError(url)  # do not create an empty database just to look
             with _env().database.read() as session:
                 frame, mean = session.execute(
@@ -124,22 +152,41 @@ def sample_size(
         except Exception:  # no database yet: the recommendation does not need one
             frame, mean = None, None
         voters = 0.8 * float(mean) if mean else 200.0
+    measured, stations_measured = None, 0
+    effect: float | None = None
+    if deff == "auto":
+        if not exists:
+            raise click.ClickException("--deff auto needs a database with previous results")
+        measured, stations_measured = _measured_deff(strata, lead)
+        effect = measured
+    elif deff is not None:
+        try:
+            effect = float(deff)
+        except ValueError:
+            raise click.BadParameter(f"a number or auto, not {deff!r}", param_hint="--deff") from None
     try:
         advice = recommend_size(
             moe,
             confidence,
             _shares(shares),
             voters_per_station=voters,
-            deff=deff,
+            deff=effect,
             icc=icc,
             frame=frame or None,
+            lead=lead,
+            response=response,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recommended sample: {advice.stations} stations")
+    what = (
+        f"lead of the top two, per-voter variance p1+p2-(p1-p2)^2 = {advice.variance:.3f}"
+        if lead
+        else f"p={advice.worst_share:.2f}"
+    )
     click.echo(
         f"  = {advice.voters_equivalent} voters by simple random sampling (z={advice.z:.3f}, "
-        f"p={advice.worst_share:.2f}, +-{moe:g}) x design effect {advice.design_effect:.1f} "
+        f"{what}, +-{moe:g}) x design effect {advice.design_effect:.1f} "
         f"/ {voters:.0f} valid votes per station"
         + (
             f", finite-population corrected for {frame} stations ({advice.without_fpc} without)"
@@ -147,6 +194,43 @@ def sample_size(
             else ""
         )
     )
+    if measured is not None:
+        click.echo(
+            f"  design effect measured on the previous results of {stations_measured} stations "
+            f"({strata} strata, proportional allocation)"
+        )
+    if response < 1:
+        click.echo(
+            f"  {advice.before_response} stations if all report, / {response:g} expected to report in time"
+        )
+
+
+def _measured_deff(strata: str, lead: bool) -> tuple[float, int]:
+    """The design effect measured on the imported previous results (``design.measured_design_effect``)."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from ..models import Candidate, PreviousResult
+    from ..regions import KEY_LENGTHS
+    from .design import measured_design_effect
+    from .service import STRATA_LEVELS
+
+    width = KEY_LENGTHS[STRATA_LEVELS[strata]]
+    with _env().database.read() as session:
+        rows = session.execute(
+            select(PreviousResult.station_id, PreviousResult.votes, PreviousResult.valid)
+        ).all()
+        codes = list(session.scalars(select(Candidate.code).order_by(Candidate.code)))
+    if len(rows) < 2:
+        raise click.ClickException("--deff auto needs previous results: run smsgate import previous FILE.csv")
+    codes += sorted({c for _, votes, _ in rows for c in votes} - set(codes))
+    votes = np.array([[float(v.get(c, 0)) for c in codes] for _, v, _ in rows])
+    valid = np.array([float(row[2]) for row in rows])
+    labels = np.array([row[0][:width] for row in rows])
+    try:
+        return measured_design_effect(labels, votes, valid, lead=lead), len(rows)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("quickcount")

@@ -175,11 +175,80 @@ class SizeRecommendation:
     worst_share: float
     z: float
     without_fpc: int
+    #: what the margin is for: ``share`` (the share closest to 50%) or ``lead`` (top two)
+    target: str = "share"
+    #: the per-voter variance used: p(1-p), or p1 + p2 - (p1 - p2)^2 for the lead
+    variance: float = 0.25
+    #: expected share of the sample that reports; ``stations`` is inflated by 1/response
+    response: float = 1.0
+    #: stations needed if everyone reported (before the response inflation)
+    before_response: int = 0
 
 
 def design_effect(voters_per_station: float, icc: float = DEFAULT_ICC) -> float:
     """Kish's design effect of sampling whole clusters of ``m`` voters: 1 + (m - 1) rho."""
     return 1.0 + max(voters_per_station - 1.0, 0.0) * icc
+
+
+def lead_variance(shares: Sequence[float]) -> float:
+    """Per-voter variance of the lead's indicator (+1 for the first, -1 for the second, 0
+    otherwise): p1 + p2 - (p1 - p2)^2 for the two largest shares (1 in the worst case, p1 = p2
+    = 0.5: four times a share's 0.25, which is why calling a close race needs a big sample)."""
+    top = sorted(shares, reverse=True)
+    first = top[0] if top else 0.5
+    second = top[1] if len(top) > 1 else (0.5 if not top else min(first, 1 - first))
+    return first + second - (first - second) ** 2
+
+
+def measured_design_effect(
+    strata: Sequence[str] | np.ndarray,
+    votes: np.ndarray,
+    valid: np.ndarray,
+    *,
+    lead: bool = False,
+) -> float:
+    """The design effect of a stratified sample of whole stations (proportional allocation),
+    measured on a previous election's results per station (``votes``: stations x candidates,
+    ``valid`` their valid votes), for the share closest to 50% or (``lead``) the lead of the
+    top two:
+
+        deff = sum_h W_h S^2_e,h / (xbar v),   e = y - p x,   W_h = N_h / N
+
+    with y the candidate's votes (the first's minus the second's for the lead), p = Y / X, S^2_e,h
+    the variance of e among the stations of stratum h, xbar the mean valid votes per station and
+    v the per-voter variance (p(1-p), or p1 + p2 - (p1 - p2)^2). It is the variance of the
+    stratified estimate over that of a simple random sample of as many voters (Cochran 5.3 and
+    9.4). Sorting the stations geographically before selection only lowers it further.
+    """
+    labels = np.asarray(strata)
+    y = np.asarray(votes, dtype=float)
+    x = np.asarray(valid, dtype=float)
+    keep = x > 0
+    labels, y, x = labels[keep], y[keep], x[keep]
+    if len(x) < 2:
+        raise ValueError("need the previous result of at least two stations")
+    shares = y.sum(axis=0) / x.sum()
+    order = np.argsort(-shares)
+    if lead:
+        if y.shape[1] < 2:
+            raise ValueError("the lead needs at least two candidates in the previous results")
+        target = y[:, order[0]] - y[:, order[1]]
+        variance = lead_variance(shares.tolist())
+    else:
+        k = int(np.argmin(np.abs(shares - 0.5)))
+        target = y[:, k]
+        variance = float(shares[k] * (1 - shares[k]))
+    p = float(target.sum() / x.sum())
+    e = target - p * x
+    _, h = np.unique(labels, return_inverse=True)
+    N = np.bincount(h).astype(float)
+    sums = np.bincount(h, weights=e)
+    squares = np.bincount(h, weights=e * e)
+    s2 = np.where(N > 1, (squares - sums * sums / np.maximum(N, 1)) / np.maximum(N - 1, 1), 0.0)
+    within = float(np.sum(N / N.sum() * s2))
+    if variance <= 0:
+        raise ValueError("the previous results have no variation to measure")
+    return within / (float(x.mean()) * variance)
 
 
 def recommend_size(
@@ -191,32 +260,46 @@ def recommend_size(
     deff: float | None = None,
     icc: float = DEFAULT_ICC,
     frame: int | None = None,
+    lead: bool = False,
+    response: float = 1.0,
 ) -> SizeRecommendation:
-    """Stations needed so the ``confidence`` interval of every share is at most +-``moe``.
+    """Stations needed so the ``confidence`` interval is at most +-``moe``: of every share, or
+    (``lead``) of the lead of the top two shares.
 
-    n_0 (voters, simple random sampling) = z^2 p(1-p) / moe^2 for the share p closest to 50%;
-    stations = n_0 * deff / m with m valid votes per station; then the finite-population
-    correction n = n' / (1 + n'/N) when the frame size N is known (Cochran 4.2, 9.4).
+    n_0 (voters, simple random sampling) = z^2 v / moe^2 with v = p(1-p) for the share p closest
+    to 50%, or v = p1 + p2 - (p1 - p2)^2 for the lead (the variance of a difference of two
+    shares of one multinomial); stations = n_0 * deff / m with m valid votes per station; then
+    the finite-population correction n = n' / (1 + n'/N) when the frame size N is known
+    (Cochran 4.2, 9.4); finally divided by the expected ``response`` (the share of sampled
+    stations expected to report in time).
     """
     if not 0 < moe < 1:
         raise ValueError("moe must be between 0 and 1, e.g. 0.01 for +-1 point")
     if not 0 < confidence < 1:
         raise ValueError("confidence must be between 0 and 1, e.g. 0.95")
-    if not shares or any(not 0 <= p <= 1 for p in shares):
-        raise ValueError("shares must be between 0 and 1")
+    if not shares or any(not 0 <= p <= 1 for p in shares) or (sum(shares) > 1 + 1e-9 and len(shares) > 1):
+        raise ValueError("shares must be between 0 and 1 (and add up to at most 1)")
     if voters_per_station <= 0:
         raise ValueError("voters per station must be positive")
+    if not 0 < response <= 1:
+        raise ValueError("response must be in (0, 1], e.g. 0.8 when 80% of the sample reports in time")
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     worst = min(shares, key=lambda p: abs(p - 0.5))
+    variance = lead_variance(shares) if lead else worst * (1 - worst)
     effect = design_effect(voters_per_station, icc) if deff is None else float(deff)
-    voters = z * z * worst * (1 - worst) / (moe * moe)
+    voters = z * z * variance / (moe * moe)
     plain = voters * effect / voters_per_station
     stations = plain / (1 + plain / frame) if frame else plain
+    needed = max(2, math.ceil(stations))
     return SizeRecommendation(
-        stations=max(2, math.ceil(stations)),
+        stations=max(2, math.ceil(stations / response)),
         voters_equivalent=math.ceil(voters),
         design_effect=effect,
         worst_share=worst,
         z=z,
         without_fpc=max(2, math.ceil(plain)),
+        target="lead" if lead else "share",
+        variance=variance,
+        response=response,
+        before_response=needed,
     )

@@ -333,3 +333,41 @@ def test_previous_results_import_and_adjusted_estimate(frame, database, database
     bad.write_text("station_id,01,02\n6201012001001,1,2\n6201012001001,x,1\n", encoding="utf-8")
     result = cli(database_url, "import", "previous", str(bad))
     assert result.exit_code == 1 and "line 3" in result.output and "nothing imported" in result.output
+
+
+def test_sample_size_for_the_lead_with_response_and_measured_design_effect(
+    frame, database, database_url, tmp_path
+) -> None:
+    """For the lead: v = p1 + p2 - (p1 - p2)^2 = 0.58 + 0.25 - 0.33^2 = 0.7211;
+    1.96^2 * 0.7211 / 0.02^2 = 6925.2 voters; x 10 / 200 = 346.26 stations; / 0.8 = 432.8 -> 433."""
+    args = ["--moe", "0.02", "--shares", "0.25,0.58,0.17", "--deff", "10", "--voters", "200", "--lead"]
+    result = cli(database_url, "sample", "size", *args, "--response", "0.8")
+    assert result.exit_code == 0, result.output
+    assert "recommended sample: 433 stations" in result.output
+    assert "347 stations if all report" in result.output
+    result = cli(database_url, "sample", "size", *args)
+    assert "recommended sample: 347 stations" in result.output
+    # --deff auto: measured on the previous results, by hand with numpy
+    assert cli(database_url, "sample", "size", "--moe", "0.02", "--deff", "auto").exit_code == 1
+    truth = votes_of(frame)
+    path = tmp_path / "previous.csv"
+    lines = [f"{sid},{v[0]},{v[1]},{v[2]}" for sid, v in truth.items()]
+    path.write_text("station_id,01,02,03\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert cli(database_url, "import", "previous", str(path)).exit_code == 0
+    ids = np.array(list(truth))
+    votes = np.array([truth[s] for s in ids], dtype=float)
+    valid = votes.sum(axis=1)
+    shares = votes.sum(axis=0) / valid.sum()
+    first, second = np.argsort(-shares)[:2]
+    y = votes[:, first] - votes[:, second]
+    e = y - y.sum() / valid.sum() * valid
+    strata = np.array([s[:4] for s in ids])
+    within = sum((strata == h).sum() * e[strata == h].var(ddof=1) for h in set(strata)) / len(ids)
+    v = shares[first] + shares[second] - (shares[first] - shares[second]) ** 2
+    deff = within / (valid.mean() * v)
+    result = cli(
+        database_url, "sample", "size", "--moe", "0.02", "--deff", "auto", "--lead", "--voters", "150"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"design effect {deff:.1f}" in result.output
+    assert f"measured on the previous results of {len(ids)} stations (kabkota strata" in result.output
