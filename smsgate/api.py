@@ -65,6 +65,21 @@ def quickcount() -> ResponseReturnValue:
             return jsonify(error="no sample design", hint="smsgate sample draw"), 404
 
 
+@bp.get("/quickcount/history")
+def quickcount_history() -> ResponseReturnValue:
+    """The quick-count estimate through the night for ``region`` (smsgate/quickcount/service.py)."""
+    from .quickcount import service as quickcount_service
+
+    region = request.args.get("region")
+    with database().read() as session:
+        try:
+            return jsonify(quickcount_service.history(session, region))
+        except tally_service.UnknownRegion:
+            return jsonify(error="unknown region", region=region), 404
+        except quickcount_service.NoDesign:
+            return jsonify(error="no sample design", hint="smsgate sample draw"), 404
+
+
 @bp.get("/discrepancies")
 def discrepancies() -> ResponseReturnValue:
     """Stations whose official results differ from ours, largest first (services/official.py)."""

@@ -168,6 +168,56 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "role": ("Peran", "Role"),
     "registered_voters": ("DPT", "Registered voters"),
     "live": ("langsung", "live"),
+    # the quick-count card (warnings and calls: smsgate/quickcount/analysis.py and call.py)
+    "qc_warning_too_few_reports": (
+        "Baru kurang dari dua TPS sampel melapor.",
+        "Fewer than two sample stations in.",
+    ),
+    "qc_warning_indicative": (
+        "Indikatif: kurang dari 5 TPS sampel terhitung, tanpa interval.",
+        "Indicative: fewer than 5 sample stations counted, no interval.",
+    ),
+    "qc_warning_low_coverage": (
+        "Data baru sedikit (di bawah 20% sampel).",
+        "Few reports yet (under 20% of the sample).",
+    ),
+    "qc_warning_uneven_coverage": (
+        "Sebaran tidak merata: sebagian strata jauh tertinggal.",
+        "Uneven coverage: some strata lag far behind.",
+    ),
+    "qc_warning_collapsed_strata": (
+        "Strata dengan kurang dari dua laporan digabung dengan tetangganya.",
+        "Strata with fewer than two reports were merged with a neighbour.",
+    ),
+    "qc_warning_nonresponse_bias": (
+        "TPS yang belum melapor berbeda dari yang sudah: lihat perkiraan terkoreksi.",
+        "The stations not yet in differ from those in: see the adjusted estimate.",
+    ),
+    "qc_warning_many_disputed": (
+        "Banyak TPS sampel bersengketa (tidak dihitung).",
+        "Many sample stations are disputed (left out).",
+    ),
+    "qc_call_called": ("Pasti: {first} unggul", "Called: {first} ahead"),
+    "qc_call_leading": ("{first} unggul sementara", "{first} leading"),
+    "qc_call_too_close_to_call": ("Belum bisa dipastikan", "Too close to call"),
+    "qc_presidential_winner_called": ("Pasti: {winner} menang", "Called: {winner} wins"),
+    "qc_presidential_winner_leading": ("{winner} menang sementara", "{winner} winning"),
+    "qc_presidential_winner_too_close_to_call": ("Belum bisa dipastikan", "Too close to call"),
+    "qc_presidential_second_round_called": (
+        "Pasti: putaran kedua {first} vs {second}",
+        "Called: second round {first} vs {second}",
+    ),
+    "qc_presidential_second_round_leading": (
+        "Sementara: putaran kedua {first} vs {second}",
+        "Likely: second round {first} vs {second}",
+    ),
+    "qc_presidential_second_round_too_close_to_call": ("Belum bisa dipastikan", "Too close to call"),
+    "qc_lead": (
+        "Selisih {first} atas {second}: {value} poin",
+        "Lead of {first} over {second}: {value} points",
+    ),
+    "qc_adjusted": ("Perkiraan terkoreksi", "Adjusted estimate"),
+    "qc_history": ("Perkiraan sepanjang malam", "The estimate through the night"),
 }
 
 

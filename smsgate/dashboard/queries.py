@@ -6,6 +6,7 @@ reports; lists are limited or paginated.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,33 +79,93 @@ def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
     return document
 
 
+#: The quick-count history chart: an SVG of this size (viewBox units).
+HISTORY_WIDTH, HISTORY_HEIGHT = 600, 160
+
+
+def _pct(r: dict[str, Any] | None, key: str, index: int | None = None) -> float | None:
+    if r is None or r[key] is None:
+        return None
+    return 100 * (r[key] if index is None else r[key][index])
+
+
+def history_chart(points: Sequence[dict[str, Any]], codes: Sequence[str]) -> dict[str, Any]:
+    """Each candidate's estimate through the night as SVG polyline points (x: time, y: share
+    in percent, scaled to the highest estimate plus a margin), and the time range."""
+    if not points:
+        return {"series": [], "first": None, "last": None, "top": 0}
+    times = [datetime.fromisoformat(p["t"]).timestamp() for p in points]
+    span = (times[-1] - times[0]) or 1.0
+    top = max((100 * r["value"] for p in points for r in p["estimate"].values()), default=0.0)
+    top = min(100.0, math.ceil((top + 5) / 10) * 10)
+    series = []
+    for code in codes:
+        cells = [
+            (10 + (HISTORY_WIDTH - 20) * (t - times[0]) / span, 100 * p["estimate"][code]["value"])
+            for t, p in zip(times, points, strict=True)
+            if code in p["estimate"]
+        ]
+        coords = " ".join(
+            f"{x:.1f},{HISTORY_HEIGHT - 20 - (HISTORY_HEIGHT - 30) * v / top:.1f}" for x, v in cells
+        )
+        series.append({"code": code, "points": coords, "last": cells[-1][1] if cells else None})
+    return {"series": series, "first": points[0]["t"], "last": points[-1]["t"], "top": top}
+
+
 def quick_count(session: Session, code: str) -> dict[str, Any] | None:
-    """The quick-count estimate (shares in percent with their 95% intervals) from the
-    quick-count service, or None when it is not installed or has no active sample design."""
+    """The quick-count card: shares in percent with their 95% intervals (None when the
+    estimate is indicative), the lead and the call, the warnings, the adjusted estimate and
+    the estimate through the night, from the quick-count service (cached there: a refresh
+    does not recompute it). None when it is not installed or has no active sample design."""
     try:
-        from ..quickcount.service import NoDesign
+        from ..quickcount.service import NoDesign, history
         from ..quickcount.service import quickcount as estimate
     except ImportError:  # pragma: no cover - the quick count is a separate feature
         return None
     try:
-        document = estimate(session, code or None)
+        document = estimate(session, code or None, comparison=False)
+        night = history(session, code or None)
     except NoDesign:
         return None
     names = dict(candidates(session))
+    lead = document["lead"]
+    adjusted = document["adjusted"]
+    president = document["presidential"]
     return {
         "sample": document["stations"]["sample"],
         "counted": document["stations"]["counted"],
+        "disputed": document["stations"]["disputed"],
         "warnings": document["warnings"],
+        "indicative": document["indicative"],
+        "call": document["call"],
+        "presidential": president,
+        "lead": None
+        if lead is None
+        else {
+            "first": lead["first"],
+            "second": lead["second"],
+            "value": 100 * lead["value"],
+            "low": _pct(lead, "ci95", 0),
+            "high": _pct(lead, "ci95", 1),
+        },
+        "adjusted": None
+        if adjusted is None
+        else {
+            "method": adjusted["method"],
+            "estimate": {c: 100 * r["value"] for c, r in adjusted["estimate"].items()},
+        },
+        "turnout_stations": document["turnout"]["stations"] if document["turnout"] else 0,
         "candidates": [
             {
                 "code": c,
                 "name": names.get(c, c),
                 "estimate": 100 * r["value"],
-                "low": 100 * r["ci95"][0],
-                "high": 100 * r["ci95"][1],
+                "low": _pct(r, "ci95", 0),
+                "high": _pct(r, "ci95", 1),
             }
             for c, r in document["estimate"].items()
         ],
+        "history": history_chart(night["points"], list(document["estimate"])),
     }
 
 

@@ -87,7 +87,43 @@ def _overview(db: Session, code: str) -> dict[str, Any]:
     document["updated_local"] = when(document["updated_at"])
     for point in document["activity"]["points"]:
         point["label"] = when(point["t"], "%H:%M")
+    quick = document.get("quick_count")
+    if quick:
+        _quick_count_texts(quick, lang())
     return document
+
+
+def _quick_count_texts(quick: dict[str, Any], language: str) -> None:
+    """The quick-count card's words in the viewer's language (the page script shows them as
+    they come, so the refresh needs no catalogue of its own)."""
+    quick["warning_texts"] = [translate(f"qc_warning_{w}", language) for w in quick["warnings"]]
+    lead, president = quick["lead"], quick["presidential"]
+    if president is not None:
+        runoff = president["runoff"] or ["", ""]
+        outcome, status = (president[k].replace(" ", "_") for k in ("outcome", "status"))
+        key = f"qc_presidential_{outcome}_{status}"
+        quick["call_text"] = translate(
+            key, language, winner=president["winner"], first=runoff[0], second=runoff[1]
+        )
+    elif lead is not None:
+        quick["call_text"] = translate(
+            f"qc_call_{quick['call'].replace(' ', '_')}", language, first=lead["first"]
+        )
+    else:
+        quick["call_text"] = ""
+    if lead is not None:
+        margin = "" if lead["low"] is None else f" (95%: {lead['low']:.1f} – {lead['high']:.1f})"
+        quick["lead_text"] = (
+            translate(
+                "qc_lead", language, first=lead["first"], second=lead["second"], value=f"{lead['value']:.1f}"
+            )
+            + margin
+        )
+    else:
+        quick["lead_text"] = ""
+    history = quick["history"]
+    history["first_label"] = when(history["first"], "%H:%M") if history["first"] else ""
+    history["last_label"] = when(history["last"], "%H:%M") if history["last"] else ""
 
 
 @bp.app_template_filter("pct")

@@ -12,14 +12,20 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from smsgate import create_app
+from smsgate.cli import main
 from smsgate.dashboard.accounts import create_user
-from smsgate.models import utcnow
+from smsgate.importers import upsert_regions, upsert_stations
+from smsgate.models import SampleStation, utcnow
 
-from ..support import VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, TwilioSender
+from ..quickcount.synthetic import build_frame, simulate
+from ..support import COORD_NATIONAL, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, TwilioSender
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -182,3 +188,43 @@ def test_the_dashboard_keeps_its_own_content_security_policy(page, live_url, csp
     page.wait_for_timeout(500)
     assert any("style-src" in violation for violation in csp_violations), csp_violations
     csp_violations.clear()
+
+
+def test_quick_count_card_follows_the_night(page, live_url, client, database, database_url):
+    """The quick-count card refreshes itself in the browser: the call, the warnings in words,
+    the lead and the chart of the estimate through the night."""
+    frame = build_frame(11, kabupaten=6, kecamatan=3, desa=4, stations=(3, 8), province="62")
+    with database.begin() as session:
+        upsert_regions(session, frame.regions())
+        upsert_stations(session, frame.station_rows())
+    args = ["sample", "draw", "--size", "40", "--seed", "7", "--region", "62"]
+    drawn = CliRunner().invoke(main, args, env={"SMSGATE_DATABASE_URL": database_url})
+    assert drawn.exit_code == 0, drawn.output
+    with database.read() as session:
+        stations = sorted(session.scalars(select(SampleStation.station_id)))
+    election = simulate(frame, np.random.default_rng(3))
+    votes = dict(zip(frame.station_ids, election.votes.tolist(), strict=True))
+    webhook = TwilioSender(client)
+
+    def send(station: str) -> None:
+        v = votes[station]
+        assert webhook(COORD_NATIONAL, f"TPS {station} 01={v[0]} 02={v[1]} 03={v[2]}").startswith("OK")
+
+    for station in stations[:4]:
+        send(station)
+    page.goto(f"{live_url}/dashboard/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.goto(f"{live_url}/dashboard/?region=62")
+    card = page.locator("#quick-count")
+    sync_api.expect(card.locator(".qc-warnings")).to_contain_text("Indikatif")
+    sync_api.expect(card.locator(".qc-call")).to_have_text("Belum bisa dipastikan")
+    for station in stations[4:]:
+        send(station)
+    # no reload: the page's script redraws the card from /dashboard/api/overview
+    sync_api.expect(card.locator(".qc-warnings")).to_have_count(0, timeout=20000)
+    sync_api.expect(card.locator(".qc-lead")).to_contain_text("Selisih")
+    assert card.locator("polyline").count() == 3
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "quick-count.png"), full_page=True)

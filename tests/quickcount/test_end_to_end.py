@@ -18,24 +18,15 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from smsgate.cli import main
-from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
+from smsgate.importers import upsert_contacts
 from smsgate.models import SampleDesign, SampleStation, SampleStratum
 from smsgate.sms import is_single_gsm7_sms
 
 from ..support import COORD_KALTIM, COORD_NATIONAL, VOLUNTEER_A
-from .synthetic import build_frame, simulate
+from .synthetic import simulate
 
 AUTH = {"Authorization": "Bearer test-api-token"}
 SIZE = 40
-
-
-@pytest.fixture
-def frame(database, world):  # type: ignore[no-untyped-def]
-    frame = build_frame(11, kabupaten=6, kecamatan=3, desa=4, stations=(3, 8), province="62")
-    with database.begin() as session:
-        upsert_regions(session, frame.regions())
-        upsert_stations(session, frame.station_rows())
-    return frame
 
 
 def cli(database_url: str, *args: str):  # type: ignore[no-untyped-def]

@@ -60,6 +60,11 @@
       var g = el("g", { transform: "translate(0, " + (34 * i + 5) + ")" });
       g.appendChild(el("text", { x: 0, y: 18, "class": "label" }, c.code + " " + c.name));
       g.appendChild(el("rect", { x: 190, y: 4, height: 20, width: 3 * c.estimate, "class": "c" + (i % 6) + " faint" }));
+      if (c.low === null || c.low === undefined) {  // indicative: no interval to draw
+        g.appendChild(el("text", { x: 196 + 3 * c.estimate, y: 19, "class": "value" }, fmtPct(c.estimate, lang)));
+        svg.appendChild(g);
+        return;
+      }
       g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.low, x2: 190 + 3 * c.high, y1: 14, y2: 14 }));
       g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.low, x2: 190 + 3 * c.low, y1: 6, y2: 22 }));
       g.appendChild(el("line", { "class": "err", x1: 190 + 3 * c.high, x2: 190 + 3 * c.high, y1: 6, y2: 22 }));
@@ -68,6 +73,52 @@
       svg.appendChild(g);
     });
     return svg;
+  }
+
+  function historyChart(h, label) {
+    var svg = el("svg", { "class": "chart qc-history", viewBox: "0 0 600 160", role: "img" });
+    h.series.forEach(function (s, i) {
+      var line = el("polyline", { "class": "line c" + (i % 6), fill: "none", points: s.points });
+      line.appendChild(el("title", {}, s.code));
+      svg.appendChild(line);
+    });
+    svg.appendChild(el("text", { x: 10, y: 156, "class": "label" }, h.first_label));
+    svg.appendChild(el("text", { x: 590, y: 156, "class": "label", "text-anchor": "end" }, h.last_label));
+    svg.appendChild(el("text", { x: 10, y: 12, "class": "label" }, label + " (0–" + Math.round(h.top) + "%)"));
+    return svg;
+  }
+
+  function html(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function quickCountCard(root, qc, lang) {
+    var nodes = [];
+    var called = html("p", "qc-call");
+    called.setAttribute("data-call", qc.call);
+    called.appendChild(html("strong", "", qc.call_text));
+    nodes.push(called);
+    if (qc.warning_texts.length) {
+      var list = html("ul", "qc-warnings");
+      qc.warning_texts.forEach(function (w) { list.appendChild(html("li", "", w)); });
+      nodes.push(list);
+    }
+    nodes.push(quickCountChart(qc, lang));
+    nodes.push(html("p", "qc-lead", qc.lead_text));
+    if (qc.adjusted) {
+      var parts = Object.keys(qc.adjusted.estimate).map(function (code) {
+        return code + " " + fmtPct(qc.adjusted.estimate[code], lang);
+      });
+      nodes.push(html("p", "muted qc-adjusted", root.getAttribute("data-adjusted-label") + " (" +
+        qc.adjusted.method + "): " + parts.join(" · ")));
+    }
+    nodes.push(historyChart(qc.history, root.getAttribute("data-history-label")));
+    nodes.push(html("p", "muted", root.getAttribute("data-sample-label") + ": " + fmtNumber(qc.counted, lang) +
+      "/" + fmtNumber(qc.sample, lang) + " " + root.getAttribute("data-stations-label")));
+    return nodes;
   }
 
   function render(root, doc) {
@@ -94,11 +145,7 @@
     if (activity) activity.replaceChildren(activityChart(doc.activity));
     var qc = root.querySelector("#quick-count");
     if (qc && doc.quick_count) {
-      var note = document.createElement("p");
-      note.className = "muted";
-      note.textContent = root.getAttribute("data-sample-label") + ": " + fmtNumber(doc.quick_count.counted, lang) +
-        "/" + fmtNumber(doc.quick_count.sample, lang) + " " + root.getAttribute("data-stations-label");
-      qc.replaceChildren(quickCountChart(doc.quick_count, lang), note);
+      qc.replaceChildren.apply(qc, quickCountCard(root, doc.quick_count, lang));
     }
     root.setAttribute("data-refreshed", doc.updated_at);
   }

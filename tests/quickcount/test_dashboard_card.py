@@ -1,0 +1,114 @@
+"""The quick count where people look: the dashboard card (call, warnings, lead, the estimate
+through the night), GET /api/quickcount/history, and the cache that spares refreshes a
+recomputation. Through the Flask test client with a logged-in admin and signed webhooks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from smsgate.dashboard.accounts import create_user
+from smsgate.models import utcnow
+
+from ..dashboard.conftest import csrf_token, login
+from .test_end_to_end import AUTH, SIZE, draw, report, sampled, votes_of
+
+ADMIN, PASSWORD = "qc-admin@example.org", "rahasia-sekali"
+
+
+@pytest.fixture
+def admin(app, database, world):  # type: ignore[no-untyped-def]
+    with database.begin() as session:
+        create_user(session, email=ADMIN, password=PASSWORD, role="admin", region=None, now=utcnow())
+    browser = app.test_client()
+    assert login(browser, ADMIN, PASSWORD).status_code == 302
+    return browser
+
+
+class Statements:
+    """Every SQL statement any engine runs while active (to see what a request computes)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(statement)
+
+    def __enter__(self) -> Statements:
+        event.listen(Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self)
+
+    def loads(self) -> int:
+        """How many times the sampled stations were loaded for an estimate."""
+        return sum("JOIN previous_results" in s for s in self.seen)
+
+
+def test_card_shows_call_warnings_lead_and_the_night(
+    frame, database, database_url, sms, admin, client
+) -> None:
+    draw(database_url)
+    truth = votes_of(frame)
+    stations = sorted(sampled(database))
+    for station in stations[:6]:
+        report(sms, station, truth[station])
+    page = admin.get("/dashboard/?region=62").get_data(as_text=True)
+    assert 'class="qc-call"' in page and "Belum bisa dipastikan" in page
+    # 6 of 40 in: few reports, uneven; every warning is on the page, in words
+    assert "Data baru sedikit (di bawah 20% sampel)." in page
+    assert re.search(r'<polyline class="line c0" fill="none" points="[\d., ]+">', page)
+    assert "Perkiraan sepanjang malam" in page
+    for station in stations[6:]:
+        report(sms, station, truth[station])
+    overview = admin.get("/dashboard/api/overview?region=62").get_json()
+    card = overview["quick_count"]
+    assert card["counted"] == SIZE and card["warning_texts"] == [] and card["warnings"] == []
+    assert card["call"] in ("called", "leading", "too close to call") and card["call_text"]
+    lead = card["lead"]
+    assert card["lead_text"].startswith(
+        f"Selisih {lead['first']} atas {lead['second']}: {lead['value']:.1f} poin"
+    )
+    assert {s["code"] for s in card["history"]["series"]} == {"01", "02", "03"}
+    # the English dashboard says the same in English
+    token = csrf_token(admin, "/dashboard/")
+    admin.post("/dashboard/lang", data={"lang": "en", "csrf_token": token})
+    english = admin.get("/dashboard/api/overview?region=62").get_json()["quick_count"]
+    assert english["lead_text"].startswith(f"Lead of {lead['first']} over {lead['second']}")
+    # the history API: the estimate as it stood, from the first sampled report to the last
+    history = client.get("/api/quickcount/history?region=62", headers=AUTH).get_json()
+    points = history["points"]
+    assert 2 <= len(points) <= 24
+    assert [p["counted"] for p in points] == sorted(p["counted"] for p in points)
+    assert points[-1]["counted"] == SIZE and points[-1]["estimate"]["01"]["ci95"] is not None
+    assert set(points[-1]) >= {"t", "counted", "coverage", "estimate", "lead", "call", "warnings"}
+    assert client.get("/api/quickcount/history?region=62").status_code == 401
+    assert client.get("/api/quickcount/history?region=99", headers=AUTH).status_code == 404
+
+
+def test_refresh_does_not_recompute_until_a_sampled_station_changes(
+    frame,
+    database,
+    database_url,
+    sms,
+    client,
+) -> None:
+    draw(database_url)
+    truth = votes_of(frame)
+    stations = sorted(sampled(database))
+    for station in stations[:10]:
+        report(sms, station, truth[station])
+    with Statements() as first:
+        one = client.get("/api/quickcount?region=62", headers=AUTH).get_json()
+    with Statements() as again:
+        two = client.get("/api/quickcount?region=62", headers=AUTH).get_json()
+    assert first.loads() == 1 and again.loads() == 0
+    assert one["estimate"] == two["estimate"]
+    report(sms, stations[10], truth[stations[10]])
+    with Statements() as after:
+        three = client.get("/api/quickcount?region=62", headers=AUTH).get_json()
+    assert after.loads() == 1 and three["stations"]["counted"] == 11
