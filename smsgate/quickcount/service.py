@@ -441,17 +441,23 @@ _CACHE_LIMIT = 512
 
 
 def fingerprint(session: Session, record: SampleDesign) -> tuple[Any, ...]:
-    """What changes whenever the estimate could: the sampled stations' results (count and last
-    change), the previous-result import and the candidates. One indexed query each."""
+    """What changes whenever the estimate could: the sampled stations' results (how many, the
+    last change, how many reports they rest on, how many have a counted report), the
+    previous-result import and the candidates. One indexed query each."""
     results = session.execute(
-        select(func.count(StationResult.station_id), func.max(StationResult.updated_at))
+        select(
+            func.count(StationResult.station_id),
+            func.max(StationResult.updated_at),
+            func.sum(StationResult.report_count),
+            func.count(StationResult.report_id),
+        )
         .select_from(SampleStation)
         .join(StationResult, StationResult.station_id == SampleStation.station_id)
         .where(SampleStation.design_id == record.id)
     ).one()
     previous = session.scalar(select(func.max(PreviousResult.imported_at)))
     candidates = session.scalar(select(func.count(Candidate.code)))
-    return (int(results[0] or 0), results[1], previous, candidates)
+    return (*results, previous, candidates)
 
 
 def _core(session: Session, record: SampleDesign, info: tally_service.RegionInfo) -> dict[str, Any]:
