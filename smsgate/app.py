@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -14,6 +14,9 @@ from . import api, dashboard, http_security
 from .config import Settings
 from .db import Database
 from .services.ingest import Ingest
+
+#: The largest request body accepted (``MAX_CONTENT_LENGTH``).
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 def create_app(
@@ -31,6 +34,9 @@ def create_app(
         TWILIO_ACCOUNT_SID=settings.twilio_account_sid,
         TWILIO_FROM=settings.twilio_from,
         JSON_SORT_KEYS=False,
+        # A 10-part UCS-2 SMS is about 8 kB even percent-encoded; anything far larger is refused
+        # with 413 from its Content-Length, before the body is read into memory.
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
     if test_config:
         app.config.update(test_config)
@@ -40,6 +46,13 @@ def create_app(
     app.extensions["smsgate.gateway"] = Ingest(database, settings)
 
     http_security.init_app(app, settings)
+
+    @app.before_request
+    def refuse_oversized_bodies() -> None:
+        """413 from the Content-Length alone, before anything (a signature check) reads the body."""
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            abort(413)
+
     app.register_blueprint(api.bp)
     webhooks.register(app)
     dashboard.init_app(app, settings, database)

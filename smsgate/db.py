@@ -12,6 +12,7 @@ polling for the write lock starve each other into second-long tails, where a que
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +26,22 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        wait = connection.get_execution_options().get(LOCK_WAIT)
+        if wait:  # both apply to this transaction only
+            ms = str(max(1, int(wait * 1000)))
+            connection.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(lock)s, true),"
+                " set_config('statement_timeout', %(statement)s, true)",
+                {"lock": ms, "statement": str(int(ms) + STATEMENT_MARGIN_MS)},
+            )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -38,17 +54,32 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        wait = options.get(LOCK_WAIT)
+        busy = max(1, int(wait * 1000)) if wait else BUSY_TIMEOUT_MS
+        if connection.info.get("busy_timeout", BUSY_TIMEOUT_MS) != busy:  # one PRAGMA per change
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
+            connection.info["busy_timeout"] = busy
+        connection.exec_driver_sql("BEGIN DEFERRED" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
 
 #: Execution option marking a connection whose transactions only read.
 READ_ONLY = "smsgate_read_only"
+#: Execution option: the longest a transaction may wait for a lock, in seconds (PostgreSQL
+#: ``lock_timeout``, SQLite busy timeout). Unset: the defaults below, for jobs that may wait.
+LOCK_WAIT = "smsgate_lock_wait"
+BUSY_TIMEOUT_MS = 30000
+#: A bounded transaction's statements may run this much longer than its lock wait.
+STATEMENT_MARGIN_MS = 2000
+
+
+class LockWaitTimeout(Exception):
+    """A bounded transaction gave up waiting for its turn to write."""
 
 
 def is_postgresql(engine: Engine) -> bool:
@@ -77,10 +108,30 @@ class Database:
         return self._writers if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def begin(self) -> Iterator[Session]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        with self._write_turn(), self.sessions.begin() as session:
-            yield session
+    def begin(self, wait: float | None = None) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        ``wait`` bounds every lock wait of the transaction, in seconds: its turn among this
+        process's SQLite writers, SQLite's busy timeout, PostgreSQL's ``lock_timeout`` (and a
+        ``statement_timeout`` a little longer). A request that must answer in time (a webhook)
+        passes one; past it the transaction fails instead of waiting on.
+        """
+        if wait is None:
+            with self._write_turn(), self.sessions.begin() as session:
+                yield session
+            return
+        deadline = time.monotonic() + wait
+        sqlite = self.engine.dialect.name == "sqlite"
+        if sqlite and not self._writers.acquire(timeout=wait):
+            raise LockWaitTimeout(f"no turn to write within {wait:g} s")
+        try:
+            with self.sessions.begin() as session:
+                remaining = max(0.05, deadline - time.monotonic()) if sqlite else wait
+                session.connection(execution_options={LOCK_WAIT: remaining})
+                yield session
+        finally:
+            if sqlite:
+                self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -6,9 +6,24 @@ A webhook module turns its provider's request into an ``InboundSMS``, hands it t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
+
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """``text`` with everything a database refuses replaced by U+FFFD.
+
+    A JSON body may carry a lone UTF-16 surrogate (``"\\ud83d"``, half an emoji) and any body
+    may carry NUL; PostgreSQL and SQLite's UTF-8 refuse both, and one refused character would
+    lose the whole message. Proper surrogate pairs are joined into their character.
+    """
+    if text.isascii() and "\x00" not in text:
+        return text
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.replace("\x00", REPLACEMENT)
 
 
 @dataclass(frozen=True)
@@ -26,13 +41,30 @@ class InboundSMS:
     #: the reply is then queued as an outbound SMS in the transaction that logs the message.
     reply_inline: bool = True
 
+    def cleaned(self) -> InboundSMS:
+        """This message with every text field made storable (see ``storable``)."""
+        return replace(
+            self,
+            provider_message_id=storable(self.provider_message_id),
+            from_number=storable(self.from_number),
+            text=storable(self.text),
+            to_number=storable(self.to_number),
+            device=storable(self.device),
+        )
+
 
 @dataclass(frozen=True)
 class Reply:
-    """What to answer. ``text`` is ``None`` when nothing should be sent (flood control)."""
+    """What to answer. ``text`` is ``None`` when nothing should be sent (flood control).
+
+    ``stored`` is False only when not even the raw message could be committed: a provider
+    that retries must then get an answer that makes it deliver the message again (a 5xx),
+    never a 2xx, which would tell it the message is safe.
+    """
 
     text: str | None
     outcome: str = "accepted"
+    stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,4 +85,4 @@ class DeliveryReport:
 class Gateway(Protocol):
     def receive(self, sms: InboundSMS) -> Reply: ...
 
-    def delivery_report(self, report: DeliveryReport) -> None: ...
+    def delivery_report(self, report: DeliveryReport) -> bool: ...

@@ -37,9 +37,9 @@ def verify(
     timestamp, candidates = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
-        elif key == "v1":
+        elif key == "v1" and value.isascii():
             candidates.append(value)
     if timestamp is None or not candidates:
         return False

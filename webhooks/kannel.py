@@ -1,23 +1,35 @@
-"""Kannel ``sms-service`` and Gammu SMSD (``contrib/gammu-smsd-runonreceive.sh``): ``GET|POST
-/webhooks/kannel`` with ``sender``, ``receiver``, ``text``, ``time``, ``smsc`` and ``id``, answered
-with the reply as ``text/plain`` (empty when there is nothing to send).
+"""Kannel ``sms-service`` and the Gammu spool forwarder: ``GET|POST /webhooks/kannel`` and
+``POST /webhooks/gammu`` with ``sender``, ``receiver``, ``text``, ``time``, ``smsc``, ``id``,
+``coding`` and ``charset``, answered with the reply as ``text/plain`` (empty: send nothing).
 
 Authentication: ``SMSGATE_KANNEL_SECRET`` in the ``secret`` parameter or the
 ``X-Smsgate-Secret`` header (constant-time compare), and, when ``SMSGATE_KANNEL_ALLOWED_IPS`` is
-set, the client address must be in that list. Kannel's ``post-url`` form (text as the body,
-``X-Kannel-From``/``-To``/``-Time`` headers) is accepted too.
+set, the client address must be in that list.
 
-Kannel gives a message no id we can count on, so the dedupe key is the ``id`` parameter when
-sent (Kannel's ``%I``, Gammu's inbox file name) and otherwise a hash of smsc, sender, receiver,
-time and text; one of ``id`` or ``time`` is required so two identical texts sent at different
-times stay two messages.
+Kannel builds two request shapes (gw/smsbox.c, ``obey_request``): ``get-url`` puts every escape
+code in the query string, the text (``%a``) percent-encoded as raw bytes of the message's
+charset (UTF-16BE for a UCS-2 message); ``post-url`` sends the text as the request body with
+its charset in ``Content-Type`` and ``X-Kannel-To``/``-Time``/``-SMSC``/``-Coding`` headers,
+and ``X-Kannel-From`` only with ``send-sender = true`` (else the sender comes from the URL,
+``?sender=%p``). The text is decoded by Kannel's charset (``%C``) or coding (``%c``), so
+UCS-2 (emoji, Javanese script) arrives as sent. ``time`` is ``%T`` (Unix seconds), ``%t`` or
+``X-Kannel-Time`` (``YYYY-MM-DD HH:MM:SS``, UTC); anything else is refused (400).
+
+Kannel treats only 200 and 202 as success and retries anything else when ``http-request-retry``
+is set; a message we could not store is answered 503 so that it comes again.
+
+Kannel's ``%I`` is a UUID; without an ``id`` the dedupe key is a hash of smsc, sender,
+receiver, time and text, which is why one of ``id`` or ``time`` is required.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, abort, current_app, request
 
@@ -27,6 +39,12 @@ from . import gateway
 
 bp = Blueprint("kannel", __name__, url_prefix="/webhooks")
 
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+_UNIX_SECONDS = re.compile(r"[0-9]{1,11}", re.ASCII)
+_KANNEL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ +T][0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+#: Kannel's charset names for text it keeps in its own internal form (UTF-8).
+_INTERNAL = {"", "gsm", "8-bit", "binary"}
+
 
 def _authentic() -> bool:
     settings = current_app.extensions["smsgate.settings"]
@@ -35,22 +53,66 @@ def _authentic() -> bool:
     if settings.kannel_allowed_ips and request.remote_addr not in settings.kannel_allowed_ips:
         return False
     given = request.headers.get("X-Smsgate-Secret") or request.values.get("secret", "")
-    return hmac.compare_digest(given.encode(), settings.kannel_secret.encode())
+    return hmac.compare_digest(given.encode("utf-8", "replace"), settings.kannel_secret.encode())
 
 
 def _field(name: str, header: str) -> str:
     return (request.values.get(name) or request.headers.get(header) or "").strip()
 
 
-def _received_at(value: str) -> datetime | None:
-    """Kannel's ``%T`` (Unix seconds); other forms are kept only in the dedupe key."""
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), UTC)
+def decode_text(raw: bytes, charset: str = "", coding: str = "") -> str:
+    """Kannel's message bytes as text: by its charset (``%C``), else by its coding (``%c``)."""
+    name = charset.strip().strip('"').lower()
+    if name in _INTERNAL:
+        name = "utf-16-be" if coding.strip() == "2" else "utf-8"
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        codec = "utf-8"
+    return raw.decode(codec, "replace")
+
+
+def _raw_parameter(name: str) -> bytes | None:
+    """The percent-decoded bytes of a query or form parameter, before any charset decoding."""
+    sources = [request.query_string]
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        sources.append(request.get_data(cache=True))
+    for source in sources:
+        for key, value in parse_qsl(source.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+            if key == name:
+                return value.encode("latin-1")
     return None
 
 
-@bp.route("/kannel", methods=["GET", "POST"])
-def inbound() -> Response:
+def _text() -> str:
+    coding = _field("coding", "X-Kannel-Coding")
+    raw = _raw_parameter("text")
+    if raw is not None:
+        return decode_text(raw, request.values.get("charset", ""), coding)
+    if request.method == "POST" and request.mimetype not in FORM_TYPES:  # Kannel post-url
+        charset = request.mimetype_params.get("charset", "") or request.values.get("charset", "")
+        return decode_text(request.get_data(cache=True), charset, coding)
+    return request.values.get("text", "")
+
+
+def _received_at(value: str) -> datetime | None:
+    """Kannel's ``%T`` (Unix seconds) or ``%t``/``X-Kannel-Time`` (UTC); None when absent.
+
+    Anything else is refused (400): Kannel never sends it.
+    """
+    if not value:
+        return None
+    try:
+        if _UNIX_SECONDS.fullmatch(value):
+            return datetime.fromtimestamp(int(value), UTC)
+        if _KANNEL_TIME.fullmatch(value):
+            return datetime.strptime(value[:10] + " " + value[11:], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    abort(400, description="time must be Unix seconds or YYYY-MM-DD HH:MM:SS")
+
+
+def _inbound(provider: str) -> Response:
     if not _authentic():
         abort(403)
     sender = _field("sender", "X-Kannel-From")
@@ -58,25 +120,34 @@ def inbound() -> Response:
     moment = _field("time", "X-Kannel-Time")
     smsc = _field("smsc", "X-Kannel-SMSC")
     message_id = _field("id", "X-Kannel-Id")
-    if "text" in request.values:
-        text = request.values["text"]
-    elif request.headers.get("X-Kannel-From"):
-        text = request.get_data(as_text=True)
-    else:
-        text = ""
     if not sender or not (message_id or moment):
         abort(400)
+    received_at = _received_at(moment)
+    text = _text()
     if not message_id:
-        material = "\x1f".join((smsc, sender, receiver, moment, text)).encode()
+        material = "\x1f".join((smsc, sender, receiver, moment, text)).encode("utf-8", "replace")
         message_id = "h:" + hashlib.sha256(material).hexdigest()[:40]
     sms = InboundSMS(
-        provider="kannel",
-        provider_message_id=message_id[:128],
+        provider=provider,
+        provider_message_id=message_id,
         from_number=sender,
         text=text,
         to_number=receiver,
-        received_at=_received_at(moment),
+        received_at=received_at,
         device=smsc,
     )
     reply = gateway().receive(sms)
+    if not reply.stored:  # Kannel retries (http-request-retry) and the forwarder keeps the file
+        return Response(reply.text or "", status=503, mimetype="text/plain")
     return Response(reply.text or "", mimetype="text/plain")
+
+
+@bp.route("/kannel", methods=["GET", "POST"])
+def inbound() -> Response:
+    return _inbound("kannel")
+
+
+@bp.post("/gammu")
+def gammu() -> Response:
+    """What ``smsgate gammu forward`` posts from a Gammu SMSD spool (see the README)."""
+    return _inbound("gammu")

@@ -27,5 +27,6 @@ def status() -> Response:
         abort(400)
     failed = state in ("failed", "undelivered")
     error = f"twilio {state} {flask_request.form.get('ErrorCode', '')}".strip() if failed else ""
-    gateway().delivery_report(DeliveryReport("twilio", sid, state, failed=failed, error=error))
+    if not gateway().delivery_report(DeliveryReport("twilio", sid, state, failed=failed, error=error)):
+        return Response("not recorded", status=503, mimetype="text/plain")
     return Response("", status=204)

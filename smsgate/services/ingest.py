@@ -6,12 +6,17 @@ the same provider message from the same phone (provider, message id and sender: 
 not all globally unique) finds the logged row and gets the same reply, changing nothing.
 If handling fails, the raw message is still logged in a transaction of its own and the
 sender is asked to send it again; a redelivery of that message is then processed afresh.
+If not even that commits, the reply says so (``Reply.stored`` False) and the webhook answers
+in the way that makes its provider deliver the message again. Every lock wait on this path is
+bounded (``LOCK_WAIT``), so the answer comes inside the providers' timeouts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -23,7 +28,7 @@ import grammar
 from .. import commands
 from ..config import Settings
 from ..db import Database
-from ..inbound import DeliveryReport, InboundSMS, Reply
+from ..inbound import DeliveryReport, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
@@ -32,8 +37,13 @@ from . import flood, outbound
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ("01", "02", "03")
+#: Seconds each of the two transactions of a message (handling it, or else keeping it raw)
+#: may wait for a lock: a webhook answers within 10 s whatever holds the database.
+LOCK_WAIT = 3.0
 #: Longest body we keep verbatim; longer texts are cut (Twilio's concatenated maximum is 1,600).
 MAX_BODY = 4000
+#: The width of ``inbound_messages.provider_message_id``.
+MAX_MESSAGE_ID = 128
 
 
 class Ingest:
@@ -47,22 +57,37 @@ class Ingest:
         self.clock = clock
 
     def receive(self, sms: InboundSMS) -> Reply:
+        sms = _fitted(sms.cleaned())  # nothing in a body may make storing fail
         try:
             return self._process(sms)
         except Exception:
             log.exception("failed to handle %s message %s", sms.provider, sms.provider_message_id)
             return self._keep_after_failure(sms)
 
-    def delivery_report(self, report: DeliveryReport) -> None:
-        """A provider's report on an SMS we sent: recorded on its outbound row."""
-        with self.database.begin() as session:
-            outbound.record_delivery(session, report)
+    def delivery_report(self, report: DeliveryReport) -> bool:
+        """A provider's report on an SMS we sent: recorded on its outbound row.
+
+        False when it could not be recorded (the webhook then answers 503 for a retry).
+        """
+        report = replace(
+            report,
+            provider_message_id=storable(report.provider_message_id),
+            status=storable(report.status)[:32],
+            error=storable(report.error),
+        )
+        try:
+            with self.database.begin(wait=LOCK_WAIT) as session:
+                outbound.record_delivery(session, report)
+        except Exception:
+            log.exception("could not record the %s delivery report %s", report.provider, report.status)
+            return False
+        return True
 
     # -- the normal path ---------------------------------------------------------------------
 
     def _process(self, sms: InboundSMS) -> Reply:
         try:
-            with self.database.begin() as session:
+            with self.database.begin(wait=LOCK_WAIT) as session:
                 flood.serialise(session, self.settings, _sender(sms.from_number))
                 existing = self._logged(session, sms)
                 if existing is not None and existing.outcome != "error":
@@ -167,7 +192,7 @@ class Ingest:
     def _keep_after_failure(self, sms: InboundSMS) -> Reply:
         reply = render("try_again", "id")
         try:
-            with self.database.begin() as session:
+            with self.database.begin(wait=LOCK_WAIT) as session:
                 existing = self._logged(session, sms)
                 if existing is None:
                     inbound = self._log(session, sms, outcome="error")
@@ -177,6 +202,7 @@ class Ingest:
                         outbound.queue_reply(session, inbound, reply, self.clock())
         except Exception:
             log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
+            return Reply(reply, "error", stored=False)
         return Reply(reply, "error")
 
 
@@ -188,7 +214,15 @@ def _sender(raw: str) -> str:
 
 
 def _clean_body(text: str) -> str:
-    return (text or "").replace("\x00", "")[:MAX_BODY]
+    return (text or "")[:MAX_BODY]
+
+
+def _fitted(sms: InboundSMS) -> InboundSMS:
+    """``sms`` with a provider message id that fits its column and still tells messages apart."""
+    if len(sms.provider_message_id) <= MAX_MESSAGE_ID:
+        return sms
+    digest = hashlib.sha256(sms.provider_message_id.encode()).hexdigest()
+    return replace(sms, provider_message_id=f"sha256:{digest}")
 
 
 def _short(token: str | None, limit: int = 20) -> str:
