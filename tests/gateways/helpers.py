@@ -137,3 +137,55 @@ def fake_provider(**options) -> Iterator[FakeProvider]:  # type: ignore[no-untyp
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def smsgate_serve(database_url: str, **env: str) -> Iterator[str]:
+    """``smsgate serve`` (gunicorn, one worker) on a free port of 127.0.0.1; yields its base URL."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    environ = {
+        **os.environ,
+        "SMSGATE_DATABASE_URL": database_url,
+        "SMSGATE_KANNEL_SECRET": KANNEL_SECRET,
+        "SMSGATE_KANNEL_ALLOWED_IPS": "127.0.0.1",
+        "SMSGATE_ANDROID_SECRET": ANDROID_SECRET,
+        "SMSGATE_FLOOD_PER_MINUTE": "0",
+        **env,
+    }
+    smsgate = str(Path(sys.executable).parent / "smsgate")
+    command = [smsgate, "serve", "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode() if process.stderr else "no server"
+                    raise RuntimeError(error) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
