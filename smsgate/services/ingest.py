@@ -8,7 +8,7 @@ If handling fails, the raw message is still logged in a transaction of its own a
 sender is asked to send it again; a redelivery of that message is then processed afresh.
 If not even that commits, the reply says so (``Reply.stored`` False) and the webhook answers
 in the way that makes its provider deliver the message again. Every lock wait on this path is
-bounded (``LOCK_WAIT``), so the answer comes inside the providers' timeouts.
+bounded (``HANDLE_WAIT``, ``KEEP_WAIT``), so the answer comes inside the providers' timeouts.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ from . import flood, outbound
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ("01", "02", "03")
-#: Seconds each of the two transactions of a message (handling it, or else keeping it raw)
-#: may wait for a lock: a webhook answers within 10 s whatever holds the database.
-LOCK_WAIT = 3.0
+#: Seconds the transaction handling a message may wait for locks (its turn to write, a station
+#: row), then the one keeping it raw after a failure: a webhook answers within 10 s whatever
+#: holds the database. Handling gets the larger share: under load a turn to write can take
+#: seconds, and a message handled late is better than one kept raw for a resend.
+HANDLE_WAIT = 5.0
+KEEP_WAIT = 3.0
 #: Longest body we keep verbatim; longer texts are cut (Twilio's concatenated maximum is 1,600).
 MAX_BODY = 4000
 #: The width of ``inbound_messages.provider_message_id``.
@@ -76,7 +79,7 @@ class Ingest:
             error=storable(report.error),
         )
         try:
-            with self.database.begin(wait=LOCK_WAIT) as session:
+            with self.database.begin(wait=HANDLE_WAIT) as session:
                 outbound.record_delivery(session, report)
         except Exception:
             log.exception("could not record the %s delivery report %s", report.provider, report.status)
@@ -87,7 +90,7 @@ class Ingest:
 
     def _process(self, sms: InboundSMS) -> Reply:
         try:
-            with self.database.begin(wait=LOCK_WAIT) as session:
+            with self.database.begin(wait=HANDLE_WAIT) as session:
                 flood.serialise(session, self.settings, _sender(sms.from_number))
                 existing = self._logged(session, sms)
                 if existing is not None and existing.outcome != "error":
@@ -192,7 +195,7 @@ class Ingest:
     def _keep_after_failure(self, sms: InboundSMS) -> Reply:
         reply = render("try_again", "id")
         try:
-            with self.database.begin(wait=LOCK_WAIT) as session:
+            with self.database.begin(wait=KEEP_WAIT) as session:
                 existing = self._logged(session, sms)
                 if existing is None:
                     inbound = self._log(session, sms, outcome="error")
