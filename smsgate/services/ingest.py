@@ -41,8 +41,8 @@ DEFAULT_CANDIDATES = ("01", "02", "03")
 #: row), then the one keeping it raw after a failure: a webhook answers within 10 s whatever
 #: holds the database. Handling gets the larger share: under load a turn to write can take
 #: seconds, and a message handled late is better than one kept raw for a resend.
-HANDLE_WAIT = 5.0
-KEEP_WAIT = 3.0
+HANDLE_WAIT = 7.0
+KEEP_WAIT = 2.5
 #: Longest body we keep verbatim; longer texts are cut (Twilio's concatenated maximum is 1,600).
 MAX_BODY = 4000
 #: The width of ``inbound_messages.provider_message_id``.
