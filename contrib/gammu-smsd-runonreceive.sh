@@ -1,47 +1,30 @@
 #!/bin/sh
-# Gammu SMSD RunOnReceive hook: post each received SMS to smsgate and send the reply back.
+# Gammu SMSD RunOnReceive hook: hand the received message to smsgate's spool and exit at once.
+#
+# Gammu waits for this program before it reads the next SMS, kills it after about two minutes
+# and may run it again for the same message, so it does no network I/O: it writes the message
+# to a spool directory that `smsgate gammu forward` posts to smsgate, with retries.
 #
 # In /etc/gammu-smsdrc:
 #   [smsd]
+#   PhoneID = modem-banjar-1          # names this modem in smsgate (inbound_messages.device)
 #   RunOnReceive = /usr/local/bin/gammu-smsd-runonreceive.sh
-# and in the environment of gammu-smsd (e.g. a systemd drop-in):
-#   SMSGATE_URL=https://smsgate.example.org/webhooks/kannel
-#   SMSGATE_KANNEL_SECRET=<the same secret as the smsgate server>
+# and optionally, in gammu-smsd's environment, SMSGATE_GAMMU_SPOOL (default below).
 #
-# Gammu runs the script with the inbox ids of the message parts as arguments and the message
-# in SMS_MESSAGES, SMS_<n>_NUMBER, SMS_<n>_TEXT (and DECODED_* for joined multipart messages);
-# the first inbox id is a unique, stable id for the message, so a rerun is deduplicated.
-# The reply (text/plain, empty when there is nothing to send) goes out with gammu-smsd-inject.
+# Gammu passes the inbox ids of the message's parts as arguments and describes the message in
+# SMS_MESSAGES, SMS_<n>_NUMBER, SMS_<n>_TEXT, SMS_<n>_CLASS, SMS_<n>_REFERENCE, DECODED_PARTS,
+# DECODED_<n>_TEXT and PHONE_ID. A spool file is those variables, NUL-separated NAME=value,
+# plus SMSGATE_IDS (the arguments) and SMSGATE_SPOOLED_AT (Unix seconds); it appears under its
+# final name only once complete (written aside, then renamed).
 set -eu
 
-: "${SMSGATE_URL:?set SMSGATE_URL}"
-: "${SMSGATE_KANNEL_SECRET:?set SMSGATE_KANNEL_SECRET}"
-
-number="${SMS_1_NUMBER:-}"
-[ -n "$number" ] || exit 0
-# A multipart message arrives as several parts; Gammu joins the text in DECODED_1_TEXT when it can.
-if [ "${DECODED_PARTS:-0}" -gt 0 ] && [ -n "${DECODED_1_TEXT:-}" ]; then
-    text="$DECODED_1_TEXT"
-else
-    text=""
-    i=1
-    while [ "$i" -le "${SMS_MESSAGES:-1}" ]; do
-        eval "part=\${SMS_${i}_TEXT:-}"
-        text="$text$part"
-        i=$((i + 1))
-    done
-fi
-id="gammu:${1:-$(date +%s)-$number}"
-
-reply=$(curl --silent --show-error --fail --max-time 30 \
-    -H "X-Smsgate-Secret: $SMSGATE_KANNEL_SECRET" \
-    --data-urlencode "sender=$number" \
-    --data-urlencode "text=$text" \
-    --data-urlencode "id=$id" \
-    --data-urlencode "time=$(date +%s)" \
-    --data-urlencode "smsc=gammu" \
-    "$SMSGATE_URL")
-
-if [ -n "$reply" ]; then
-    gammu-smsd-inject TEXT "$number" -text "$reply"
-fi
+spool="${SMSGATE_GAMMU_SPOOL:-/var/spool/smsgate-gammu}"
+mkdir -p "$spool"
+name="$(date +%s)-$$-${1:-none}"
+name="$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.+-' '_')"
+tmp="$spool/.$name.tmp"
+{
+    env -0 | grep -z -E '^(SMS_MESSAGES|DECODED_PARTS|PHONE_ID|SMS_[0-9]+_[A-Z]+|DECODED_[0-9]+_[A-Z_]+)=' || true
+    printf 'SMSGATE_IDS=%s\0SMSGATE_SPOOLED_AT=%s\0' "$*" "$(date +%s)"
+} > "$tmp"
+mv "$tmp" "$spool/$name"

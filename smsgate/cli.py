@@ -236,6 +236,49 @@ def worker(env: Env, once: bool) -> None:
     click.echo(f"worker stopped after {handled} item(s)")
 
 
+@main.group()
+def outbound() -> None:
+    """Outbound SMS (replies, broadcasts, reminders) and why any failed."""
+
+
+@outbound.command("status")
+@click.option("--failed", "show_failed", default=10, show_default=True, help="Recent failures to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_env
+def outbound_status(env: Env, show_failed: int, as_json: bool) -> None:
+    """Outbound SMS by provider and status, and the latest failures with their reason."""
+    from sqlalchemy import func, select
+
+    from .models import OutboundMessage
+
+    with env.database.read() as session:
+        counts = session.execute(
+            select(OutboundMessage.provider, OutboundMessage.status, func.count())
+            .group_by(OutboundMessage.provider, OutboundMessage.status)
+            .order_by(OutboundMessage.provider, OutboundMessage.status)
+        ).all()
+        failed = session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.status == "failed")
+            .order_by(OutboundMessage.id.desc())
+            .limit(show_failed)
+        ).all()
+    by_provider: dict[str, dict[str, int]] = {}
+    for provider, status, count in counts:
+        by_provider.setdefault(provider, {})[status] = count
+    failures = [
+        {"id": m.id, "provider": m.provider, "to": m.to_number, "kind": m.kind, "error": m.last_error or ""}
+        for m in failed
+    ]
+    if as_json:
+        click.echo(json.dumps({"providers": by_provider, "failed": failures}, indent=2))
+        return
+    for provider, statuses in by_provider.items():
+        click.echo(f"{provider:<10} " + "  ".join(f"{status} {n}" for status, n in sorted(statuses.items())))
+    for failure in failures:
+        click.echo(f"failed #{failure['id']} {failure['provider']} to {failure['to']}: {failure['error']}")
+
+
 @main.command()
 @click.argument("region", required=False)
 @click.option("--dry-run", is_flag=True, help="Only count who would be reminded.")
@@ -408,6 +451,46 @@ def invite_create(
 
 # The dashboard's account commands live in their own module.
 from .dashboard.cli import user  # noqa: E402
+
+
+@main.group()
+def gammu() -> None:
+    """Gammu SMSD: forward the RunOnReceive spool to smsgate (see README, Gammu SMSD)."""
+
+
+@gammu.command("forward")
+@click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
+              envvar="SMSGATE_GAMMU_SPOOL", help="The hook's spool directory.")
+@click.option("--url", required=True, envvar="SMSGATE_GAMMU_URL",
+              help="smsgate's Gammu webhook, e.g. https://sms.example.org/webhooks/gammu.")
+@click.option("--secret", required=True, envvar="SMSGATE_KANNEL_SECRET", help="The server's Kannel secret.")
+@click.option(
+    "--inject",
+    default="gammu-smsd-inject",
+    show_default=True,
+    envvar="SMSGATE_GAMMU_INJECT",
+    help="The gammu-smsd-inject command (with options: -c /etc/gammu-smsdrc) that sends the replies.",
+)
+@click.option("--once", is_flag=True, help="Forward what is spooled now and exit (1 when some are left).")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between passes over the spool.")
+def gammu_forward(spool: Path, url: str, secret: str, inject: str, once: bool, interval: float) -> None:
+    """Post each spooled message to smsgate, send its reply, retry until stored."""
+    import contextlib
+    import logging
+
+    from .gammu import Forwarder
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    spool.mkdir(parents=True, exist_ok=True)
+    forwarder = Forwarder(spool, url, secret, inject=inject)
+    if once:
+        done, left = forwarder.forward_once()
+        click.echo(f"forwarded {done}, left {left}")
+        sys.exit(1 if left else 0)
+    click.echo(f"forwarding {spool} to {url} every {interval:g} s")
+    with contextlib.suppress(KeyboardInterrupt):
+        forwarder.run(interval)
+
 
 main.add_command(user)
 

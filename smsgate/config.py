@@ -84,6 +84,8 @@ class Settings:
     kannel_user: str | None = None
     kannel_password: str | None = None
     kannel_from: str | None = None
+    #: ``gammu-smsd-inject`` with its options: set, the worker sends Gammu SMS through it.
+    gammu_inject: str | None = None
     #: Messages per second per provider, shared by all workers (``SMSGATE_SEND_RATE=android=1,kannel=5``).
     send_rates: Mapping[str, float] = field(default_factory=lambda: dict(SEND_RATES))
     outbound_max_attempts: int = 6
@@ -140,6 +142,7 @@ class Settings:
             kannel_user=get("SMSGATE_KANNEL_USER"),
             kannel_password=get("SMSGATE_KANNEL_PASSWORD"),
             kannel_from=get("SMSGATE_KANNEL_FROM"),
+            gammu_inject=get("SMSGATE_GAMMU_INJECT"),
             send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
             outbound_max_attempts=int(get("SMSGATE_OUTBOUND_MAX_ATTEMPTS") or cls.outbound_max_attempts),
             outbound_backoff_seconds=float(get("SMSGATE_OUTBOUND_BACKOFF_SECONDS") or 30.0),

@@ -414,7 +414,7 @@ def message_log(
         if station_messages is not None:
             outbound = outbound.where(OutboundMessage.inbound_message_id.in_(station_messages))
         entries += [
-            LogEntry("out", m.created_at, m.to_number, m.text, m.status, None, m.id)
+            LogEntry("out", m.created_at, m.to_number, m.text, m.status, m.last_error, m.id)
             for m in session.scalars(
                 outbound.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc()).limit(wanted)
             )

@@ -8,12 +8,16 @@ Android gateway) use it to ignore a resend of a message they already took.
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
 from collections.abc import Mapping
 from typing import Protocol
 
 import requests
 
 from ..config import Settings
+from ..sms import GSM7_BASIC
 from .retry import retryable
 
 TIMEOUT = 10.0
@@ -93,6 +97,35 @@ class KannelSender:
         return ref  # Kannel gives no message id
 
 
+class GammuSender:
+    """Gammu SMSD: ``gammu-smsd-inject TEXT <to> [-unicode] -text <text>`` queues the SMS in the
+    outbox of the gammu-smsd that drives the modem (gammu/gammu smsd/inject.c: exit status 0 and
+    ``Written message with ID <id>`` when queued). ``command`` is the program with its options,
+    e.g. ``gammu-smsd-inject -c /etc/gammu-smsdrc``; the worker must run where it can reach that
+    gammu-smsd's storage (its files or its database)."""
+
+    name = "gammu"
+
+    def __init__(self, command: str, timeout: float = 60.0) -> None:
+        self.command, self.timeout = shlex.split(command), timeout
+
+    def send(self, to: str, text: str, ref: str = "") -> str:
+        argv = [*self.command, "TEXT", to]
+        if not all(char in GSM7_BASIC for char in text):
+            argv.append("-unicode")
+        argv += ["-text", text]
+        try:
+            result = subprocess.run(argv, capture_output=True, timeout=self.timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SendError(f"{self.command[0]}: {exc}") from exc
+        output = result.stdout.decode("utf-8", "replace")
+        if result.returncode != 0:
+            detail = (output + result.stderr.decode("utf-8", "replace")).strip()[:200]
+            raise SendError(f"{self.command[0]} exit {result.returncode}: {detail}")
+        match = re.search(r"Written message with ID (\S+)", output)
+        return match.group(1)[-128:] if match else ref
+
+
 class TwilioSender:
     """Twilio's REST API, with a status callback that updates the outbound row."""
 
@@ -149,4 +182,22 @@ def configured(settings: Settings) -> Mapping[str, Sender]:
         senders["kannel"] = KannelSender(
             settings.kannel_sendsms_url, settings.kannel_user, settings.kannel_password, settings.kannel_from
         )
+    if settings.gammu_inject:
+        senders["gammu"] = GammuSender(settings.gammu_inject)
     return senders
+
+
+#: What configures each provider's sender, for the reason a row without one fails.
+SENDER_SETTINGS = {
+    "twilio": "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM",
+    "android": "SMSGATE_ANDROID_URL",
+    "kannel": "SMSGATE_KANNEL_SENDSMS_URL",
+    "gammu": "SMSGATE_GAMMU_INJECT",
+}
+
+
+def no_sender_reason(provider: str) -> str:
+    """Why an SMS for ``provider`` cannot be sent by this worker."""
+    setting = SENDER_SETTINGS.get(provider)
+    hint = f"; set {setting}" if setting else ""
+    return f"no sender configured for provider {provider}{hint}"

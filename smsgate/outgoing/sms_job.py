@@ -11,6 +11,8 @@ Rows are queued by the services inside the transaction that decides to send them
 - A failure is retried after the shared backoff (``retry.Backoff``); after
   ``outbound_max_attempts`` (or at once when the provider refused the message for good) the
   row is ``failed``.
+- A queued row for a provider this worker has no sender for (no credentials configured) is
+  ``failed`` at once with that reason in ``last_error``, never left queued without one.
 - Each provider has a token bucket row (``send_buckets``), refilled at its configured rate and
   taken from inside the claim transaction, so the rate holds across all workers.
 """
@@ -30,7 +32,7 @@ from ..config import Settings
 from ..db import Database
 from ..models import OutboundMessage, SendBucket, utcnow
 from .retry import Backoff, lease_until
-from .senders import Sender, SendError, configured
+from .senders import Sender, SendError, configured, no_sender_reason
 from .worker import job
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class OutboundJob:
         now, token = self.clock(), secrets.token_hex(8)
         claimed: list[tuple[int, str, str, str, str]] = []
         with database.begin() as session:
+            self._fail_unsendable(session)
             for provider in self.senders:
                 allowed = self._take_tokens(session, provider, now)
                 if allowed <= 0:
@@ -109,6 +112,21 @@ class OutboundJob:
                 assert bucket is not None
                 bucket.tokens -= len(rows)
         return claimed
+
+    def _fail_unsendable(self, session: Session) -> None:
+        """Queued rows for a provider this worker has no sender for fail, saying so.
+
+        Otherwise they would stay ``queued`` forever with no reason anyone could see.
+        """
+        rows = session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.status == "queued", OutboundMessage.provider.not_in(list(self.senders)))
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            row.status, row.last_error = "failed", no_sender_reason(row.provider)
+            log.warning("outbound %s failed: %s", row.id, row.last_error)
 
     def _take_tokens(self, session: Session, provider: str, now: datetime) -> int:
         """Refill the provider's bucket to ``now`` and say how many sends it allows."""
