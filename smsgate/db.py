@@ -12,12 +12,12 @@ polling for the write lock starve each other into second-long tails, where a que
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -78,6 +78,13 @@ BUSY_TIMEOUT_MS = 30000
 STATEMENT_MARGIN_MS = 2000
 
 
+#: The longest a bounded SQLite transaction queues for its turn among this process's writers
+#: (each of which waits at most its own bound, or ``BLOCKED_WAIT``, for the database).
+TURN_LIMIT = 30.0
+#: A bounded SQLite transaction's wait while another process is known to hold the write lock.
+BLOCKED_WAIT = 0.1
+
+
 class LockWaitTimeout(Exception):
     """A bounded transaction gave up waiting for its turn to write."""
 
@@ -94,6 +101,7 @@ class Database:
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session] | None = None
     _writers: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _blocked_elsewhere: bool = field(default=False, repr=False)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -111,27 +119,36 @@ class Database:
     def begin(self, wait: float | None = None) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on error.
 
-        ``wait`` bounds every lock wait of the transaction, in seconds: its turn among this
-        process's SQLite writers, SQLite's busy timeout, PostgreSQL's ``lock_timeout`` (and a
-        ``statement_timeout`` a little longer). A request that must answer in time (a webhook)
-        passes one; past it the transaction fails instead of waiting on.
+        ``wait`` bounds the transaction's lock waits, in seconds: PostgreSQL's ``lock_timeout``
+        (and a ``statement_timeout`` a little longer), SQLite's busy timeout. A request that
+        must answer in time (a webhook) passes one; past it the transaction fails instead of
+        waiting on. On SQLite, once a bounded transaction found the write lock held by another
+        process for all of ``wait``, the next ones give up almost at once until one gets the
+        lock again, so the threads queued behind it in this process answer in time too.
         """
         if wait is None:
             with self._write_turn(), self.sessions.begin() as session:
                 yield session
             return
-        deadline = time.monotonic() + wait
-        sqlite = self.engine.dialect.name == "sqlite"
-        if sqlite and not self._writers.acquire(timeout=wait):
-            raise LockWaitTimeout(f"no turn to write within {wait:g} s")
-        try:
+        if self.engine.dialect.name != "sqlite":
             with self.sessions.begin() as session:
-                remaining = max(0.05, deadline - time.monotonic()) if sqlite else wait
-                session.connection(execution_options={LOCK_WAIT: remaining})
+                session.connection(execution_options={LOCK_WAIT: wait})
+                yield session
+            return
+        if not self._writers.acquire(timeout=TURN_LIMIT):
+            raise LockWaitTimeout(f"no turn to write within {TURN_LIMIT:g} s")
+        try:
+            busy = BLOCKED_WAIT if self._blocked_elsewhere else wait
+            with self.sessions.begin() as session:
+                try:
+                    session.connection(execution_options={LOCK_WAIT: busy})
+                except OperationalError:
+                    self._blocked_elsewhere = True
+                    raise
+                self._blocked_elsewhere = False
                 yield session
         finally:
-            if sqlite:
-                self._writers.release()
+            self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -37,12 +37,11 @@ from . import flood, outbound
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ("01", "02", "03")
-#: Seconds the transaction handling a message may wait for locks (its turn to write, a station
-#: row), then the one keeping it raw after a failure: a webhook answers within 10 s whatever
-#: holds the database. Handling gets the larger share: under load a turn to write can take
-#: seconds, and a message handled late is better than one kept raw for a resend.
-HANDLE_WAIT = 7.0
-KEEP_WAIT = 2.5
+#: Seconds the transaction handling a message may wait for a lock (another process's SQLite
+#: write lock, a PostgreSQL row or advisory lock), then the one keeping it raw after a failure:
+#: a webhook answers within 10 s whatever holds the database (see ``Database.begin``).
+HANDLE_WAIT = 8.0
+KEEP_WAIT = 1.5
 #: Longest body we keep verbatim; longer texts are cut (Twilio's concatenated maximum is 1,600).
 MAX_BODY = 4000
 #: The width of ``inbound_messages.provider_message_id``.
