@@ -85,6 +85,45 @@ def import_(env: Env, kind: str, file: Path) -> None:
         click.echo(f"{file}: not UTF-8 text; nothing imported", err=True)
         sys.exit(1)
     click.echo(f"{kind}: {result.created} created, {result.updated} updated")
+    for phone, pin in getattr(result, "pins", ()):
+        click.echo(f"PIN {phone} {pin}")
+    if getattr(result, "pins", ()):
+        click.echo("PINs are shown this once and stored hashed; give each to its coordinator", err=True)
+
+
+@main.group()
+def pin() -> None:
+    """Coordinator PINs (the proof a coordinator's SMS needs for reports, BATAL, SIARAN and YA)."""
+
+
+@pin.command("set")
+@click.option("--phone", required=True, help="The coordinator's phone number.")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN (4-6 digits) from standard input instead.")
+@pass_env
+def pin_set(env: Env, phone: str, pin_stdin: bool) -> None:
+    """Give a coordinator a new PIN (made up and printed once unless read from stdin); clears a lockout."""
+    from sqlalchemy import select
+
+    from .models import Contact, utcnow
+    from .phones import InvalidPhone, normalise_phone
+    from .services import pins
+
+    try:
+        number = normalise_phone(phone)
+    except InvalidPhone:
+        raise click.ClickException(f"not a phone number: {phone!r}") from None
+    chosen = sys.stdin.readline().strip() if pin_stdin else pins.generate()
+    if not pins.valid(chosen):
+        raise click.ClickException("a PIN is 4 to 6 digits")
+    with env.database.begin() as session:
+        contact = session.scalars(select(Contact).where(Contact.phone == number)).one_or_none()
+        if contact is None or not contact.is_coordinator:
+            raise click.ClickException(f"{number} is not a registered coordinator")
+        pins.set_pin(session, contact, chosen, utcnow())
+    if pin_stdin:
+        click.echo(f"PIN of {number} set")
+    else:
+        click.echo(f"PIN {number} {chosen}")
 
 
 @main.group()

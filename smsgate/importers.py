@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from grammar.keywords import alias_problem
 
-from .models import COORDINATOR, VOLUNTEER, Candidate, Contact, Region, Station, StationResult
+from .models import COORDINATOR, VOLUNTEER, Candidate, Contact, Region, Station, StationResult, utcnow
 from .models.contacts import LANGUAGES
 from .phones import InvalidPhone, normalise_phone
 from .regions import level_of, normalise_code, to_key
-from .services import counters
+from .services import counters, pins
 
 
 class ImportError_(ValueError):
@@ -33,6 +33,8 @@ class ImportError_(ValueError):
 class ImportResult:
     created: int
     updated: int
+    #: (phone, PIN) of every coordinator who got a PIN from this import: shown once, stored hashed.
+    pins: tuple[tuple[str, str], ...] = ()
 
 
 def search_name(name: str) -> str:
@@ -263,25 +265,43 @@ def import_volunteers(session: Session, stream: TextIO) -> ImportResult:
     return upsert_contacts(session, rows)
 
 
-def upsert_contacts(session: Session, rows: Iterable[dict[str, Any]]) -> ImportResult:
+def upsert_contacts(
+    session: Session, rows: Iterable[dict[str, Any]], *, give_pins: bool = True
+) -> ImportResult:
+    """Create or update contacts; coordinators without a PIN get one (``give_pins``), returned once."""
     rows = list(rows)
     existing = {
         c.phone: c
         for c in session.scalars(select(Contact).where(Contact.phone.in_([r["phone"] for r in rows])))
     }
     created = updated = 0
+    touched = []
     for row in rows:
         contact = existing.get(row["phone"])
         if contact is None:
-            session.add(Contact(active=True, **row))
+            contact = Contact(active=True, **row)
+            session.add(contact)
             created += 1
         else:
             for key, value in row.items():
                 setattr(contact, key, value)
             contact.active = True
             updated += 1
+        touched.append(contact)
     session.flush()
-    return ImportResult(created, updated)
+    return ImportResult(created, updated, _give_pins(session, touched) if give_pins else ())
+
+
+def _give_pins(session: Session, contacts: Iterable[Contact]) -> tuple[tuple[str, str], ...]:
+    """A made-up PIN for every coordinator who has none, to be shown once by the caller."""
+    given = []
+    now = utcnow()
+    for contact in contacts:
+        if contact.is_coordinator and contact.pin_hash is None:
+            pin = pins.generate()
+            pins.set_pin(session, contact, pin, now)
+            given.append((contact.phone, pin))
+    return tuple(given)
 
 
 IMPORTERS: dict[str, Callable[[Session, TextIO], ImportResult]] = {

@@ -87,6 +87,37 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "GAGAL: {target} di luar wilayah Anda.",
         "ERROR: {target} is outside your area.",
     ),
+    "pin_required": (
+        "GAGAL: perintah ini perlu PIN koordinator. Akhiri SMS dengan PIN Anda, "
+        "mis. SIARAN rapat jam 5 PIN 4821. Tidak disimpan.",
+        "ERROR: this command needs your coordinator PIN. End the SMS with it, "
+        "e.g. BROADCAST meet at 5 PIN 4821. Nothing saved.",
+    ),
+    "pin_wrong": (
+        "GAGAL: PIN salah, tidak disimpan (sisa {left} kali coba).",
+        "ERROR: wrong PIN, nothing saved ({left} tries left).",
+    ),
+    "pin_locked": (
+        "GAGAL: terlalu banyak PIN salah. Coba lagi setelah {until} atau minta admin mengatur ulang PIN.",
+        "ERROR: too many wrong PINs. Try again after {until} or ask your admin to reset your PIN.",
+    ),
+    "pin_not_set": (
+        "GAGAL: Anda belum punya PIN. Minta admin membuatkan PIN (smsgate pin set).",
+        "ERROR: you have no PIN yet. Ask your admin to make one (smsgate pin set).",
+    ),
+    "pin_choose_first": (
+        "GAGAL: pilih PIN dulu: kirim PIN lalu 4-6 angka, mis. PIN 4821.",
+        "ERROR: choose your PIN first: send PIN and 4-6 digits, e.g. PIN 4821.",
+    ),
+    "pin_needs_old": (
+        "GAGAL: Anda sudah punya PIN. Untuk ganti kirim PIN <lama> <baru>, mis. PIN 4821 7390.",
+        "ERROR: you already have a PIN. To change it send PIN <old> <new>, e.g. PIN 4821 7390.",
+    ),
+    "pin_set": (
+        "OK PIN tersimpan. Akhiri laporan, BATAL, SIARAN dan YA dengan PIN Anda, mis. YA K7Q2 PIN 4821.",
+        "OK PIN saved. End reports, CANCEL, BROADCAST and YES with your PIN, e.g. YES K7Q2 PIN 4821.",
+    ),
+    "pin_changed": ("OK PIN diganti.", "OK PIN changed."),
     "coordinator_only": (
         "GAGAL: perintah {command} hanya untuk koordinator.",
         "ERROR: {command} is for coordinators only.",

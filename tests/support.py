@@ -7,11 +7,13 @@ import re
 from dataclasses import dataclass
 from html import unescape
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
-from smsgate.models import Candidate
+from smsgate.models import Candidate, Contact, utcnow
+from smsgate.services import pins
 from smsgate.sms import is_single_gsm7_sms
 
 PUBLIC_URL = "https://smsgate.example.org"
@@ -50,6 +52,8 @@ COORD_KOTA = "+6281200000001"  # coordinator for Kota Banjarmasin
 COORD_NATIONAL = "+6281200000002"  # coordinator for everything
 COORD_KALTIM = "+6281200000003"  # coordinator for Kalimantan Timur, English
 UNKNOWN = "+6281999999999"
+COORD_PIN = "4821"  # every coordinator's PIN in the test world
+WITH_PIN = f" PIN {COORD_PIN}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,10 @@ def build_world(session: Session) -> World:
             {"phone": p, "name": n, "role": r, "region_code": c, "tps": t, "lang": lang}
             for p, n, r, c, t, lang in people
         ],
+        give_pins=False,
     )
+    for contact in session.scalars(select(Contact).where(Contact.role == "coordinator")):
+        pins.set_pin(session, contact, COORD_PIN, utcnow())
     return World()
 
 

@@ -60,6 +60,8 @@ class Command:
     handler: Handler
     public: bool = False
     coordinator_only: bool = False
+    #: A coordinator must prove this command with ``PIN <digits>`` (it changes data or reaches many).
+    needs_pin: bool = False
 
 
 _REGISTRY: dict[type, Command] = {}
@@ -67,16 +69,22 @@ _loaded = False
 
 
 def handles(
-    message_type: type, *, name: str, public: bool = False, coordinator_only: bool = False
+    message_type: type,
+    *,
+    name: str,
+    public: bool = False,
+    coordinator_only: bool = False,
+    needs_pin: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function for ``message_type``.
 
     ``public`` commands work for unregistered numbers (self-registration); ``coordinator_only``
-    ones are refused to volunteers before the handler runs.
+    ones are refused to volunteers before the handler runs; ``needs_pin`` ones are refused to a
+    coordinator whose message does not end with their PIN (volunteers change only their own data).
     """
 
     def register(handler: Handler) -> Handler:
-        _REGISTRY[message_type] = Command(name, handler, public, coordinator_only)
+        _REGISTRY[message_type] = Command(name, handler, public, coordinator_only, needs_pin)
         return handler
 
     return register
@@ -89,3 +97,25 @@ def lookup(message_type: type) -> Command | None:
             importlib.import_module(f"{__name__}.{module.name}")
         _loaded = True
     return _REGISTRY.get(message_type)
+
+
+def run(command: Command, ctx: Context, message: Any) -> Outcome:
+    """Run ``command``'s handler, after the PIN check when a coordinator sends it."""
+    if command.needs_pin and ctx.contact is not None and ctx.contact.is_coordinator:
+        from ..services import pins
+
+        refusal = pins.verify(ctx.session, ctx.contact, getattr(message, "pin", None), ctx.now)
+        if refusal is not None:
+            return pin_refused(ctx, refusal, command.name)
+    return command.handler(ctx, message)
+
+
+def pin_refused(ctx: Context, refusal: Any, command: str) -> Outcome:
+    """The reply to a refused PIN; a lockout names its end in the deployment's zone."""
+    params = dict(refusal.params)
+    if "until" in params:
+        from zoneinfo import ZoneInfo
+
+        local = params["until"].astimezone(ZoneInfo(ctx.settings.timezone))
+        params["until"] = f"{local:%d/%m %H:%M} {local.tzname()}"
+    return ctx.fail(refusal.key, outcome="refused", command=command, **params)

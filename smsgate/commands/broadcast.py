@@ -41,7 +41,7 @@ def _room(name: str) -> int:
     )
 
 
-@handles(grammar.Broadcast, name="SIARAN", coordinator_only=True)
+@handles(grammar.Broadcast, name="SIARAN", coordinator_only=True, needs_pin=True)
 def broadcast(ctx: Context, message: grammar.Broadcast) -> Outcome:
     assert ctx.contact is not None
     body = to_gsm7(" ".join(message.text.split()))
@@ -64,7 +64,7 @@ def broadcast(ctx: Context, message: grammar.Broadcast) -> Outcome:
     return ctx.ok("broadcast_pending", count=count, code=pending.code, minutes=f"{minutes:g}")
 
 
-@handles(grammar.Confirm, name="YA", coordinator_only=True)
+@handles(grammar.Confirm, name="YA", coordinator_only=True, needs_pin=True)
 def confirm(ctx: Context, message: grammar.Confirm) -> Outcome:
     assert ctx.contact is not None
     code = message.code.upper()

@@ -14,7 +14,7 @@ from . import Context, Outcome, handles
 from .formatting import extras_text, votes_text
 
 
-@handles(grammar.Report, name="LAPORAN")
+@handles(grammar.Report, name="LAPORAN", needs_pin=True)
 def report(ctx: Context, message: grammar.Report) -> Outcome:
     assert ctx.contact is not None
     station = stations.find(ctx.session, message.station, ctx.contact)

@@ -48,7 +48,7 @@ def check(ctx: Context, message: grammar.Check) -> Outcome:
     )
 
 
-@handles(grammar.Cancel, name="BATAL")
+@handles(grammar.Cancel, name="BATAL", needs_pin=True)
 def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
     assert ctx.contact is not None
     if message.ref is None:

@@ -2,7 +2,7 @@
 
 from .activity import ActivityMark, ActivityMinute
 from .base import Base, utcnow
-from .contacts import COORDINATOR, VOLUNTEER, Contact
+from .contacts import COORDINATOR, VOLUNTEER, Contact, PinFailure
 from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, OutboundMessage, SendBucket
@@ -32,6 +32,7 @@ __all__ = [
     "OutboundMessage",
     "OutboxDelivery",
     "OutboxEvent",
+    "PinFailure",
     "PreviousResult",
     "Region",
     "RegionCounter",

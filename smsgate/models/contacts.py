@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
@@ -33,7 +33,25 @@ class Contact(Base):
     lang: Mapped[str] = mapped_column(String(2), default="id")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: A coordinator's PIN, hashed (werkzeug scrypt); ``None`` until one is set.
+    pin_hash: Mapped[str | None] = mapped_column(String(256), default=None)
+    pin_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: Until when a coordinator without a PIN may choose the first one by SMS (``PIN <new>``):
+    #: 24 hours after registering with an invite; ``None`` for everyone else.
+    pin_first_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     @property
     def is_coordinator(self) -> bool:
         return self.role == COORDINATOR
+
+
+class PinFailure(Base):
+    """One wrong PIN from ``contact_id``: the sliding window of the PIN lockout."""
+
+    __tablename__ = "pin_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_pin_failures_contact_created", "contact_id", "created_at"),)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..models import InboundMessage
+from . import pins
 
 DUPLICATE = "duplicate_text"
 THROTTLED = "throttled"
@@ -72,7 +73,8 @@ def hold(session: Session, settings: Settings, inbound: InboundMessage) -> str |
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
             .limit(1)
         ).first()
-        if latest is not None and _normal(latest) == _normal(inbound.body):
+        # Texts with a (masked) PIN all look alike once masked: a retry with the right PIN is no duplicate.
+        if latest is not None and _normal(latest) == _normal(inbound.body) and not pins.masked(inbound.body):
             return DUPLICATE
     if settings.flood_per_minute:
         count = session.scalar(

@@ -32,7 +32,7 @@ from ..inbound import DeliveryReport, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
-from . import flood, outbound
+from . import flood, outbound, pins
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Ingest:
             from_number=_sender(sms.from_number),
             to_number=sms.to_number[:40],
             device=sms.device[:64],
-            body=_clean_body(sms.text),
+            body=pins.mask(_clean_body(sms.text)),
             received_at=sms.received_at or self.clock(),
             outcome=outcome,
         )
@@ -157,7 +157,7 @@ class Ingest:
             settings=self.settings,
             lang=lang,
         )
-        parsed = grammar.parse(inbound.body, candidates=candidates, aliases=aliases)
+        parsed = grammar.parse(_clean_body(sms.text), candidates=candidates, aliases=aliases)  # log: masked
         if isinstance(parsed, grammar.ParseError):
             if contact is None:
                 return ctx.fail("unregistered", outcome="refused")
@@ -171,7 +171,7 @@ class Ingest:
             return ctx.fail("unregistered", outcome="refused")
         if command.coordinator_only and not (contact and contact.is_coordinator):
             return ctx.fail("coordinator_only", outcome="refused", command=command_word(command.name, lang))
-        return command.handler(ctx, parsed)
+        return commands.run(command, ctx, parsed)
 
     def _contact(self, session: Session, phone: str) -> Contact | None:
         contact = session.scalars(select(Contact).where(Contact.phone == phone)).one_or_none()

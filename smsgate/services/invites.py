@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..models import COORDINATOR, VOLUNTEER, Contact, Invite, Region, RegistrationFailure, Station
 from ..regions import level_of, normalise_code, station_id
+from .pins import FIRST_PIN_HOURS
 from .refs import unique_ref
 
 CODE_LENGTH = 8
@@ -154,6 +155,8 @@ def register(session: Session, *, phone: str, code: str, name: str, now: datetim
         lang="id",
         active=True,
         created_at=now,
+        # A coordinator chooses the first PIN by SMS (PIN <new>) within 24 hours (services.pins).
+        pin_first_by=now + timedelta(hours=FIRST_PIN_HOURS) if invite.role == COORDINATOR else None,
     )
     session.add(contact)
     session.flush()

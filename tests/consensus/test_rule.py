@@ -123,7 +123,7 @@ def test_coordinator_sms_still_settles_a_disputed_station(sms, ten, database):
     sms(ten[0], MAJORITY)
     sms(ten[1], MISREAD)
     assert result(database).status == "disputed"
-    assert sms(COORD_KOTA, f"TPS {STATION} 01=100 02=80 03=20").startswith("OK")
+    assert sms(COORD_KOTA, f"TPS {STATION} 01=100 02=80 03=20 PIN 4821").startswith("OK")
     current = result(database)
     assert current.status == "verified" and current.dissent == 1
 

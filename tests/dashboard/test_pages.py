@@ -215,7 +215,7 @@ def test_a_newer_coordinator_sms_overrides_a_dashboard_decision(admin, sms, data
     admin.post(
         f"/dashboard/review/{MANTUIL_12}/confirm", data={"report_id": str(chosen.id), "csrf_token": token}
     )
-    assert sms(COORD_KOTA, f"TPS {MANTUIL_12} 01=95 02=85 03=20").startswith("OK")
+    assert sms(COORD_KOTA, f"TPS {MANTUIL_12} 01=95 02=85 03=20 PIN 4821").startswith("OK")
     with database.read() as session:
         result = session.get(StationResult, MANTUIL_12)
         assert result.status == "verified" and result.votes == {"01": 95, "02": 85, "03": 20}

@@ -134,8 +134,8 @@ def reported(sms, database_url, tmp_path):  # type: ignore[no-untyped-def]
     for phone in (VOLUNTEER_A, VOLUNTEER_B):
         assert sms(phone, "TPS 012 01=120 02=98 03=150").startswith("OK")
     assert sms(VOLUNTEER_EN, "TPS 001 01=40 02=60 03=20 TS=3").startswith("OK")
-    assert sms(COORD_KOTA, f"TPS {KELAYAN_1} 01=40 02=60 03=20 TS=3").startswith("OK")
-    assert sms(COORD_NATIONAL, f"TPS {MANTUIL_1} 01=5 02=6 03=7").startswith("OK")
+    assert sms(COORD_KOTA, f"TPS {KELAYAN_1} 01=40 02=60 03=20 TS=3 PIN 4821").startswith("OK")
+    assert sms(COORD_NATIONAL, f"TPS {MANTUIL_1} 01=5 02=6 03=7 PIN 4821").startswith("OK")
     assert sms(VOLUNTEER_ALUH, "TPS 001 01=10 02=10 03=10").startswith("OK")
     path = write(
         tmp_path,

@@ -21,6 +21,7 @@ from tests.support import (
     VOLUNTEER_B,
     VOLUNTEER_C,
     VOLUNTEER_EN,
+    WITH_PIN,
 )
 
 REPORT = "TPS 012 01=123 02=98 03=150"
@@ -35,7 +36,7 @@ def outbound(database, **where):  # type: ignore[no-untyped-def]
 def test_broadcast_needs_confirmation_by_the_same_coordinator(sms, database, world):  # type: ignore[no-untyped-def]
     # Volunteer C last wrote through the Android phone: the broadcast goes back that way.
     assert android_post(sms.client, envelope(VOLUNTEER_C, "CEK")).status_code == 200
-    pending = sms(COORD_KOTA, "SIARAN rapat koordinasi jam 19 di posko")
+    pending = sms(COORD_KOTA, "SIARAN rapat koordinasi jam 19 di posko PIN 4821")
     match = re.fullmatch(
         r"OK siaran ke (\d+) relawan\. Kirim YA ([A-Z2-9]{4}) dalam 15 menit untuk mengirim\.", pending
     )
@@ -43,10 +44,10 @@ def test_broadcast_needs_confirmation_by_the_same_coordinator(sms, database, wor
     count, code = int(match.group(1)), match.group(2)
     assert count == 4  # A, B, C in Mantuil and the English volunteer in Kelayan; not Aluh-Aluh
     assert outbound(database, kind="broadcast") == []  # nothing sent before the confirmation
-    assert sms(COORD_KALTIM, f"YES {code}").startswith("ERROR: code")  # someone else's code
-    assert sms(COORD_KOTA, "YA ZZZZ").startswith("GAGAL: kode ZZZZ")
+    assert sms(COORD_KALTIM, f"YES {code} PIN 4821").startswith("ERROR: code")  # someone else's code
+    assert sms(COORD_KOTA, "YA ZZZZ PIN 4821").startswith("GAGAL: kode ZZZZ")
     assert sms(COORD_KOTA, f"ya {code.lower()}") == f"OK siaran {code} dikirim ke 4 relawan."
-    assert sms(COORD_KOTA, f"YA {code}").startswith("GAGAL")  # a code works once
+    assert sms(COORD_KOTA, f"YA {code} PIN 4821").startswith("GAGAL")  # a code works once
     rows = outbound(database, kind="broadcast")
     assert sorted(r.to_number for r in rows) == sorted([VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, VOLUNTEER_EN])
     by_phone = {r.to_number: r for r in rows}
@@ -59,11 +60,12 @@ def test_broadcast_needs_confirmation_by_the_same_coordinator(sms, database, wor
 
 def test_broadcast_expiry_length_and_permissions(sms, database, world):  # type: ignore[no-untyped-def]
     assert sms(VOLUNTEER_A, "SIARAN halo").startswith("GAGAL: perintah SIARAN hanya untuk koordinator")
-    assert sms(COORD_KOTA, "SIARAN " + "x" * 150).startswith("GAGAL: teks siaran 150 huruf, maks")
-    code = re.search(r"YA ([A-Z2-9]{4})", sms(COORD_KOTA, "SIARAN besok pagi")).group(1)
+    assert sms(COORD_KOTA, "SIARAN " + "x" * 150 + WITH_PIN).startswith("GAGAL: teks siaran 150 huruf, maks")
+    code = re.search(r"YA ([A-Z2-9]{4})", sms(COORD_KOTA, "SIARAN besok pagi PIN 4821")).group(1)
     with database.begin() as session:
         session.execute(update(Broadcast).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert sms(COORD_KOTA, f"YA {code}").startswith(f"GAGAL: kode {code} tidak dikenal atau kedaluwarsa")
+    expired = sms(COORD_KOTA, f"YA {code} PIN 4821")
+    assert expired.startswith(f"GAGAL: kode {code} tidak dikenal atau kedaluwarsa")
     assert outbound(database) == []
 
 

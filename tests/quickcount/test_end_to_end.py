@@ -22,7 +22,7 @@ from smsgate.importers import upsert_contacts
 from smsgate.models import SampleDesign, SampleStation, SampleStratum
 from smsgate.sms import is_single_gsm7_sms
 
-from ..support import COORD_KALTIM, COORD_NATIONAL, VOLUNTEER_A
+from ..support import COORD_KALTIM, COORD_NATIONAL, COORD_PIN, VOLUNTEER_A
 from .synthetic import simulate
 
 AUTH = {"Authorization": "Bearer test-api-token"}
@@ -61,7 +61,7 @@ def report(
     sms, station: str, votes: list[int], phone: str = COORD_NATIONAL, invalid: int | None = None
 ) -> str:  # type: ignore[no-untyped-def]
     ts = "" if invalid is None else f" TS={invalid}"
-    reply = sms(phone, f"TPS {station} 01={votes[0]} 02={votes[1]} 03={votes[2]}{ts}")
+    reply = sms(phone, f"TPS {station} 01={votes[0]} 02={votes[1]} 03={votes[2]}{ts} PIN {COORD_PIN}")
     assert reply is not None and reply.startswith("OK"), reply
     return reply
 

@@ -85,7 +85,7 @@ def test_unknown_region_is_404(client, world, database_url):
 def test_station_document(sms, client):
     sms(VOLUNTEER_A, "TPS 012 01=152 02=98 03=150")
     sms(VOLUNTEER_A, "TPS 012 01=100 02=98 03=150")
-    sms(COORD_KOTA, "TPS 6371011001012 01=101 02=98 03=150")
+    sms(COORD_KOTA, "TPS 6371011001012 01=101 02=98 03=150 PIN 4821")
     document = client.get("/api/stations/6371011001012", headers=AUTH).get_json()
     assert document["id"] == "6371011001012" and document["tps"] == 12
     assert document["region_code"] == "63.71.01.1001" and document["registered_voters"] == 400

@@ -170,7 +170,7 @@ def test_within_two_percent_is_not_flagged(sms):
 
 
 def test_coordinator_reports_with_full_station_id(sms, database):
-    reply = sms(COORD_KOTA, "TPS 6371011001012 01=1 02=2 03=3")
+    reply = sms(COORD_KOTA, "TPS 6371011001012 01=1 02=2 03=3 PIN 4821")
     assert reply.startswith("OK TPS 6371011001012"), reply
     [report] = reports_for(database)
     assert report.by_coordinator

@@ -48,7 +48,7 @@ def test_disagreement_disputed_then_coordinator_settles(sms, database):
     sms(VOLUNTEER_B, "TPS 012 01=100 02=60 03=40")
     assert result(database).status == "disputed"
     assert desa_counters(database)["disputed"] == 1
-    reply = sms(COORD_KOTA, f"TPS {STATION} 01=100 02=70 03=40")
+    reply = sms(COORD_KOTA, f"TPS {STATION} 01=100 02=70 03=40 PIN 4821")
     assert reply.startswith("OK"), reply
     settled = result(database)
     assert settled.status == "verified"
@@ -153,8 +153,8 @@ def test_same_phone_in_two_desa_flagged(sms, database):
 
 
 def test_coordinator_reports_are_not_multi_desa(sms, database):
-    sms(COORD_KOTA, "TPS 6371011001001 01=10 02=20 03=30")
-    sms(COORD_KOTA, "TPS 6371021001001 01=10 02=20 03=30")
+    sms(COORD_KOTA, "TPS 6371011001001 01=10 02=20 03=30 PIN 4821")
+    sms(COORD_KOTA, "TPS 6371021001001 01=10 02=20 03=30 PIN 4821")
     assert open_flags(database, "6371021001001") == {}
 
 
