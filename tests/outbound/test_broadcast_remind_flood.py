@@ -46,7 +46,7 @@ def test_broadcast_needs_confirmation_by_the_same_coordinator(sms, database, wor
     assert outbound(database, kind="broadcast") == []  # nothing sent before the confirmation
     assert sms(COORD_KALTIM, f"YES {code} PIN 4821").startswith("ERROR: code")  # someone else's code
     assert sms(COORD_KOTA, "YA ZZZZ PIN 4821").startswith("GAGAL: kode ZZZZ")
-    assert sms(COORD_KOTA, f"ya {code.lower()}") == f"OK siaran {code} dikirim ke 4 relawan."
+    assert sms(COORD_KOTA, f"ya {code.lower()} pin 4821") == f"OK siaran {code} dikirim ke 4 relawan."
     assert sms(COORD_KOTA, f"YA {code} PIN 4821").startswith("GAGAL")  # a code works once
     rows = outbound(database, kind="broadcast")
     assert sorted(r.to_number for r in rows) == sorted([VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, VOLUNTEER_EN])

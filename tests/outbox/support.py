@@ -166,7 +166,7 @@ def election_night(rng: random.Random, rounds: int = 4) -> list[tuple[str, str]]
         if n % 3 == 1:
             messages.append((VOLUNTEER_ALUH, "BATAL"))
         if n % 3 == 2:
-            messages.append((COORD_NATIONAL, f"TPS 6472011001001 01={a} 02={b} 03={c}"))
+            messages.append((COORD_NATIONAL, f"TPS 6472011001001 01={a} 02={b} 03={c} PIN 4821"))
     return messages
 
 

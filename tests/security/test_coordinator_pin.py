@@ -141,3 +141,21 @@ def test_import_prints_each_new_coordinator_pin_once(tmp_path, database_url, dat
         )
     sender_reply = CliRunner().invoke(main, ["pin", "set", "--phone", "+6281300000002"], env=env)
     assert sender_reply.exit_code != 0 and "not a registered coordinator" in sender_reply.output
+
+
+def test_a_retry_with_the_right_pin_is_not_a_duplicate(settings, database, world):
+    """Masked, the wrong-PIN and right-PIN texts are equal; flood control must still handle the retry."""
+    from dataclasses import replace
+
+    from smsgate import create_app
+
+    from ..support import TwilioSender
+
+    app = create_app(
+        replace(settings, flood_duplicate_seconds=600), test_config={"TESTING": True}, database=database
+    )
+    sms = TwilioSender(app.test_client())
+    assert sms(COORD_KOTA, "SIARAN rapat PIN 1111").startswith("GAGAL: PIN salah")
+    assert sms(COORD_KOTA, f"SIARAN rapat PIN {COORD_PIN}").startswith("OK siaran")
+    assert sms(VOLUNTEER_A, "CEK") is not None
+    assert sms(VOLUNTEER_A, "CEK") is None  # an unmasked repeat is still held as a duplicate
