@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Flask, abort, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 
 import webhooks
 
 from . import api, dashboard, http_security
 from .config import Settings
 from .db import Database
+from .readiness import HealthProbe
 from .services.ingest import Ingest
 
 #: The largest request body accepted (``MAX_CONTENT_LENGTH``).
@@ -57,13 +57,19 @@ def create_app(
     webhooks.register(app)
     dashboard.init_app(app, settings, database)
 
+    health = HealthProbe(database.engine, settings.database_url)
+
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
-        try:
-            with database.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as exc:  # the point of the check is to report any failure
-            return jsonify(status="error", error=type(exc).__name__), 503
+        """Readiness: the database answers, takes a write (rolled back) and has the schema."""
+        reason = health.check()
+        if reason:
+            return jsonify(status="error", reason=reason), 503
+        return jsonify(status="ok")
+
+    @app.get("/livez")
+    def livez() -> ResponseReturnValue:
+        """Liveness: the process answers HTTP; it does not touch the database."""
         return jsonify(status="ok")
 
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,23 +14,67 @@ from .db import Database
 
 
 class Env:
-    """Settings and a lazily built database for the commands of one invocation."""
+    """Settings and a lazily built database for the commands of one invocation.
+
+    The database is checked before first use (it exists, answers and has the schema this
+    version needs), so a command run before ``smsgate init`` says so in one line.
+    """
 
     def __init__(self) -> None:
-        self.settings = Settings.from_env()
+        from .config import ConfigError
+
+        try:
+            self.settings = Settings.from_env()
+        except ValueError as exc:  # every variable's own check names it; one line, no traceback
+            raise ConfigError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
         self._database: Database | None = None
+        #: ``smsgate init`` turns this off: it is the command that makes the schema.
+        self.require_schema = True
 
     @property
     def database(self) -> Database:
         if self._database is None:
-            self._database = Database.from_url(self.settings.database_url)
+            from .readiness import require_schema
+
+            database = Database.from_url(self.settings.database_url)
+            if self.require_schema:
+                try:
+                    require_schema(database.engine, self.settings.database_url)
+                except Exception:
+                    database.dispose()
+                    raise
+            self._database = database
         return self._database
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group; turns configuration and database failures into one line each.
+
+    A newcomer's mistakes (a typo in a variable, PostgreSQL not running, no ``init`` yet)
+    are answered with what is wrong and what to do, never with a traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        from .config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OperationalError, ProgrammingError) as exc:
+            from .config import database_url
+            from .readiness import explain
+
+            url = database_url(os.environ.get("SMSGATE_DATABASE_URL", "").strip() or None)
+            raise click.ClickException(explain(exc, url)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """smsgate: SMS reporting gateway for election volunteers.
 
@@ -41,10 +86,19 @@ def main() -> None:
 @pass_env
 def init(env: Env) -> None:
     """Create or upgrade the database schema (idempotent)."""
+    from .readiness import masked, sqlite_path
     from .schema import prefix_index_warning, upgrade
 
-    upgrade(env.database.engine)
-    click.echo(f"schema up to date: {env.database.engine.url.render_as_string(hide_password=True)}")
+    env.require_schema = False
+    url = env.settings.database_url
+    path = sqlite_path(url)
+    new_file = path is not None and not path.exists()
+    if path is not None and not path.parent.exists():
+        raise click.ClickException(f"cannot create {path}: the folder {path.parent} does not exist")
+    changes = upgrade(env.database.engine)
+    if new_file:
+        click.echo(f"created the SQLite database {path}")
+    click.echo(f"{changes.describe()}: {masked(url)}")
     warning = prefix_index_warning(env.database.engine)
     if warning:
         click.echo(warning, err=True)
@@ -159,10 +213,49 @@ def regions_load(env: Env, province: str | None) -> None:
 )
 @pass_env
 def serve(env: Env, host: str, port: int, workers: int | None) -> None:
-    """Run the production WSGI server (gunicorn)."""
+    """Run the production WSGI server (gunicorn).
+
+    It refuses to start on a database it cannot use (one line saying what to run), and logs
+    the warnings of ``smsgate check`` before it takes traffic.
+    """
     from .server import default_workers, run
 
+    _start_checks(env, "serve")
     run(host=host, port=port, workers=workers or default_workers(env.settings.database_url))
+
+
+def _start_checks(env: Env, command: str) -> None:
+    """What ``serve`` and ``worker`` do first: a usable database or exit, then log every problem."""
+    import logging
+
+    from . import logs, preflight
+
+    logs.configure()
+    database = env.database  # exits with one line when missing, unreachable or not migrated
+    problems = preflight.run(env.settings, database)
+    preflight.log_problems(problems, logging.getLogger(f"smsgate.{command}"))
+    database.dispose()
+
+
+@main.command()
+@pass_env
+def check(env: Env) -> None:
+    """Check the deployment: one line per problem with its fix; exit 1 on any error."""
+    from . import preflight
+    from .db import Database
+
+    database = Database.from_url(env.settings.database_url)
+    try:
+        problems = preflight.run(env.settings, database)
+    finally:
+        database.dispose()
+    for problem in problems:
+        click.echo(problem.line())
+    errors = sum(problem.level == "error" for problem in problems)
+    warnings = len(problems) - errors
+    click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    if errors:
+        sys.exit(1)
 
 
 @main.command()
@@ -260,12 +353,10 @@ def format_tally(document: dict) -> str:
 @pass_env
 def worker(env: Env, once: bool) -> None:
     """Run the background jobs (outbound SMS, event delivery, ...) until stopped."""
-    import logging
-
     from .outgoing.sqlite_lock import AnotherWorker, sqlite_single_worker
     from .outgoing.worker import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _start_checks(env, "worker")
 
     try:
         with sqlite_single_worker(env.database):  # on SQLite one worker is enough; a second one says so

@@ -6,12 +6,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .services.consensus import DEFAULT_RULE, Rule, parse_rule
 
 #: Western Indonesia Time, the zone of the default polls-close time and of naive settings.
 WIB = timezone(timedelta(hours=7), "WIB")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message is one line naming the variable and the fix."""
 
 
 def parse_polls_close(value: str | None) -> datetime | None:
@@ -22,8 +27,27 @@ def parse_polls_close(value: str | None) -> datetime | None:
     """
     if not value:
         return None
-    moment = datetime.fromisoformat(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"SMSGATE_POLLS_CLOSE: {value!r} is not an ISO date and time; "
+            "write it like 2024-02-14T13:00+07:00 (13:00 WIB)"
+        ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=WIB)
+
+
+def database_url(value: str | None) -> str:
+    """The SQLAlchemy URL for ``SMSGATE_DATABASE_URL``.
+
+    Heroku-style ``postgres://`` and bare ``postgresql://`` URLs are common in hosting panels
+    and guides; both mean PostgreSQL through psycopg 3, the driver smsgate installs.
+    """
+    url = value or Settings.database_url
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
 
 
 def parse_timezone(value: str | None) -> str:
@@ -32,7 +56,7 @@ def parse_timezone(value: str | None) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"SMSGATE_TIMEZONE: unknown time zone {name!r} (e.g. Asia/Jakarta)") from None
+        raise ConfigError(f"SMSGATE_TIMEZONE: unknown time zone {name!r} (e.g. Asia/Jakarta)") from None
     return name
 
 
@@ -119,8 +143,21 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
+        def number(name: str, kind: type[int] | type[float], default: float) -> Any:
+            """``kind(value)``, or a one-line error naming the variable."""
+            value = get(name)
+            if value is None:
+                return kind(default)
+            try:
+                return kind(value)
+            except ValueError:
+                example = "a whole number" if kind is int else "a number"
+                raise ConfigError(
+                    f"{name}: {value!r} is not {example} (e.g. {kind(default)}); fix or unset it"
+                ) from None
+
         return cls(
-            database_url=get("SMSGATE_DATABASE_URL") or cls.database_url,
+            database_url=database_url(get("SMSGATE_DATABASE_URL")),
             public_url=get("SMSGATE_PUBLIC_URL"),
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
@@ -128,7 +165,7 @@ class Settings:
             api_token=get("SMSGATE_API_TOKEN"),
             polls_close=parse_polls_close(get("SMSGATE_POLLS_CLOSE")),
             timezone=parse_timezone(get("SMSGATE_TIMEZONE")),
-            late_hours=float(get("SMSGATE_LATE_HOURS") or cls.late_hours),
+            late_hours=number("SMSGATE_LATE_HOURS", float, cls.late_hours),
             consensus=parse_rule(get("SMSGATE_CONSENSUS")),
             trusted_proxies=parse_trusted_proxies(get("SMSGATE_TRUSTED_PROXIES")),
             default_provider=get("SMSGATE_DEFAULT_PROVIDER") or cls.default_provider,
@@ -144,26 +181,26 @@ class Settings:
             kannel_from=get("SMSGATE_KANNEL_FROM"),
             gammu_inject=get("SMSGATE_GAMMU_INJECT"),
             send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
-            outbound_max_attempts=int(get("SMSGATE_OUTBOUND_MAX_ATTEMPTS") or cls.outbound_max_attempts),
-            outbound_backoff_seconds=float(get("SMSGATE_OUTBOUND_BACKOFF_SECONDS") or 30.0),
-            broadcast_ttl_minutes=float(get("SMSGATE_BROADCAST_TTL_MINUTES") or 15.0),
-            remind_every_hours=float(get("SMSGATE_REMIND_EVERY_HOURS") or 3.0),
-            flood_per_minute=int(get("SMSGATE_FLOOD_PER_MINUTE") or 10),
-            flood_replies_per_hour=int(get("SMSGATE_FLOOD_REPLIES_PER_HOUR") or 30),
-            flood_duplicate_seconds=int(get("SMSGATE_FLOOD_DUPLICATE_SECONDS") or 600),
+            outbound_max_attempts=number("SMSGATE_OUTBOUND_MAX_ATTEMPTS", int, cls.outbound_max_attempts),
+            outbound_backoff_seconds=number("SMSGATE_OUTBOUND_BACKOFF_SECONDS", float, 30.0),
+            broadcast_ttl_minutes=number("SMSGATE_BROADCAST_TTL_MINUTES", float, 15.0),
+            remind_every_hours=number("SMSGATE_REMIND_EVERY_HOURS", float, 3.0),
+            flood_per_minute=number("SMSGATE_FLOOD_PER_MINUTE", int, 10),
+            flood_replies_per_hour=number("SMSGATE_FLOOD_REPLIES_PER_HOUR", int, 30),
+            flood_duplicate_seconds=number("SMSGATE_FLOOD_DUPLICATE_SECONDS", int, 600),
             tally_url=get("SMSGATE_TALLY_URL"),
             tally_secret=get("SMSGATE_TALLY_SECRET"),
             destinations_file=get("SMSGATE_DESTINATIONS"),
-            outbox_timeout_seconds=float(get("SMSGATE_OUTBOX_TIMEOUT") or cls.outbox_timeout_seconds),
-            outbox_max_attempts=int(get("SMSGATE_OUTBOX_MAX_ATTEMPTS") or cls.outbox_max_attempts),
-            outbox_max_age_hours=float(get("SMSGATE_OUTBOX_MAX_AGE_HOURS") or cls.outbox_max_age_hours),
-            outbox_backoff_seconds=float(get("SMSGATE_OUTBOX_BACKOFF") or cls.outbox_backoff_seconds),
-            outbox_backoff_max_seconds=float(
-                get("SMSGATE_OUTBOX_BACKOFF_MAX") or cls.outbox_backoff_max_seconds
+            outbox_timeout_seconds=number("SMSGATE_OUTBOX_TIMEOUT", float, cls.outbox_timeout_seconds),
+            outbox_max_attempts=number("SMSGATE_OUTBOX_MAX_ATTEMPTS", int, cls.outbox_max_attempts),
+            outbox_max_age_hours=number("SMSGATE_OUTBOX_MAX_AGE_HOURS", float, cls.outbox_max_age_hours),
+            outbox_backoff_seconds=number("SMSGATE_OUTBOX_BACKOFF", float, cls.outbox_backoff_seconds),
+            outbox_backoff_max_seconds=number(
+                "SMSGATE_OUTBOX_BACKOFF_MAX", float, cls.outbox_backoff_max_seconds
             ),
-            outbox_lease_seconds=float(get("SMSGATE_OUTBOX_LEASE") or cls.outbox_lease_seconds),
-            outbox_batch=int(get("SMSGATE_OUTBOX_BATCH") or cls.outbox_batch),
-            outbox_concurrency=int(get("SMSGATE_OUTBOX_CONCURRENCY") or cls.outbox_concurrency),
+            outbox_lease_seconds=number("SMSGATE_OUTBOX_LEASE", float, cls.outbox_lease_seconds),
+            outbox_batch=number("SMSGATE_OUTBOX_BATCH", int, cls.outbox_batch),
+            outbox_concurrency=number("SMSGATE_OUTBOX_CONCURRENCY", int, cls.outbox_concurrency),
             extra={k: v for k, v in env.items() if k.startswith("SMSGATE_")},
         )
 
@@ -181,5 +218,11 @@ def _rates(value: str | None) -> dict[str, float]:
     rates = {}
     for item in _items(value):
         name, _, rate = item.partition("=")
-        rates[name.strip().lower()] = float(rate)
+        try:
+            rates[name.strip().lower()] = float(rate)
+        except ValueError:
+            raise ConfigError(
+                f"SMSGATE_SEND_RATE: {item!r} is not provider=messages per second "
+                "(e.g. android=1,kannel=5,twilio=10)"
+            ) from None
     return rates

@@ -26,9 +26,16 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A dead or unreachable server fails a connection within seconds instead of the kernel's
+    # minutes; a URL that names its own connect_timeout keeps it.
+    connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
     _configure_postgresql(engine)
     return engine
+
+
+#: Seconds to wait for PostgreSQL to accept a connection.
+CONNECT_TIMEOUT = 10
 
 
 def _configure_postgresql(engine: Engine) -> None:

@@ -5,6 +5,7 @@ App processes never change the schema on start; ``init`` is the one place that d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -49,9 +50,35 @@ def prefix_index_warning(engine: Engine) -> str | None:
     )
 
 
-def upgrade(engine: Engine) -> None:
+@dataclass(frozen=True)
+class SchemaChange:
+    """What ``upgrade`` did: the revisions before (None: no schema) and after."""
+
+    before: frozenset[str] | None
+    after: frozenset[str]
+    tables: int
+
+    def describe(self) -> str:
+        after = ", ".join(sorted(self.after))
+        if self.before is None:
+            return f"created the smsgate schema ({self.tables} tables, revision {after})"
+        if self.before == self.after:
+            return f"schema already up to date (revision {after})"
+        before = ", ".join(sorted(self.before)) or "none"
+        return f"upgraded the schema from revision {before} to {after}"
+
+
+def upgrade(engine: Engine) -> SchemaChange:
     """Bring the schema to the newest revision of every branch; idempotent."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        fresh = not connection.dialect.has_table(connection, "alembic_version")
+        before = None if fresh else frozenset(MigrationContext.configure(connection).get_current_heads())
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+        after = frozenset(MigrationContext.configure(connection).get_current_heads())
+        tables = len([t for t in inspect(connection).get_table_names() if t != "alembic_version"])
+    return SchemaChange(before, after, tables)
