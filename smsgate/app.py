@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 import webhooks
 
-from . import api, dashboard, http_security
+from . import api, dashboard, http_security, metrics
 from .config import Settings
 from .db import Database
 from .readiness import HealthProbe
@@ -54,6 +54,7 @@ def create_app(
             abort(413)
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
     webhooks.register(app)
     dashboard.init_app(app, settings, database)
 

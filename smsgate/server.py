@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -29,7 +33,35 @@ def default_workers(database_url: str) -> int:
     return 1 if database_url.startswith("sqlite") else 2 * (os.cpu_count() or 1)
 
 
+def prepare_metrics_dir() -> str:
+    """A clean directory where every gunicorn process writes its Prometheus counters.
+
+    prometheus_client's multiprocess mode is chosen from ``PROMETHEUS_MULTIPROC_DIR`` when it is
+    first imported, so this runs before the app is loaded; the directory is emptied because a
+    previous run's files would add a dead run's counts. The variable's own directory is used
+    when set (deploy/smsgate-serve.service), else a new temporary one.
+    """
+    folder = os.environ.get(MULTIPROCESS_ENV, "").strip()
+    if folder:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        folder = tempfile.mkdtemp(prefix="smsgate-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    return folder
+
+
+def _child_exit(_server: object, worker: Any) -> None:
+    """gunicorn's hook when a worker process ends: drop its live gauges from the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run(host: str, port: int, workers: int, threads: int = 4) -> None:
+    prepare_metrics_dir()
     _Server(
         {
             "bind": f"{host}:{port}",
@@ -38,5 +70,6 @@ def run(host: str, port: int, workers: int, threads: int = 4) -> None:
             "worker_class": "gthread",
             "timeout": 30,
             "accesslog": None,
+            "child_exit": _child_exit,
         }
     ).run()

@@ -31,7 +31,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from smsgate.inbound import DeliveryReport, InboundSMS
 
-from . import gateway
+from . import gateway, refuse
 
 bp = Blueprint("android", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
@@ -47,14 +47,17 @@ def signature(secret: str, body: bytes, timestamp: str) -> str:
     return hmac.new(secret.encode(), body + timestamp.encode(), hashlib.sha256).hexdigest()
 
 
-def _authentic(body: bytes) -> bool:
+def _refusal(body: bytes) -> str | None:
+    """Why this request is not the app's (logged and counted by ``refuse``), or None."""
     secret = current_app.extensions["smsgate.settings"].android_secret
     given = request.headers.get("X-Signature", "").strip().lower()
     timestamp = request.headers.get("X-Timestamp", "").strip()
-    if not secret or not _HEX.fullmatch(given) or not _UNIX_SECONDS.fullmatch(timestamp):
-        return False
+    if not secret:
+        return "no_secret"
+    if not _HEX.fullmatch(given) or not _UNIX_SECONDS.fullmatch(timestamp):
+        return "no_signature"
     if not hmac.compare_digest(signature(secret, body, timestamp), given):
-        return False
+        return "bad_signature"
     skew = int(timestamp) - time.time()
     if abs(skew) > WINDOW:
         log.warning(
@@ -64,8 +67,8 @@ def _authentic(body: bytes) -> bool:
             WINDOW,
             request.headers.get("User-Agent", "?"),
         )
-        return False
-    return True
+        return "stale_timestamp"
+    return None
 
 
 def _received_at(value: object) -> datetime | None:
@@ -99,8 +102,9 @@ def _envelope(body: bytes) -> dict[str, Any]:
 @bp.post("/android")
 def inbound() -> Response | tuple[Response, int]:
     body = request.get_data(cache=True)
-    if not _authentic(body):
-        abort(403)
+    reason = _refusal(body)
+    if reason:
+        refuse("android", reason)
     envelope = _envelope(body)
     event, payload = envelope.get("event"), envelope.get("payload")
     if not isinstance(payload, dict):

@@ -35,7 +35,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from smsgate.inbound import InboundSMS
 
-from . import gateway
+from . import gateway, refuse
 
 bp = Blueprint("kannel", __name__, url_prefix="/webhooks")
 
@@ -46,14 +46,17 @@ _KANNEL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ +T][0-9]{2}:[0-9]{2}:[0-
 _INTERNAL = {"", "gsm", "8-bit", "binary"}
 
 
-def _authentic() -> bool:
+def _refusal() -> str | None:
+    """Why this request is not our Kannel's or Gammu's (logged and counted by ``refuse``), or None."""
     settings = current_app.extensions["smsgate.settings"]
     if not settings.kannel_secret:
-        return False
+        return "no_secret"
     if settings.kannel_allowed_ips and request.remote_addr not in settings.kannel_allowed_ips:
-        return False
+        return "address_not_allowed"
     given = request.headers.get("X-Smsgate-Secret") or request.values.get("secret", "")
-    return hmac.compare_digest(given.encode("utf-8", "replace"), settings.kannel_secret.encode())
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), settings.kannel_secret.encode()):
+        return "bad_secret"
+    return None
 
 
 def _field(name: str, header: str) -> str:
@@ -113,8 +116,9 @@ def _received_at(value: str) -> datetime | None:
 
 
 def _inbound(provider: str) -> Response:
-    if not _authentic():
-        abort(403)
+    reason = _refusal()
+    if reason:
+        refuse(provider, reason)
     sender = _field("sender", "X-Kannel-From")
     receiver = _field("receiver", "X-Kannel-To")
     moment = _field("time", "X-Kannel-Time")

@@ -12,7 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from smsgate.inbound import InboundSMS
 
-from . import gateway
+from . import gateway, refuse
 
 bp = Blueprint("twilio", __name__, url_prefix="/webhooks")
 
@@ -27,18 +27,24 @@ def public_url() -> str:
     return f"{url}?{query}" if query else url
 
 
-def signature_is_valid() -> bool:
+def refusal() -> str | None:
+    """Why this request is not Twilio's, or None when its signature is right."""
     token = current_app.config.get("TWILIO_AUTH_TOKEN")
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature:
-        return False
-    return RequestValidator(token).validate(public_url(), request.form.to_dict(flat=True), signature)
+    if not token:
+        return "no_secret"
+    if not signature:
+        return "no_signature"
+    if not RequestValidator(token).validate(public_url(), request.form.to_dict(flat=True), signature):
+        return "bad_signature"
+    return None
 
 
 @bp.post("/twilio")
 def inbound() -> Response:
-    if not signature_is_valid():
-        abort(403)
+    reason = refusal()
+    if reason:
+        refuse("twilio", reason)
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     sender = request.form.get("From", "")
     if not sid or not sender:

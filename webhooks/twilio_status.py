@@ -11,16 +11,17 @@ from flask import request as flask_request
 
 from smsgate.inbound import DeliveryReport
 
-from . import gateway
-from .twilio import signature_is_valid
+from . import gateway, refuse
+from .twilio import refusal
 
 bp = Blueprint("twilio_status", __name__, url_prefix="/webhooks")
 
 
 @bp.post("/twilio/status")
 def status() -> Response:
-    if not signature_is_valid():
-        abort(403)
+    reason = refusal()
+    if reason:
+        refuse("twilio", reason)
     sid = flask_request.form.get("MessageSid", "")
     state = flask_request.form.get("MessageStatus", "")
     if not sid or not state:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 import grammar
 
-from .. import commands
+from .. import commands, observe
 from ..config import Settings
 from ..db import Database
 from ..inbound import DeliveryReport, InboundSMS, Reply, storable
@@ -59,12 +60,15 @@ class Ingest:
         self.clock = clock
 
     def receive(self, sms: InboundSMS) -> Reply:
+        started = time.perf_counter()
         sms = _fitted(sms.cleaned())  # nothing in a body may make storing fail
         try:
-            return self._process(sms)
+            reply = self._process(sms)
         except Exception:
             log.exception("failed to handle %s message %s", sms.provider, sms.provider_message_id)
-            return self._keep_after_failure(sms)
+            reply = self._keep_after_failure(sms)
+        observe.sms_handled(sms, reply, time.perf_counter() - started)
+        return reply
 
     def delivery_report(self, report: DeliveryReport) -> bool:
         """A provider's report on an SMS we sent: recorded on its outbound row.

@@ -1,0 +1,195 @@
+"""``GET /metrics``: Prometheus metrics, right under any number of gunicorn processes.
+
+Two kinds of figures:
+
+- **Counters and the latency histogram** of what this server did (inbound SMS by provider and
+  outcome, webhook refusals by reason, handling time). Each gunicorn process counts its own;
+  with ``PROMETHEUS_MULTIPROC_DIR`` set (``smsgate serve`` sets it) prometheus_client's
+  multiprocess mode writes them to files there and a scrape of any process adds them all up.
+- **Gauges read from the database at scrape time** (``DatabaseCollector``): outbound queue depth
+  and oldest age by provider, outbound messages by status, outbox pending/dead/lag by
+  destination, stations reported. They are right whichever process or host did the work.
+
+Adding a figure
+---------------
+A counter of something this process does: a module-level ``Counter``/``Histogram`` below with
+``registry=None`` (it is added to each scrape's registry), incremented where it happens. A
+figure the database knows: a method of ``DatabaseCollector`` yielding metric families, listed
+in ``DatabaseCollector.SOURCES`` (e.g. per-device gauges of a gateway fleet).
+
+``SMSGATE_METRICS_TOKEN`` set: ``/metrics`` wants ``Authorization: Bearer <token>`` (401 without).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .db import Database
+
+log = logging.getLogger(__name__)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+INBOUND = Counter(
+    "smsgate_inbound_sms",
+    "Inbound SMS handled, by provider and outcome (ok, error, refused, throttled, duplicate_text, ...)",
+    ["provider", "outcome"],
+    registry=None,
+)
+REFUSALS = Counter(
+    "smsgate_webhook_refusals",
+    "Webhook requests refused before handling, by provider and reason",
+    ["provider", "reason"],
+    registry=None,
+)
+HANDLING = Histogram(
+    "smsgate_sms_handling_seconds",
+    "Time from a webhook's arrival to its answer, by provider",
+    ["provider"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=None,
+)
+OWN_METRICS = (INBOUND, REFUSALS, HANDLING)
+
+
+def observe_sms(provider: str, outcome: str, seconds: float) -> None:
+    INBOUND.labels(provider, outcome or "unknown").inc()
+    HANDLING.labels(provider).observe(seconds)
+
+
+def observe_refusal(provider: str, reason: str) -> None:
+    REFUSALS.labels(provider, reason).inc()
+
+
+class DatabaseCollector(Collector):
+    """Gauges computed from the database when Prometheus scrapes."""
+
+    SOURCES: tuple[str, ...] = ("outbound", "outbox", "stations")
+
+    def __init__(self, database: Database, now: Callable[[], datetime]) -> None:
+        self.database, self.now = database, now
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("smsgate_metrics_database_up", "1 when the database gauges could be read")
+        families: list[Metric] = []
+        try:
+            with self.database.read() as session:
+                now = self.now()
+                for source in self.SOURCES:
+                    families.extend(getattr(self, source)(session, now))
+        except Exception as exc:  # a scrape must still answer, and say the database part failed
+            log.warning("metrics: database gauges unavailable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def outbound(self, session: Session, now: datetime) -> Iterator[Metric]:
+        from .models import OutboundMessage as m
+
+        depth = GaugeMetricFamily(
+            "smsgate_outbound_queue_depth",
+            "Outbound SMS waiting to be sent, by provider",
+            labels=["provider"],
+        )
+        oldest = GaugeMetricFamily(
+            "smsgate_outbound_oldest_age_seconds",
+            "Age of the oldest outbound SMS waiting to be sent, by provider",
+            labels=["provider"],
+        )
+        for provider, count, first in session.execute(
+            select(m.provider, func.count(), func.min(m.created_at))
+            .where(m.status.in_(("queued", "sending")))
+            .group_by(m.provider)
+        ):
+            depth.add_metric([provider], count)
+            oldest.add_metric([provider], max(0.0, (now - _aware(first, now)).total_seconds()))
+        by_status = GaugeMetricFamily(
+            "smsgate_outbound_messages",
+            "Outbound SMS by provider and status (sent, failed, queued, sending)",
+            labels=["provider", "status"],
+        )
+        for provider, status, count in session.execute(
+            select(m.provider, m.status, func.count()).group_by(m.provider, m.status)
+        ):
+            by_status.add_metric([provider, status], count)
+        yield from (depth, oldest, by_status)
+
+    def outbox(self, session: Session, now: datetime) -> Iterator[Metric]:
+        from .outgoing.event_queue import status
+
+        figures = status(session, now)
+        pending = GaugeMetricFamily(
+            "smsgate_outbox_pending", "Event deliveries not yet made, by destination", labels=["destination"]
+        )
+        dead = GaugeMetricFamily(
+            "smsgate_outbox_dead", "Event deliveries given up on, by destination", labels=["destination"]
+        )
+        lag = GaugeMetricFamily(
+            "smsgate_outbox_delivery_lag_seconds",
+            "Age of the oldest event not yet delivered, by destination (0 when none waits)",
+            labels=["destination"],
+        )
+        for name, entry in sorted(figures["destinations"].items()):
+            pending.add_metric([name], entry.get("pending", 0))
+            dead.add_metric([name], entry.get("dead", 0))
+            lag.add_metric([name], entry.get("oldest_pending_seconds", 0.0))
+        yield from (pending, dead, lag)
+
+    def stations(self, session: Session, now: datetime) -> Iterator[Metric]:
+        from .services.tally import tally
+
+        stations = tally(session, None)["stations"]
+        family = GaugeMetricFamily(
+            "smsgate_stations", "Polling stations by state (total, reported, verified, ...)", labels=["state"]
+        )
+        for state, count in stations.items():
+            family.add_metric([state], count)
+        yield family
+
+
+def _aware(moment: datetime, now: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
+
+
+def registry_for_scrape(database: Database, now: Callable[[], datetime]) -> CollectorRegistry:
+    """This scrape's registry: every process's counters, and the database's gauges."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for metric in OWN_METRICS:
+            registry.register(metric)
+    registry.register(DatabaseCollector(database, now))
+    return registry
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from .models import utcnow
+
+    token = current_app.extensions["smsgate.settings"].extra.get("SMSGATE_METRICS_TOKEN", "").strip()
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return Response("metrics need Authorization: Bearer $SMSGATE_METRICS_TOKEN\n", 401)
+    registry = registry_for_scrape(current_app.extensions["smsgate.database"], utcnow)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
