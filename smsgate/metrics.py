@@ -43,7 +43,7 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 INBOUND = Counter(
     "smsgate_inbound_sms",
-    "Inbound SMS handled, by provider and outcome (ok, error, refused, throttled, duplicate_text, ...)",
+    "Inbound SMS handled, by provider and outcome (accepted, command, refused, error, throttled, ...)",
     ["provider", "outcome"],
     registry=None,
 )

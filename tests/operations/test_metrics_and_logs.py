@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from smsgate.logs import JsonFormatter, RateLimit, mask_phone
 
-from ..support import MANTUIL, VOLUNTEER_A, VOLUNTEER_B, twilio_signature
+from ..support import VOLUNTEER_A, VOLUNTEER_B, twilio_signature
 from .conftest import SMSGATE
 
 
@@ -32,7 +32,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def counted(found: dict, name: str, **labels: str) -> float:
+    """The sum of ``name`` over the samples whose labels include ``labels``."""
+    return sum(
+        value
+        for (sample, sample_labels), value in found.items()
+        if sample == name and labels.items() <= dict(sample_labels).items()
+    )
+
+
 def test_metrics_count_sms_and_read_the_database(client, sms, world) -> None:
+    # Counters live as long as the process (the test session): compare with a first scrape.
+    before = samples(client.get("/metrics").get_data(as_text=True))
     assert sms(VOLUNTEER_A, "TPS 012 01=120 02=98 03=150") is not None
     assert sms(VOLUNTEER_B, "TPS 012 01=120 02=98 03=150") is not None
     assert sms(VOLUNTEER_A, "TPS 012 01=120 02=98") is not None  # a mistake: GAGAL
@@ -40,31 +51,25 @@ def test_metrics_count_sms_and_read_the_database(client, sms, world) -> None:
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain; version=")
     found = samples(response.get_data(as_text=True))
-    handled = {
-        labels: value for (name, labels), value in found.items() if name == "smsgate_inbound_sms_total"
-    }
-    assert sum(handled.values()) == 3
-    assert all(dict(labels)["provider"] == "twilio" for labels in handled)
-    assert found[("smsgate_sms_handling_seconds_count", (("provider", "twilio"),))] == 3
+    for name in ("smsgate_inbound_sms_total", "smsgate_sms_handling_seconds_count"):
+        assert counted(found, name, provider="twilio") - counted(before, name, provider="twilio") == 3
     assert found[("smsgate_metrics_database_up", ())] == 1
-    assert found[("smsgate_stations", (("state", "reported"),))] == 1
-    assert found[("smsgate_stations", (("state", "total"),))] == 9
-    assert MANTUIL  # the reported station is Mantuil TPS 012 (tests/support.py)
+    assert found[("smsgate_stations", (("state", "reported"),))] == 1  # Mantuil TPS 012
+    assert found[("smsgate_stations", (("state", "total"),))] == 9  # tests/support.py's stations
 
 
 def test_metrics_count_refused_webhooks_by_reason(client, world) -> None:
+    before = samples(client.get("/metrics").get_data(as_text=True))
     form = {"MessageSid": "SM1", "From": VOLUNTEER_A, "To": "+15005550006", "Body": "CEK"}
     assert client.post("/webhooks/twilio", data=form).status_code == 403
-    assert (
-        client.post("/webhooks/twilio", data=form, headers={"X-Twilio-Signature": "bad"}).status_code == 403
-    )
+    bad = {"X-Twilio-Signature": "bad"}
+    assert client.post("/webhooks/twilio", data=form, headers=bad).status_code == 403
     found = samples(client.get("/metrics").get_data(as_text=True))
-    refusals = {
-        dict(labels)["reason"]: value
-        for (name, labels), value in found.items()
-        if name == "smsgate_webhook_refusals_total"
-    }
-    assert refusals == {"no_signature": 1, "bad_signature": 1}
+    name = "smsgate_webhook_refusals_total"
+    for reason in ("no_signature", "bad_signature"):
+        now, then = (counted(f, name, provider="twilio", reason=reason) for f in (found, before))
+        assert now == then + 1, reason
+    assert counted(found, name) - counted(before, name) == 2
 
 
 def test_metrics_token(app, client) -> None:
