@@ -292,9 +292,19 @@ def station_page(session: Session, station_id: str) -> dict[str, Any] | None:
         "phones": phones,
         "messages": messages,
         "flags": flags,
+        "report_flags": _open_flags_by_report(flags),
         "decisions": decisions,
         "incidents": incidents,
     }
+
+
+def _open_flags_by_report(flags: Sequence[Flag]) -> dict[int, list[Flag]]:
+    """Open flags beside the report they belong to (a dissenting report's flags stay there)."""
+    found: dict[int, list[Flag]] = {}
+    for flag in flags:
+        if flag.report_id is not None and flag.resolved_at is None:
+            found.setdefault(flag.report_id, []).append(flag)
+    return found
 
 
 # -- review queue (the lists themselves: services/review.py) ---------------------------------

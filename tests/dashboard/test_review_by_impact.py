@@ -144,3 +144,19 @@ def test_confirming_a_reading_clears_the_dissent_it_overrules(sms, crowd, databa
         assert (result.status, result.dissent, result.dissent_open) == ("verified", 1, 0)
     queue = client.get("/api/review?region=63.71", headers=AUTH).get_json()["stations"]
     assert KELAYAN_1 not in [s["station_id"] for s in queue]
+
+
+def test_the_station_page_shows_dissent_and_flags_beside_their_report(sms, crowd, admin, database):
+    m = crowd[MANTUIL]
+    send(sms, m, 1, AGREED, AGREED, AGREED, AGREED, "01=700 02=80 03=20")
+    with database.read() as session:
+        result = session.get(StationResult, MANTUIL_1)
+        assert (result.status, result.flagged, result.dissent) == ("verified", False, 1)
+        odd = session.scalars(
+            select(Report).where(Report.station_id == MANTUIL_1, Report.votes["01"].as_integer() == 700)
+        ).one()
+    page = admin.get(f"/dashboard/stations/{MANTUIL_1}").get_data(as_text=True)
+    assert '<strong id="station-dissent">1</strong>/5' in page
+    row = page[page.index(f'data-ref="{odd.ref}"') :].split("</tr>")[0]
+    assert "kalah suara" in row and "over_capacity" in row  # outvoted, and its own flag beside it
+    assert page.count('class="dissent"') == 1
