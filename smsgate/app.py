@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort, jsonify, request
+from flask import Flask, abort, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 import webhooks
@@ -67,6 +67,11 @@ def create_app(
         if reason:
             return jsonify(status="error", reason=reason), 503
         return jsonify(status="ok")
+
+    @app.get("/")
+    def index() -> ResponseReturnValue:
+        """People who open the server's address want the dashboard (it asks them to log in)."""
+        return redirect("/dashboard/")
 
     @app.get("/livez")
     def livez() -> ResponseReturnValue:

@@ -35,10 +35,12 @@ import io
 import os
 import random
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,6 +202,11 @@ def _person(phone: str, name: str, role: str, region: str, tps: int | None, lang
 def start_server(demo: Demo) -> None:
     """``smsgate serve`` in a subprocess with the demo's environment; waits for /healthz."""
     port = demo.options.port or _free_port()
+    if not _port_is_free(port):
+        raise RuntimeError(
+            f"port {port} on 127.0.0.1 is already in use by another program; stop it, or run "
+            f"smsgate demo --port 0 to use any free port"
+        )
     demo.url = f"http://127.0.0.1:{port}"
     demo.api_token = secrets.token_urlsafe(16)
     demo.env = {
@@ -215,7 +222,11 @@ def start_server(demo: Demo) -> None:
     command += ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(demo.options.workers)]
     with log.open("wb") as output:
         demo.server = subprocess.Popen(
-            command, env=os.environ | demo.env, stdout=output, stderr=subprocess.STDOUT
+            command,
+            env=os.environ | demo.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -223,8 +234,10 @@ def start_server(demo: Demo) -> None:
             tail = log.read_text(errors="replace")[-1500:]
             raise RuntimeError(f"the server stopped (exit {demo.server.returncode}); {log}:\n{tail}")
         try:
-            if requests.get(demo.url + "/healthz", timeout=1).status_code == 200:
-                demo.echo(f"  smsgate serve on {demo.url} ({demo.options.workers} workers, log {log})")
+            answered = requests.get(demo.url + "/healthz", timeout=1).status_code == 200
+            if answered and demo.server.poll() is None:
+                processes = f"{demo.options.workers} process{'es' if demo.options.workers > 1 else ''}"
+                demo.echo(f"  smsgate serve on {demo.url} ({processes}, log {log})")
                 return
         except requests.RequestException:
             pass
@@ -292,10 +305,21 @@ def serve(demo: Demo) -> None:
     folder = demo.options.folder.resolve()
     demo.echo(f"  server:    {demo.url}   (webhook {demo.url}/webhooks/twilio)")
     demo.echo(f"  API:       curl -H 'Authorization: Bearer {demo.api_token}' {demo.url}/api/tally")
-    demo.echo(f"  tally:     SMSGATE_DATABASE_URL={demo.database_url} smsgate tally 63")
+    smsgate = shlex.quote(str(Path(sys.executable).parent / "smsgate"))
+    database = shlex.quote(demo.database_url)
+    demo.echo(f"  tally:     SMSGATE_DATABASE_URL={database} {smsgate} tally 63")
+    zone = demo.env.get("SMSGATE_TIMEZONE", "Asia/Jakarta")
     demo.echo(
-        f"  more SMS:  smsgate simulate --url {demo.url} --auth-token {demo.auth_token} "
-        f"--database {demo.database_url} --messages 1000 --rate 100"
+        f"  check:     SMSGATE_DATABASE_URL={database} TWILIO_AUTH_TOKEN={demo.auth_token} "
+        f"SMSGATE_PUBLIC_URL={demo.url} SMSGATE_TIMEZONE={zone} {smsgate} check"
+    )
+    demo.echo(
+        f"  more SMS:  {smsgate} simulate --url {demo.url} --auth-token {demo.auth_token} "
+        f"--database {database} --messages 1000 --rate 100 --seed $RANDOM"
+    )
+    demo.echo(
+        "             (a new --seed sends new texts: flood control holds a phone's repeat of its "
+        "last text for 10 minutes)"
     )
     demo.echo(f"  files:     {folder}")
     if not demo.options.keep_running or demo.server is None:
@@ -333,6 +357,7 @@ def run(options: Options, echo: Callable[[str], None] = print) -> Demo:
         importlib.import_module(module)
     demo = Demo(options=options, echo=echo)
     started = time.monotonic()
+    previous = _stop_on_signals()
     try:
         for number, step in enumerate(list(STEPS), start=1):
             began = time.monotonic()
@@ -342,6 +367,8 @@ def run(options: Options, echo: Callable[[str], None] = print) -> Demo:
                 echo(f"  ({time.monotonic() - began:.1f} s)")
     finally:
         stop_server(demo)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if demo.database is not None:
             demo.database.dispose()
     echo(f"demo finished in {time.monotonic() - started:.0f} s")
@@ -358,6 +385,37 @@ def stop_server(demo: Demo) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+
+
+def _stop_on_signals() -> dict[int, object]:
+    """SIGTERM and SIGHUP end the demo like Ctrl-C does, so its server is stopped with it."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, stop)
+    return previous
+
+
+def _die_with_parent() -> None:
+    """In the server process (Linux): receive SIGTERM when the demo dies, even by SIGKILL."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ from grammar.keywords import alias_problem
 
 from .models import COORDINATOR, VOLUNTEER, Candidate, Contact, Region, Station, StationResult, utcnow
 from .models.contacts import LANGUAGES
-from .phones import InvalidPhone, normalise_phone
+from .phones import InvalidPhone, is_mobile, normalise_phone
 from .regions import level_of, normalise_code, to_key
 from .services import counters, pins
 
@@ -47,7 +47,10 @@ def _rows(stream: TextIO, required: Sequence[str]) -> Iterable[tuple[int, dict[s
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [column for column in required if column not in header]
     if missing:
-        raise ImportError_([f"line 1: missing column(s) {', '.join(missing)} (need {','.join(required)})"])
+        problem = f"line 1: missing column(s) {', '.join(missing)} (need {','.join(required)})"
+        if len(header) == 1 and ";" in header[0]:
+            problem += "; the file is separated by ';', not ',': save it as CSV with commas"
+        raise ImportError_([problem])
     reader.fieldnames = header
     for row in reader:
         yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
@@ -70,10 +73,17 @@ def _region_code(value: str, *, level: int | None = None) -> str:
 
 
 def _collect(stream: TextIO, required: Sequence[str], parse: Callable[[dict[str, str]], Any]) -> list[Any]:
+    return [value for _line, value in _collect_lines(stream, required, parse)]
+
+
+def _collect_lines(
+    stream: TextIO, required: Sequence[str], parse: Callable[[dict[str, str]], Any]
+) -> list[tuple[int, Any]]:
+    """Every row parsed, with its line number; any problem refuses the file, naming each line."""
     parsed, problems = [], []
     for line, row in _rows(stream, required):
         try:
-            parsed.append(parse(row))
+            parsed.append((line, parse(row)))
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
     if problems:
@@ -227,6 +237,8 @@ def import_volunteers(session: Session, stream: TextIO) -> ImportResult:
             phone = normalise_phone(row["phone"])
         except InvalidPhone:
             raise ValueError(f"not a phone number: {row['phone']!r}") from None
+        if not is_mobile(phone):
+            raise ValueError(f"{row['phone']!r} is not a mobile number (a landline cannot receive SMS)")
         role = (row.get("role") or VOLUNTEER).lower()
         if role not in (VOLUNTEER, COORDINATOR):
             raise ValueError(f"role must be volunteer or coordinator, got {role!r}")
@@ -257,12 +269,20 @@ def import_volunteers(session: Session, stream: TextIO) -> ImportResult:
             "lang": lang,
         }
 
-    rows = _collect(stream, ("phone", "name", "role", "region_code", "tps", "lang"), parse)
-    phones = [r["phone"] for r in rows]
-    duplicates = sorted({p for p in phones if phones.count(p) > 1})
+    numbered = _collect_lines(stream, ("phone", "name", "role", "region_code", "tps", "lang"), parse)
+    lines: dict[str, list[int]] = {}
+    for line, row in numbered:
+        lines.setdefault(row["phone"], []).append(line)
+    duplicates = [(phone, found) for phone, found in lines.items() if len(found) > 1]
     if duplicates:
-        raise ImportError_([f"phone {p} appears more than once" for p in duplicates])
-    return upsert_contacts(session, rows)
+        raise ImportError_(
+            [
+                f"line {found[1]}: phone {phone} is already on line {found[0]}"
+                + (f" (and again on lines {', '.join(map(str, found[2:]))})" if len(found) > 2 else "")
+                for phone, found in sorted(duplicates, key=lambda item: item[1])
+            ]
+        )
+    return upsert_contacts(session, [row for _line, row in numbered])
 
 
 def upsert_contacts(
