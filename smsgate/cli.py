@@ -429,10 +429,12 @@ def remind(env: Env, region: str | None, dry_run: bool) -> None:
 
 def _add_outbox_commands() -> None:
     """``smsgate outbox status|retry`` and ``smsgate receive`` (outgoing/outbox_cli.py, receiver.py)."""
+    from .outgoing.gateways_cli import gateways_cli
     from .outgoing.outbox_cli import outbox_cli
     from .receiver import receive_command
 
     main.add_command(outbox_cli)
+    main.add_command(gateways_cli)
     main.add_command(receive_command())
 
 

@@ -112,6 +112,11 @@ class Settings:
     gammu_inject: str | None = None
     #: Messages per second per provider, shared by all workers (``SMSGATE_SEND_RATE=android=1,kannel=5``).
     send_rates: Mapping[str, float] = field(default_factory=lambda: dict(SEND_RATES))
+    #: The gateway fleet's TOML file (``SMSGATE_GATEWAYS``); unset, the single-device
+    #: variables above make a fleet of one device per provider.
+    gateways_file: str | None = None
+    #: SMS sent at once by one worker (to distinct devices).
+    outbound_concurrency: int = 8
     outbound_max_attempts: int = 6
     outbound_backoff_seconds: float = 30.0
     broadcast_ttl_minutes: float = 15.0
@@ -181,6 +186,8 @@ class Settings:
             kannel_from=get("SMSGATE_KANNEL_FROM"),
             gammu_inject=get("SMSGATE_GAMMU_INJECT"),
             send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
+            gateways_file=get("SMSGATE_GATEWAYS"),
+            outbound_concurrency=number("SMSGATE_OUTBOUND_CONCURRENCY", int, cls.outbound_concurrency),
             outbound_max_attempts=number("SMSGATE_OUTBOUND_MAX_ATTEMPTS", int, cls.outbound_max_attempts),
             outbound_backoff_seconds=number("SMSGATE_OUTBOUND_BACKOFF_SECONDS", float, 30.0),
             broadcast_ttl_minutes=number("SMSGATE_BROADCAST_TTL_MINUTES", float, 15.0),

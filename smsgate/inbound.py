@@ -82,7 +82,20 @@ class DeliveryReport:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """A device saying it is alive (Android ``system:ping``): ``device`` as its provider names it
+    (the app's ``deviceId``), with the app's own verdict on its health (``pass``/``warn``/``fail``)."""
+
+    provider: str
+    device: str
+    health: str = ""
+    battery: int | None = None
+
+
 class Gateway(Protocol):
     def receive(self, sms: InboundSMS) -> Reply: ...
 
     def delivery_report(self, report: DeliveryReport) -> bool: ...
+
+    def heartbeat(self, beat: Heartbeat) -> None: ...

@@ -13,7 +13,9 @@ queues it as an outbound SMS (sent by ``smsgate worker`` through the app's send 
 same transaction that logs the message. The answer is 200 only once the message is committed;
 when even the raw message could not be stored the answer is 503, which the app retries.
 ``sms:sent``/``sms:delivered``/``sms:failed`` update the outbound row the app sent (its
-``messageId`` is the id we gave it); other events are ignored.
+``messageId`` is the id we gave it). ``system:ping`` (sent when Settings > Ping is on; payload
+``{"health": {"status": "pass", "checks": {...}}}``) is the device's heartbeat. Other events are
+ignored.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from smsgate.inbound import DeliveryReport, InboundSMS
+from smsgate.inbound import DeliveryReport, Heartbeat, InboundSMS
 
 from . import gateway, refuse
 
@@ -113,6 +115,12 @@ def inbound() -> Response | tuple[Response, int]:
         if not _record_status(STATUS_EVENTS[event], payload):
             return jsonify(status="error", error="not recorded, deliver again"), 503
         return jsonify(status="ok")
+    if event == "system:ping":
+        device = _text(envelope.get("deviceId"))
+        if not device:  # nothing to attribute it to; a 4xx would only make the app retry it
+            return jsonify(status="ignored")
+        gateway().heartbeat(_heartbeat(device, payload))
+        return jsonify(status="ok")
     if event != "sms:received":
         return jsonify(status="ignored")
     envelope_id = _text(envelope.get("id"))
@@ -144,3 +152,17 @@ def _record_status(status: str, payload: dict[str, Any]) -> bool:
     error = (_text(payload.get("reason")) or "failed on the phone") if failed else ""
     report = DeliveryReport("android", message_id, status, failed=failed, error=error)
     return gateway().delivery_report(report)
+
+
+def _heartbeat(device: str, payload: dict) -> Heartbeat:
+    """The app's health report (its ``/health`` document) boiled down to status and battery."""
+    health = payload.get("health") if isinstance(payload.get("health"), dict) else {}
+    checks = health.get("checks") if isinstance(health.get("checks"), dict) else {}
+    battery = checks.get("battery:level") if isinstance(checks.get("battery:level"), dict) else {}
+    level = battery.get("observedValue")
+    return Heartbeat(
+        "android",
+        device,
+        health=str(health.get("status") or "")[:8],
+        battery=int(level) if isinstance(level, int | float) and 0 <= level <= 100 else None,
+    )

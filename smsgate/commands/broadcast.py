@@ -82,15 +82,17 @@ def confirm(ctx: Context, message: grammar.Confirm) -> Outcome:
         return ctx.fail("confirm_unknown", code=code)
     pending.confirmed_at = ctx.now
     volunteers = audience(ctx.session, ctx.contact)
-    providers = outbound.last_providers(ctx.session, (v.phone for v in volunteers))
+    routes = outbound.last_routes(ctx.session, (v.phone for v in volunteers))
     for volunteer in volunteers:
+        provider, via = routes.get(volunteer.phone, (ctx.settings.default_provider, ""))
         outbound.enqueue(
             ctx.session,
             to=volunteer.phone,
             text=to_gsm7(
                 template("broadcast_text", volunteer.lang, name=ctx.contact.name, text=pending.text)
             ),
-            provider=providers.get(volunteer.phone, ctx.settings.default_provider),
+            provider=provider,
+            via=via,
             kind="broadcast",
             now=ctx.now,
             contact_id=volunteer.id,

@@ -5,7 +5,7 @@ from .base import Base, utcnow
 from .contacts import COORDINATOR, VOLUNTEER, Contact, PinFailure
 from .messages import InboundMessage
 from .official import OfficialResult
-from .outbound import Broadcast, OutboundMessage, SendBucket
+from .outbound import Broadcast, GatewayDevice, GatewayPing, OutboundMessage
 from .outbox import OutboxDelivery, OutboxEvent
 from .quickcount import PreviousResult, SampleDesign, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
@@ -24,6 +24,8 @@ __all__ = [
     "Candidate",
     "Contact",
     "Flag",
+    "GatewayDevice",
+    "GatewayPing",
     "InboundMessage",
     "Incident",
     "Invite",
@@ -41,7 +43,6 @@ __all__ = [
     "SampleDesign",
     "SampleStation",
     "SampleStratum",
-    "SendBucket",
     "Station",
     "StationDecision",
     "StationResult",

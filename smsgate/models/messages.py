@@ -57,4 +57,5 @@ class InboundMessage(Base):
         Index("ix_inbound_messages_from_received", "from_number", "received_at"),
         # The dashboard's message log, newest first.
         Index("ix_inbound_messages_received_at", "received_at"),
+        Index("ix_inbound_messages_device_received", "provider", "device", "received_at"),
     )

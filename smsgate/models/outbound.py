@@ -1,11 +1,12 @@
-"""SMS we send on our own initiative or after the HTTP response: the outbound queue, the
-per-provider send-rate buckets and coordinators' broadcasts awaiting confirmation."""
+"""SMS we send on our own initiative or after the HTTP response: the outbound queue, the state
+of each gateway device (send-rate bucket, daily count, failures, operator's switch), the
+devices' heartbeats, and coordinators' broadcasts awaiting confirmation."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
@@ -15,10 +16,24 @@ KINDS = ("reply", "broadcast", "reminder")
 #: ``queued`` waits for ``next_attempt_at``; ``sending`` is claimed by a worker until
 #: ``claimed_until`` (after which another worker may take it over); ``sent`` and ``failed`` are final.
 STATUSES = ("queued", "sending", "sent", "failed")
+#: Who waits least: replies to registered volunteers, then coordinators' answers, then
+#: broadcasts and reminders, then replies to numbers we do not know.
+VOLUNTEER_REPLY, COORDINATOR_REPLY, BULK, STRANGER_REPLY = 0, 1, 2, 3
+PRIORITIES = {
+    VOLUNTEER_REPLY: "volunteer",
+    COORDINATOR_REPLY: "coordinator",
+    BULK: "broadcast/reminder",
+    STRANGER_REPLY: "stranger",
+}
 
 
 class OutboundMessage(Base):
-    """One SMS to send through ``provider`` (the one the contact last wrote through)."""
+    """One SMS to send through ``provider`` (the one the contact last wrote through).
+
+    ``via`` is the device the contact wrote to (Android ``deviceId``, Kannel ``smsc``, Twilio
+    ``To``), so the answer comes from the number they texted; ``device`` is the fleet device
+    that took the row and ``route`` why that one when it is not the contact's own.
+    """
 
     __tablename__ = "outbound_messages"
 
@@ -26,6 +41,10 @@ class OutboundMessage(Base):
     to_number: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(Text)
     provider: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    priority: Mapped[int] = mapped_column(Integer, default=BULK, server_default=str(BULK))
+    device: Mapped[str | None] = mapped_column(String(32), default=None)
+    route: Mapped[str | None] = mapped_column(String(200), default=None)
     kind: Mapped[str] = mapped_column(String(16), default="reply")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -42,7 +61,8 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     __table_args__ = (
-        Index("ix_outbound_messages_due", "status", "provider", "next_attempt_at"),
+        Index("ix_outbound_messages_due", "status", "provider", "via", "priority", "next_attempt_at"),
+        Index("ix_outbound_messages_device_sent", "device", "sent_at"),
         Index("ix_outbound_messages_provider_id", "provider", "provider_message_id"),
         Index("ix_outbound_messages_contact_kind", "contact_id", "kind", "created_at"),
         # The dashboard's message log, newest first.
@@ -50,14 +70,41 @@ class OutboundMessage(Base):
     )
 
 
-class SendBucket(Base):
-    """A token bucket per provider, shared by every worker: ``tokens`` as of ``updated_at``."""
+class GatewayDevice(Base):
+    """What every worker shares about one fleet device (by its name in ``SMSGATE_GATEWAYS``).
 
-    __tablename__ = "send_buckets"
+    ``tokens`` as of ``refilled_at`` is its send-rate bucket; ``sent_today`` counts sends
+    claimed on ``day`` (the deployment's local date) against its daily cap; consecutive
+    failures take it out of rotation for a while; ``disabled`` is the operator's switch.
+    """
+
+    __tablename__ = "gateway_devices"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    refilled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    day: Mapped[str] = mapped_column(String(10), default="")
+    sent_today: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class GatewayPing(Base):
+    """The latest heartbeat of a device, as its provider names it (Android ``system:ping``)."""
+
+    __tablename__ = "gateway_pings"
 
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float, default=0.0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_ping_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The app's own verdict on itself: ``pass``, ``warn`` or ``fail``.
+    health: Mapped[str] = mapped_column(String(8), default="")
+    battery: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Broadcast(Base):

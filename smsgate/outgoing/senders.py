@@ -11,12 +11,10 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping
 from typing import Protocol
 
 import requests
 
-from ..config import Settings
 from ..sms import GSM7_BASIC
 from .retry import retryable
 
@@ -44,17 +42,32 @@ def _http_error(response: requests.Response) -> SendError:
 class AndroidSender:
     """SMS Gateway for Android (capcom6): ``POST`` JSON to the app's message endpoint with
     basic auth, e.g. ``http://<phone>:8080/message`` (local server) or
-    ``https://api.sms-gate.app/3rdparty/v1/messages`` (cloud)."""
+    ``https://api.sms-gate.app/3rdparty/v1/messages`` (cloud, where ``deviceId`` picks the
+    phone of the account; without it the cloud picks one at random). ``sim`` is the app's
+    ``simNumber`` (1-based) for a phone with two SIMs."""
 
-    name = "android"
-
-    def __init__(self, url: str, user: str | None, password: str | None, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str | None,
+        password: str | None,
+        timeout: float = TIMEOUT,
+        *,
+        device_id: str | None = None,
+        sim: int | None = None,
+        name: str = "android",
+    ) -> None:
         self.url, self.auth, self.timeout = url, (user or "", password or ""), timeout
+        self.device_id, self.sim, self.name = device_id, sim, name
 
     def send(self, to: str, text: str, ref: str = "") -> str:
         body: dict[str, object] = {"textMessage": {"text": text}, "phoneNumbers": [to]}
         if ref:
             body["id"] = ref
+        if self.device_id:
+            body["deviceId"] = self.device_id
+        if self.sim:
+            body["simNumber"] = int(self.sim)
         try:
             response = requests.post(self.url, json=body, auth=self.auth, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -70,9 +83,9 @@ class AndroidSender:
 
 
 class KannelSender:
-    """Kannel's ``sendsms`` interface: ``GET`` with username, password, to, text (and from)."""
-
-    name = "kannel"
+    """Kannel's ``sendsms`` interface: ``GET`` with username, password, to, text (and from).
+    ``smsc`` names the modem to send through (Kannel routes it with the SMSC group's
+    ``smsc-id`` and ``allowed-smsc-id``/``preferred-smsc-id``)."""
 
     def __init__(
         self,
@@ -81,13 +94,19 @@ class KannelSender:
         password: str | None,
         sender: str | None = None,
         timeout: float = TIMEOUT,
+        *,
+        smsc: str | None = None,
+        name: str = "kannel",
     ) -> None:
         self.url, self.user, self.password, self.sender, self.timeout = url, user, password, sender, timeout
+        self.smsc, self.name = smsc, name
 
     def send(self, to: str, text: str, ref: str = "") -> str:
         params = {"username": self.user or "", "password": self.password or "", "to": to, "text": text}
         if self.sender:
             params["from"] = self.sender
+        if self.smsc:
+            params["smsc"] = self.smsc
         try:
             response = requests.get(self.url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -104,10 +123,8 @@ class GammuSender:
     e.g. ``gammu-smsd-inject -c /etc/gammu-smsdrc``; the worker must run where it can reach that
     gammu-smsd's storage (its files or its database)."""
 
-    name = "gammu"
-
-    def __init__(self, command: str, timeout: float = 60.0) -> None:
-        self.command, self.timeout = shlex.split(command), timeout
+    def __init__(self, command: str, timeout: float = 60.0, *, name: str = "gammu") -> None:
+        self.command, self.timeout, self.name = shlex.split(command), timeout, name
 
     def send(self, to: str, text: str, ref: str = "") -> str:
         argv = [*self.command, "TEXT", to]
@@ -129,8 +146,6 @@ class GammuSender:
 class TwilioSender:
     """Twilio's REST API, with a status callback that updates the outbound row."""
 
-    name = "twilio"
-
     def __init__(
         self,
         account_sid: str,
@@ -139,7 +154,9 @@ class TwilioSender:
         status_callback: str | None = None,
         base_url: str | None = None,
         timeout: float = TIMEOUT,
+        name: str = "twilio",
     ) -> None:
+        self.name = name
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
@@ -162,29 +179,6 @@ class TwilioSender:
         except (TwilioException, requests.RequestException) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}"[:300]) from exc
         return str(message.sid)
-
-
-def configured(settings: Settings) -> Mapping[str, Sender]:
-    """The senders the settings have credentials for, by provider name."""
-    senders: dict[str, Sender] = {}
-    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
-        callback = (
-            f"{settings.public_url.rstrip('/')}/webhooks/twilio/status" if settings.public_url else None
-        )
-        senders["twilio"] = TwilioSender(
-            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from, callback
-        )
-    if settings.android_url:
-        senders["android"] = AndroidSender(
-            settings.android_url, settings.android_user, settings.android_password
-        )
-    if settings.kannel_sendsms_url:
-        senders["kannel"] = KannelSender(
-            settings.kannel_sendsms_url, settings.kannel_user, settings.kannel_password, settings.kannel_from
-        )
-    if settings.gammu_inject:
-        senders["gammu"] = GammuSender(settings.gammu_inject)
-    return senders
 
 
 #: What configures each provider's sender, for the reason a row without one fails.

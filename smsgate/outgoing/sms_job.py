@@ -1,20 +1,25 @@
-"""The ``outbound`` worker job: sending the queued SMS (replies, broadcasts, reminders).
+"""The ``outbound`` worker job: sending the queued SMS (replies, broadcasts, reminders) through
+the gateway fleet.
 
 Rows are queued by the services inside the transaction that decides to send them
 (``services.outbound.enqueue``); this job claims due rows, sends them and records the result:
 
-- A claim marks rows ``sending`` with a lease (``claimed_until``) and a random token, in one
-  short transaction. PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``; SQLite's write lock
-  serialises claims. A live worker's rows are never taken by another, so nothing is sent twice
-  by two running workers; a row whose worker died is taken over once its lease expires.
-- The result is written only while the row still carries the worker's token.
+- A claim, in one short transaction, locks the fleet's device rows, refills each device's
+  token bucket and checks its daily cap and health (``devices.survey``), picks rows by
+  priority for each device (``routing``), and marks them ``sending`` with a lease
+  (``claimed_until``) and a random token. PostgreSQL claims rows with ``FOR UPDATE SKIP
+  LOCKED``; SQLite's write lock serialises claims. A live worker's rows are never taken by
+  another, so nothing is sent twice by two running workers; a row whose worker died is taken
+  over once its lease expires. Buckets and caps live in the database, so they hold across
+  every worker.
+- The sends run concurrently (``outbound_concurrency``), one HTTP request per row through its
+  device's send API; the result is written only while the row still carries the worker's
+  token, and on the device (a failure streak takes it out of rotation).
 - A failure is retried after the shared backoff (``retry.Backoff``); after
   ``outbound_max_attempts`` (or at once when the provider refused the message for good) the
-  row is ``failed``.
-- A queued row for a provider this worker has no sender for (no credentials configured) is
-  ``failed`` at once with that reason in ``last_error``, never left queued without one.
-- Each provider has a token bucket row (``send_buckets``), refilled at its configured rate and
-  taken from inside the claim transaction, so the rate holds across all workers.
+  row is ``failed``. A retried row is routed afresh, so it fails over when its device is down.
+- A queued row no device of the fleet can take (its provider has no sender and the policy
+  forbids another) is ``failed`` at once with that reason in ``last_error``, never left queued.
 """
 
 from __future__ import annotations
@@ -23,16 +28,20 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..db import Database
-from ..models import OutboundMessage, SendBucket, utcnow
+from ..models import OutboundMessage, utcnow
+from . import devices, routing
+from .fleet import Device, Fleet, load_fleet
 from .retry import Backoff, lease_until
-from .senders import Sender, SendError, configured, no_sender_reason
+from .senders import Sender, SendError
 from .worker import job
 
 log = logging.getLogger(__name__)
@@ -41,20 +50,24 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600.0
 
 
-def _ensure_bucket(session: Session, provider: str, tokens: float, now: datetime) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(
-        insert(SendBucket)
-        .values(provider=provider, tokens=tokens, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["provider"])
+class Claim(NamedTuple):
+    row_id: int
+    token: str
+    device: str
+    to: str
+    text: str
+
+
+def _fleet_for(settings: Settings, senders: Mapping[str, Sender]) -> Fleet:
+    """Senders given by name without a fleet (tests, embedders): one device per sender, named
+    and routed like the fleet of one the environment variables describe."""
+    return Fleet(
+        tuple(Device(name, name, rate=float(settings.send_rates.get(name, 1.0))) for name in senders)
     )
 
 
 class OutboundJob:
-    """Sends due outbound rows; safe to run in any number of workers at once."""
+    """Sends due outbound rows through the fleet; safe to run in any number of workers at once."""
 
     name = "outbound"
 
@@ -62,6 +75,7 @@ class OutboundJob:
         self,
         settings: Settings,
         *,
+        fleet: Fleet | None = None,
         senders: Mapping[str, Sender] | None = None,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = random.random,
@@ -69,82 +83,116 @@ class OutboundJob:
         lease_seconds: float = 120.0,
     ) -> None:
         self.settings = settings
-        self.senders = dict(configured(settings) if senders is None else senders)
+        if fleet is None:
+            fleet = _fleet_for(settings, senders) if senders is not None else load_fleet(settings)
+        self.fleet = fleet
+        built = {
+            d.name: d.sender(settings) for d in fleet.devices if senders is None or d.name not in senders
+        }
+        self.senders: dict[str, Sender] = {**built, **(senders or {})}
         self.clock, self.jitter, self.batch, self.lease_seconds = clock, jitter, batch, lease_seconds
         self.backoff = Backoff(settings.outbound_backoff_seconds, MAX_BACKOFF_SECONDS)
+        self._pool: ThreadPoolExecutor | None = None
 
     def run_once(self, database: Database, settings: Settings | None = None) -> int:
         claimed = self.claim(database)
-        for row_id, token, provider, to, text in claimed:
-            self.deliver(database, row_id, token, self.senders[provider], to, text)
+        if len(claimed) <= 1:
+            for item in claimed:
+                self.deliver(database, item.row_id, item.token, self.senders[item.device], item.to, item.text)
+            return len(claimed)
+        futures = [
+            self.pool.submit(
+                self.deliver, database, item.row_id, item.token, self.senders[item.device], item.to, item.text
+            )
+            for item in claimed
+        ]
+        for future in futures:
+            future.result()
         return len(claimed)
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(self.settings.outbound_concurrency, 1), "outbound")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     # -- claiming --------------------------------------------------------------------------
 
-    def claim(self, database: Database) -> list[tuple[int, str, str, str, str]]:
+    def claim(self, database: Database) -> list[Claim]:
         now, token = self.clock(), secrets.token_hex(8)
-        claimed: list[tuple[int, str, str, str, str]] = []
         with database.begin() as session:
-            self._fail_unsendable(session)
-            for provider in self.senders:
-                allowed = self._take_tokens(session, provider, now)
-                if allowed <= 0:
-                    continue
-                rows = session.scalars(
-                    select(OutboundMessage)
-                    .where(
-                        OutboundMessage.provider == provider,
-                        or_(
-                            and_(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= now),
-                            and_(OutboundMessage.status == "sending", OutboundMessage.claimed_until < now),
-                        ),
-                    )
-                    .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
-                    .limit(allowed)
-                    .with_for_update(skip_locked=True)
-                ).all()
-                for row in rows:
-                    row.status, row.claim_token = "sending", token
-                    row.claimed_until = lease_until(now, self.lease_seconds)
-                    row.attempts += 1
-                    claimed.append((row.id, token, provider, row.to_number, row.text))
-                bucket = session.get(SendBucket, provider)
-                assert bucket is not None
-                bucket.tokens -= len(rows)
+            states = devices.lock_states(session, self.fleet, now)
+            available = devices.survey(session, self.fleet, states, now, self.settings.timezone, self.batch)
+            candidates = self._candidates(session, available, now)
+            if not candidates:
+                return []
+            assigned, refused = routing.allocate(self.fleet, available, list(candidates.values()))
+            rows = {r.id: r for r in candidates_rows(session, [*candidates])}
+            claimed: list[Claim] = []
+            for choice in assigned:
+                row = rows[choice.row_id]
+                row.status, row.claim_token = "sending", token
+                row.claimed_until = lease_until(now, self.lease_seconds)
+                row.attempts += 1
+                row.device, row.route = choice.device, choice.route or None
+                state = states[choice.device]
+                state.tokens -= 1
+                state.sent_today += 1
+                claimed.append(Claim(row.id, token, choice.device, row.to_number, row.text))
+            for refusal in refused:
+                row = rows[refusal.row_id]
+                row.status, row.last_error, row.route = "failed", refusal.reason, refusal.reason
+                log.warning("outbound %s failed: %s", row.id, refusal.reason)
         return claimed
 
-    def _fail_unsendable(self, session: Session) -> None:
-        """Queued rows for a provider this worker has no sender for fail, saying so.
+    def _candidates(
+        self, session: Session, available: dict[str, devices.Availability], now: datetime
+    ) -> dict[int, routing.Candidate]:
+        """Due rows, best priority first: each up device's own, and those needing another device."""
+        found: dict[int, routing.Candidate] = {}
+        up = [a for a in available.values() if a.up]
+        for a in up:
+            if a.tokens > 0:
+                self._fetch(session, routing.home_condition(self.fleet, a.device), a.tokens, now, found)
+        spare = sum(a.tokens for a in up)
+        down = [a.device for a in available.values() if not a.up]
+        # Rows nobody can take are fetched too (a few), so they fail with a reason instead of waiting.
+        self._fetch(session, routing.orphan_condition(self.fleet, down), max(spare, 5), now, found)
+        return found
 
-        Otherwise they would stay ``queued`` forever with no reason anyone could see.
-        """
-        rows = session.scalars(
-            select(OutboundMessage)
-            .where(OutboundMessage.status == "queued", OutboundMessage.provider.not_in(list(self.senders)))
-            .limit(500)
+    def _fetch(
+        self, session: Session, where: object, limit: int, now: datetime, found: dict[int, routing.Candidate]
+    ) -> None:
+        row = OutboundMessage
+        query = (
+            select(row.id, row.priority, row.next_attempt_at, row.provider, row.via)
+            .where(
+                where,  # type: ignore[arg-type]
+                or_(
+                    and_(row.status == "queued", row.next_attempt_at <= now),
+                    and_(row.status == "sending", row.claimed_until < now),
+                ),
+            )
+            .order_by(row.priority, row.next_attempt_at, row.id)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-        ).all()
-        for row in rows:
-            row.status, row.last_error = "failed", no_sender_reason(row.provider)
-            log.warning("outbound %s failed: %s", row.id, row.last_error)
-
-    def _take_tokens(self, session: Session, provider: str, now: datetime) -> int:
-        """Refill the provider's bucket to ``now`` and say how many sends it allows."""
-        rate = float(self.settings.send_rates.get(provider, 1.0))
-        capacity = max(1.0, rate)
-        _ensure_bucket(session, provider, capacity, now)
-        bucket = session.get(SendBucket, provider, with_for_update=True, populate_existing=True)
-        assert bucket is not None
-        elapsed = max((now - bucket.updated_at).total_seconds(), 0.0)
-        bucket.tokens = min(capacity, bucket.tokens + elapsed * rate)
-        bucket.updated_at = max(now, bucket.updated_at)
-        return min(self.batch, int(bucket.tokens + 1e-9))
+        )
+        for row_id, priority, due, provider, via in session.execute(query):
+            home = self.fleet.home(provider, via or "")
+            found[row_id] = routing.Candidate(
+                row_id, priority, (due, row_id), provider, home.name if home else None
+            )
 
     # -- sending ---------------------------------------------------------------------------
 
     def deliver(
         self, database: Database, row_id: int, token: str, sender: Sender, to: str, text: str
     ) -> None:
+        """Send one claimed row through ``sender`` (its device) and record the outcome."""
         error: SendError | None = None
         provider_id = ""
         try:
@@ -161,6 +209,7 @@ class OutboundJob:
                 log.warning("outbound %s was taken over while sending; result not recorded", row_id)
                 return
             row.claim_token, row.claimed_until = None, None
+            devices.record_send(session, sender.name, now, None if error is None else str(error))
             if error is None:
                 row.status, row.sent_at, row.last_error = "sent", now, None
                 row.provider_message_id = provider_id or None
@@ -179,3 +228,8 @@ class OutboundJob:
 @job
 def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
+
+
+def candidates_rows(session: Session, ids: list[int]) -> list[OutboundMessage]:
+    """The rows already locked by the candidate queries, loaded for update."""
+    return list(session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(ids))))

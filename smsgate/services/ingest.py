@@ -29,11 +29,11 @@ import grammar
 from .. import commands, observe
 from ..config import Settings
 from ..db import Database
-from ..inbound import DeliveryReport, InboundSMS, Reply, storable
+from ..inbound import DeliveryReport, Heartbeat, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
-from . import flood, outbound, pins
+from . import flood, heartbeats, outbound, pins
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,11 @@ class Ingest:
             log.exception("could not record the %s delivery report %s", report.provider, report.status)
             return False
         return True
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        """A device's ``system:ping``: the worker counts a device silent for too long as down."""
+        with self.database.begin() as session:
+            heartbeats.record(session, beat, self.clock())
 
     # -- the normal path ---------------------------------------------------------------------
 

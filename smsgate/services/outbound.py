@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..inbound import DeliveryReport
-from ..models import InboundMessage, OutboundMessage
+from ..models import Contact, InboundMessage, OutboundMessage
+from ..models.outbound import BULK, COORDINATOR_REPLY, STRANGER_REPLY, VOLUNTEER_REPLY
 
 
 def enqueue(
@@ -29,11 +30,17 @@ def enqueue(
     contact_id: int | None = None,
     inbound_message_id: int | None = None,
     broadcast_id: int | None = None,
+    via: str = "",
+    priority: int = BULK,
 ) -> OutboundMessage:
+    """Queue one SMS. ``via`` is the device the contact wrote to (the reply goes back through
+    it while it is up); ``priority`` orders the queue (``models.outbound.PRIORITIES``)."""
     row = OutboundMessage(
         to_number=to,
         text=text,
         provider=provider,
+        via=via[:64],
+        priority=priority,
         kind=kind,
         status="queued",
         attempts=0,
@@ -47,10 +54,11 @@ def enqueue(
     return row
 
 
-def last_providers(session: Session, phones: Iterable[str]) -> dict[str, str]:
-    """The provider each number last wrote to us through, for numbers that ever did."""
+def last_routes(session: Session, phones: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The provider and device each number last wrote to us through, for numbers that ever did:
+    a broadcast or reminder then comes from the number the volunteer knows."""
     phones = list(dict.fromkeys(phones))
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(phones), 500):
         chunk = phones[start : start + 500]
         latest = (
@@ -60,11 +68,11 @@ def last_providers(session: Session, phones: Iterable[str]) -> dict[str, str]:
             .subquery()
         )
         rows = session.execute(
-            select(InboundMessage.from_number, InboundMessage.provider).join(
+            select(InboundMessage.from_number, InboundMessage.provider, InboundMessage.device).join(
                 latest, InboundMessage.id == latest.c.id
             )
         )
-        found.update({phone: provider for phone, provider in rows})
+        found.update({phone: (provider, device or "") for phone, provider, device in rows})
     return found
 
 
@@ -87,7 +95,7 @@ def record_delivery(session: Session, report: DeliveryReport) -> int:
 
 
 def queue_reply(session: Session, inbound: InboundMessage, reply: str, now: datetime) -> OutboundMessage:
-    """Queue the reply to ``inbound`` back through the provider it came from."""
+    """Queue the reply to ``inbound`` back through the provider and device it came from."""
     session.flush()
     return enqueue(
         session,
@@ -98,4 +106,14 @@ def queue_reply(session: Session, inbound: InboundMessage, reply: str, now: date
         now=now,
         contact_id=inbound.contact_id,
         inbound_message_id=inbound.id,
+        via=inbound.device or "",
+        priority=reply_priority(session, inbound.contact_id),
     )
+
+
+def reply_priority(session: Session, contact_id: int | None) -> int:
+    """Volunteers' confirmations first, coordinators' answers next, strangers last."""
+    contact = session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is None or not contact.active:
+        return STRANGER_REPLY
+    return COORDINATOR_REPLY if contact.is_coordinator else VOLUNTEER_REPLY

@@ -55,13 +55,15 @@ def remind(
     targets = due(session, settings, region, now)
     if dry_run:
         return len(targets)
-    providers = outbound.last_providers(session, (contact.phone for contact, _ in targets))
+    routes = outbound.last_routes(session, (contact.phone for contact, _ in targets))
     for contact, station in targets:
+        provider, via = routes.get(contact.phone, (settings.default_provider, ""))
         outbound.enqueue(
             session,
             to=contact.phone,
             text=render("reminder", contact.lang, station=label(station, contact)),
-            provider=providers.get(contact.phone, settings.default_provider),
+            provider=provider,
+            via=via,
             kind="reminder",
             now=now,
             contact_id=contact.id,

@@ -1,0 +1,157 @@
+"""The gateways file, the fleet of one, and ``smsgate gateways status|plan`` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from smsgate.cli import main
+from smsgate.config import Settings
+from smsgate.outgoing.fleet import FleetError, load_fleet
+from smsgate.outgoing.plan import Assumptions, plan
+from smsgate.outgoing.sms_job import OutboundJob
+from tests.gateways.helpers import android_post, envelope
+
+from .fakes import fake_fleet
+from .support import PHONE_A_ID, PHONE_B_ID, Clock, add_fake_devices, fleet_file
+
+EXAMPLE = """
+[fleet]
+failover = "any"
+silent_after_seconds = 120
+
+[[device]]
+name = "hp-banjarmasin-1"
+provider = "android"
+number = "+6281251000001"
+url = "http://192.168.1.21:8080/message"
+user = "sms"
+password_env = "HP1_PASSWORD"
+device_id = "ffffffffceb0b1db0000018e937c815b"
+rate = 0.35
+daily_cap = 3000
+heartbeat = true
+
+[[device]]
+name = "hp-cloud-2"
+provider = "android"
+url = "https://api.sms-gate.app/3rdparty/v1/messages"
+user = "ABCDEF"
+password = "cloud-pw"
+device_id = "dev_abc123"
+
+[[device]]
+name = "modem-1"
+provider = "kannel"
+number = "+6281251000010"
+url = "http://127.0.0.1:13013/cgi-bin/sendsms"
+user = "smsgate"
+password = "kannel-pw"
+smsc = "modem1"
+rate = 0.5
+"""
+
+
+def test_the_readme_example_loads(tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "gateways.toml"
+    path.write_text(EXAMPLE)
+    fleet = load_fleet(Settings(gateways_file=str(path)), {"HP1_PASSWORD": "pw1"})
+    phone, cloud, modem = fleet.devices
+    assert (phone.identifier, phone.rate, phone.daily_cap, phone.heartbeat) == (
+        "ffffffffceb0b1db0000018e937c815b",
+        0.35,
+        3000,
+        True,
+    )
+    assert phone.options["password"] == "pw1" and phone.options["api"] == "local"
+    assert cloud.options["api"] == "cloud" and cloud.rate == 0.35  # the default phone rate
+    assert (modem.identifier, modem.rate) == ("modem1", 0.5)
+    assert fleet.home("android", "dev_abc123") is cloud
+    assert fleet.home("android", "someone-else") is None  # no catch-all phone: it fails over
+    sender = cloud.sender(Settings())
+    assert sender.device_id == "dev_abc123"  # type: ignore[attr-defined]  # the cloud needs deviceId
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('provider = "kannel"', 'provider = "nokia"'), "provider must be one of"),
+        (
+            lambda t: t.replace('smsc = "modem1"', 'smsc = "modem1"\nsmsc_id = "x"'),
+            "unknown key(s) for kannel",
+        ),
+        (lambda t: t.replace('name = "modem-1"', 'name = "hp-cloud-2"'), "device names must be unique"),
+        (lambda t: t.replace('device_id = "dev_abc123"', ""), "a cloud device needs device_id"),
+        (lambda t: t.replace("rate = 0.5", "rate = 0"), "rate must be above 0"),
+        (lambda t: t.replace('failover = "any"', 'failover = "random"'), "failover must be one of"),
+        (lambda t: t.replace('"HP1_PASSWORD"', '"NOT_SET_ANYWHERE"'), "NOT_SET_ANYWHERE, which is not set"),
+        (lambda t: t.replace("[fleet]", "[fleet\n"), "not valid TOML"),
+    ],
+)
+def test_a_wrong_gateways_file_says_what_is_wrong(tmp_path, change, message):  # type: ignore[no-untyped-def]
+    path = tmp_path / "gateways.toml"
+    path.write_text(change(EXAMPLE))
+    with pytest.raises(FleetError) as error:
+        load_fleet(Settings(gateways_file=str(path)), {"HP1_PASSWORD": "pw1"})
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_the_single_device_variables_are_a_fleet_of_one():  # type: ignore[no-untyped-def]
+    env = {
+        "SMSGATE_ANDROID_URL": "http://192.168.1.21:8080/message",
+        "SMSGATE_KANNEL_SENDSMS_URL": "http://127.0.0.1:13013/cgi-bin/sendsms",
+        "SMSGATE_SEND_RATE": "android=0.5",
+    }
+    fleet = load_fleet(Settings.from_env(env), {})
+    assert [(d.name, d.provider, d.identifier, d.rate) for d in fleet.devices] == [
+        ("android", "android", "", 0.5),
+        ("kannel", "kannel", "", 5.0),
+    ]
+    assert fleet.home("android", "any-phone-at-all").name == "android"  # type: ignore[union-attr]
+
+
+def test_gateways_status_shows_each_device(client, database, world, settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FLEET_TEST_PHONE_B_PASSWORD", "secret-pw")
+    clock = Clock()
+    with fake_fleet(clock) as fake:
+        add_fake_devices(fake)
+        path = fleet_file(tmp_path, fake, phone_a="heartbeat = true")
+        report = envelope("+6281100000001", "TPS 012 01=1 02=2 03=3", device=PHONE_B_ID)
+        report["payload"]["receivedAt"] = datetime.now(UTC).isoformat()  # the phone's clock, as sent
+        assert android_post(client, report).status_code == 200
+        fake.devices["phone-b"].failing = 500
+        OutboundJob(replace(settings, gateways_file=path), clock=clock).run_once(database)
+    env = {"SMSGATE_DATABASE_URL": settings.database_url, "SMSGATE_GATEWAYS": path}
+    text = CliRunner().invoke(main, ["gateways", "status"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "phone-b [android +6281300000002]: up, last seen" in text.output
+    assert "15 min: 1 received, 0 sent; queue 1, oldest" in text.output
+    assert "failures: 1 (1 in a row)" in text.output and "HTTP 500" in text.output
+    assert "phone-a [android +6281300000000]: down (no heartbeat yet), last seen never" in text.output
+    assert "WARNING phone-a: down: no heartbeat yet" in text.output
+    figures = json.loads(CliRunner().invoke(main, ["gateways", "status", "--json"], env=env).output)
+    b = next(d for d in figures["devices"] if d["name"] == "phone-b")
+    assert (b["received_15m"], b["queued"], b["failures"], b["state"]) == (1, 1, 1, "up")
+    assert figures["threshold_seconds"] == 120
+    assert PHONE_A_ID  # phone-a's identifier is what its pings must carry
+
+
+def test_plan_prints_the_arithmetic_and_agrees_with_the_library():  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(main, ["gateways", "plan", "--volunteers", "130000", "--hours", "3"])
+    assert result.exit_code == 0, result.output
+    expected = plan(Assumptions(volunteers=130_000, hours=3))
+    assert f"= {expected.android_phones}" in result.output and f"= {expected.modems}" in result.output
+    assert "130,000 volunteers x 1.2 texts" in result.output
+    # 130,000 x 1.2 x 1.05 / 10,800 s x 2.5 = 37.9 texts/s; x 1.1 / 0.35 = 119.2 -> 120 + 1 spare
+    assert (expected.android_phones, expected.modems) == (121, 85)
+    data = json.loads(
+        CliRunner()
+        .invoke(main, ["gateways", "plan", "--volunteers", "1000", "--hours", "1", "--json"])
+        .output
+    )
+    assert data["assumptions"]["peak_factor"] == 2.5 and data["android_phones"] >= 2
