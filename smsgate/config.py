@@ -110,6 +110,9 @@ class Settings:
     kannel_from: str | None = None
     #: ``gammu-smsd-inject`` with its options: set, the worker sends Gammu SMS through it.
     gammu_inject: str | None = None
+    #: ``inline`` answers in the HTTP response (Kannel sends it at once, in arrival order);
+    #: ``queue`` queues it for the worker: priorities and the modem's rate (``SMSGATE_KANNEL_REPLY``).
+    kannel_reply: str = "inline"
     #: Messages per second per provider, shared by all workers (``SMSGATE_SEND_RATE=android=1,kannel=5``).
     send_rates: Mapping[str, float] = field(default_factory=lambda: dict(SEND_RATES))
     #: The gateway fleet's TOML file (``SMSGATE_GATEWAYS``); unset, the single-device
@@ -185,6 +188,9 @@ class Settings:
             kannel_password=get("SMSGATE_KANNEL_PASSWORD"),
             kannel_from=get("SMSGATE_KANNEL_FROM"),
             gammu_inject=get("SMSGATE_GAMMU_INJECT"),
+            kannel_reply=_choice(
+                "SMSGATE_KANNEL_REPLY", get("SMSGATE_KANNEL_REPLY") or "inline", ("inline", "queue")
+            ),
             send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
             gateways_file=get("SMSGATE_GATEWAYS"),
             outbound_concurrency=number("SMSGATE_OUTBOUND_CONCURRENCY", int, cls.outbound_concurrency),
@@ -214,6 +220,12 @@ class Settings:
 
 #: Default send rates (messages per second) per provider; an Android phone is slow on purpose.
 SEND_RATES: Mapping[str, float] = {"twilio": 10.0, "android": 1.0, "kannel": 5.0}
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def _items(value: str | None) -> list[str]:

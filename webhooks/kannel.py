@@ -128,6 +128,7 @@ def _inbound(provider: str) -> Response:
         abort(400)
     received_at = _received_at(moment)
     text = _text()
+    queued = provider == "kannel" and current_app.extensions["smsgate.settings"].kannel_reply == "queue"
     if not message_id:
         material = "\x1f".join((smsc, sender, receiver, moment, text)).encode("utf-8", "replace")
         message_id = "h:" + hashlib.sha256(material).hexdigest()[:40]
@@ -139,11 +140,13 @@ def _inbound(provider: str) -> Response:
         to_number=receiver,
         received_at=received_at,
         device=smsc,
+        reply_inline=not queued,
     )
     reply = gateway().receive(sms)
     if not reply.stored:  # Kannel retries (http-request-retry) and the forwarder keeps the file
         return Response(reply.text or "", status=503, mimetype="text/plain")
-    return Response(reply.text or "", mimetype="text/plain")
+    # Queued replies go out through the worker (priorities, the modem's rate): answer nothing here.
+    return Response("" if queued else reply.text or "", mimetype="text/plain")
 
 
 @bp.route("/kannel", methods=["GET", "POST"])

@@ -318,7 +318,11 @@ def overview() -> ResponseReturnValue:
         code = region_in_scope(db, request.args.get("region"))
         document = _overview(db, code)
         crumbs = queries.breadcrumbs(db, code, scope_code())
-    return render_template("dashboard/overview.html", doc=document, code=code, crumbs=crumbs)
+        figures, error = fleet_figures(db)
+    warnings = figures.warnings if figures is not None else [error]
+    return render_template(
+        "dashboard/overview.html", doc=document, code=code, crumbs=crumbs, fleet_warnings=warnings
+    )
 
 
 @bp.get("/api/overview")
@@ -552,6 +556,29 @@ def incidents() -> ResponseReturnValue:
     with database().read() as db:
         rows = queries.incidents(db, accounts.scope_key(g.user))
     return render_template("dashboard/incidents.html", rows=rows)
+
+
+# -- the gateway fleet --------------------------------------------------------------------------
+
+
+def fleet_figures(db: Session) -> tuple[Any, str | None]:
+    """The fleet's status, or ``None`` and the reason when the gateways file is wrong."""
+    from ..outgoing.fleet import FleetError, load_fleet
+    from ..outgoing.fleet_status import fleet_status
+
+    try:
+        fleet = load_fleet(current_app.extensions["smsgate.settings"])
+    except FleetError as exc:
+        return None, str(exc)
+    return fleet_status(db, fleet, utcnow()), None
+
+
+@bp.get("/gateways")
+@login_required
+def gateways() -> ResponseReturnValue:
+    with database().read() as db:
+        figures, error = fleet_figures(db)
+    return render_template("dashboard/gateways.html", fleet=figures, error=error, now=utcnow())
 
 
 @bp.errorhandler(403)

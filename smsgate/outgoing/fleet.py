@@ -151,7 +151,10 @@ def _from_settings(settings: Settings) -> Iterable[Device]:
         )
     if settings.gammu_inject:
         yield Device(
-            "gammu", "gammu", rate=float(settings.send_rates.get("gammu", 0.5)), options={"inject": settings.gammu_inject}
+            "gammu",
+            "gammu",
+            rate=float(settings.send_rates.get("gammu", 0.5)),
+            options={"inject": settings.gammu_inject},
         )
     if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
         yield Device(
@@ -171,7 +174,12 @@ _KEYS = {
     "gammu": {"inject", "phone_id"},
     "twilio": {"account_sid", "auth_token", "auth_token_env", "base_url"},
 }
-_REQUIRED = {"android": ("url",), "kannel": ("url",), "gammu": ("inject",), "twilio": ("account_sid", "number")}
+_REQUIRED = {
+    "android": ("url",),
+    "kannel": ("url",),
+    "gammu": ("inject",),
+    "twilio": ("account_sid", "number"),
+}
 _IDENTIFIER = {"android": "device_id", "kannel": "smsc", "gammu": "phone_id", "twilio": "number"}
 
 

@@ -112,6 +112,7 @@ def _switch(name: str, *, disabled: bool) -> None:
 @click.option("--spare", default=1, show_default=True, type=click.IntRange(0), help="Devices in reserve.")
 @click.option("--android-rate", default=0.35, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--modem-rate", default=0.5, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--modems", type=click.IntRange(0), help="Also: the phones needed next to this many modems.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_command(
     volunteers: int,
@@ -123,6 +124,7 @@ def plan_command(
     spare: int,
     android_rate: float,
     modem_rate: float,
+    modems: int | None,
     as_json: bool,
 ) -> None:
     """How many devices of each kind the night needs for replies within a minute at the peak."""
@@ -140,9 +142,9 @@ def plan_command(
         )
     )
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(json.dumps(result.as_dict(modems), indent=2))
         return
-    for line in explain(result):
+    for line in explain(result, modems):
         click.echo(line)
 
 

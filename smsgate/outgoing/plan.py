@@ -51,8 +51,23 @@ class Plan:
     android_phones: int
     modems: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "assumptions": asdict(self.assumptions)}
+    @property
+    def capacity_needed(self) -> float:
+        """SMS per second the fleet must sustain at the peak, before spares."""
+        return self.peak_per_second * (1 + self.assumptions.headroom)
+
+    def phones_with(self, modems: int) -> int:
+        """Android phones needed next to ``modems`` GSM modems (spares included)."""
+        a = self.assumptions
+        rest = max(self.capacity_needed - modems * a.modem_rate, 0.0)
+        return math.ceil(rest / a.android_rate - 1e-9) + a.spare
+
+    def as_dict(self, modems: int | None = None) -> dict[str, Any]:
+        found = {**asdict(self), "assumptions": asdict(self.assumptions)}
+        found["capacity_needed"] = round(self.capacity_needed, 3)
+        if modems is not None:
+            found["mixed"] = {"modems": modems, "android_phones": self.phones_with(modems)}
+        return found
 
 
 def devices_for(peak: float, rate: float, headroom: float, spare: int) -> int:
@@ -76,10 +91,18 @@ def plan(assumptions: Assumptions) -> Plan:
     )
 
 
-def explain(result: Plan) -> list[str]:
+def explain(result: Plan, modems: int | None = None) -> list[str]:
     """The plan as lines of text, arithmetic and assumptions included."""
     a, peak = result.assumptions, result.peak_per_second
-    need = peak * (1 + a.headroom)
+    need = result.capacity_needed
+    mixed: list[str] = []
+    if modems is not None:
+        rest = max(need - modems * a.modem_rate, 0.0)
+        mixed = [
+            f"  With {modems} modems: ({need:.2f} - {modems} x {a.modem_rate:g}) / {a.android_rate:g} ="
+            f" {rest / a.android_rate:.2f} -> {result.phones_with(modems) - a.spare} phones + {a.spare} spare"
+            f" = {result.phones_with(modems)} Android phones"
+        ]
     return [
         f"Traffic: {a.volunteers:,} volunteers x {a.texts_per_volunteer:g} texts"
         f" x (1 + {a.unknown_share:.0%} from unknown numbers) = {result.texts:,.0f} texts in {a.hours:g} h",
@@ -91,9 +114,9 @@ def explain(result: Plan) -> list[str]:
         f" + {a.spare} = {result.android_phones}",
         f"  GSM modems only ({a.modem_rate:g} SMS/s each): ceil({need:.2f} / {a.modem_rate:g})"
         f" + {a.spare} = {result.modems}",
-        "  A mix works too: phones x "
-        + f"{a.android_rate:g} + modems x {a.modem_rate:g} >= {need:.2f} SMS/s,"
-        f" plus {a.spare} spare.",
+        f"  A mix works too: phones x {a.android_rate:g} + modems x {a.modem_rate:g} >= {need:.2f} SMS/s,"
+        f" plus {a.spare} spare (--modems M prints the phones next to M modems).",
+        *mixed,
         "Assumptions: every phone has Android's SMS limit raised (sms_outgoing_check_max_count) and the"
         " carrier does not throttle below these rates; change any figure with the options.",
     ]

@@ -1,0 +1,65 @@
+"""The dashboard's gateways page and the overview's warnings, for a logged-in coordinator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.dashboard.conftest import ADMIN, login
+from tests.gateways.helpers import android_post, envelope
+
+from .fakes import FakeFleet
+from .support import PHONE_B_ID, fleet_file
+
+
+@pytest.fixture
+def settings(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The fleet of tests/fleet/support.py, phone-a sending heartbeats (none has come yet)."""
+    monkeypatch.setenv("FLEET_TEST_PHONE_B_PASSWORD", "secret-pw")
+    unreachable = FakeFleet(clock=lambda: None)  # type: ignore[arg-type, return-value]
+    unreachable.url = "http://127.0.0.1:9"
+    return replace(settings, gateways_file=fleet_file(tmp_path, unreachable, phone_a="heartbeat = true"))
+
+
+def test_gateways_page_and_overview_warn_about_a_silent_phone(app, client, users):  # type: ignore[no-untyped-def]
+    browser = app.test_client()
+    assert login(browser, ADMIN).status_code == 302
+    assert (
+        android_post(
+            client, envelope("+6281100000001", "TPS 012 01=1 02=2 03=3", device=PHONE_B_ID)
+        ).status_code
+        == 200
+    )
+
+    page = browser.get("/dashboard/gateways").get_data(as_text=True)
+    assert 'data-device="phone-a"' in page and 'data-device="modem-2"' in page
+    assert "phone-a: down: no heartbeat yet" in page
+    row = page.split('data-device="phone-b"')[1].split("</tr>")[0]
+    assert "<td>1</td>" in row  # one reply queued for phone-b
+
+    overview = browser.get("/dashboard/").get_data(as_text=True)
+    assert 'id="gateway-warnings"' in overview and "phone-a: down: no heartbeat yet" in overview
+    assert 'href="/dashboard/gateways"' in overview
+
+    browser.post(
+        "/dashboard/lang", data={"lang": "en", "next": "/dashboard/gateways", "csrf_token": _token(browser)}
+    )
+    english = browser.get("/dashboard/gateways").get_data(as_text=True)
+    assert "SMS gateways" in english and "Reply lag p50/p95" in english
+
+
+def test_a_wrong_gateways_file_is_shown_not_a_500(app, users, settings, tmp_path):  # type: ignore[no-untyped-def]
+    with open(settings.gateways_file, "a", encoding="utf-8") as handle:
+        handle.write('\n[[device]]\nname = "phone-a"\nprovider = "android"\nurl = "http://x"\n')
+    browser = app.test_client()
+    assert login(browser, ADMIN).status_code == 302
+    page = browser.get("/dashboard/gateways")
+    assert page.status_code == 200 and "device names must be unique" in page.get_data(as_text=True)
+    assert "device names must be unique" in browser.get("/dashboard/").get_data(as_text=True)
+
+
+def _token(browser) -> str:  # type: ignore[no-untyped-def]
+    from tests.dashboard.conftest import csrf_token
+
+    return csrf_token(browser, "/dashboard/gateways")
