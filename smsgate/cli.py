@@ -358,10 +358,12 @@ def worker(env: Env, once: bool) -> None:
 
     _start_checks(env, "worker")
 
+    from .outgoing.fleet import FleetError
+
     try:
         with sqlite_single_worker(env.database):  # on SQLite one worker is enough; a second one says so
             handled = run(env.database, env.settings, once=once)
-    except AnotherWorker as exc:
+    except (AnotherWorker, FleetError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"worker stopped after {handled} item(s)")
 

@@ -155,3 +155,12 @@ def test_plan_prints_the_arithmetic_and_agrees_with_the_library():  # type: igno
         .output
     )
     assert data["assumptions"]["peak_factor"] == 2.5 and data["android_phones"] >= 2
+
+
+def test_the_worker_refuses_a_wrong_gateways_file_with_its_reason(settings, tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "gateways.toml"
+    path.write_text('[[device]]\nname = "hp-1"\nprovider = "android"\n')
+    env = {"SMSGATE_DATABASE_URL": settings.database_url, "SMSGATE_GATEWAYS": str(path)}
+    result = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert result.exit_code == 1
+    assert f"{path}: device 'hp-1': missing url" in result.output
