@@ -27,6 +27,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -75,10 +76,10 @@ def observe_refusal(provider: str, reason: str) -> None:
 class DatabaseCollector(Collector):
     """Gauges computed from the database when Prometheus scrapes."""
 
-    SOURCES: tuple[str, ...] = ("outbound", "outbox", "stations")
+    SOURCES: tuple[str, ...] = ("outbound", "outbox", "stations", "gateways")
 
-    def __init__(self, database: Database, now: Callable[[], datetime]) -> None:
-        self.database, self.now = database, now
+    def __init__(self, database: Database, now: Callable[[], datetime], settings: Any = None) -> None:
+        self.database, self.now, self.settings = database, now, settings
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("smsgate_metrics_database_up", "1 when the database gauges could be read")
@@ -160,12 +161,81 @@ class DatabaseCollector(Collector):
             family.add_metric([state], count)
         yield family
 
+    def gateways(self, session: Session, now: datetime) -> Iterator[Metric]:
+        """Per gateway device (``SMSGATE_GATEWAYS``): the figures of ``smsgate gateways status``."""
+        if self.settings is None:
+            return
+        from .outgoing.fleet import FleetError, load_fleet
+        from .outgoing.fleet_status import fleet_status
+
+        try:
+            fleet = load_fleet(self.settings)
+        except FleetError as exc:
+            log.warning("metrics: gateway gauges unavailable: %s", exc)
+            return
+        figures = fleet_status(session, fleet, now)
+        labels = ["device", "provider"]
+        families = {
+            "up": GaugeMetricFamily(
+                "smsgate_gateway_up", "1 when the device takes SMS, 0 when down or disabled", labels=labels
+            ),
+            "warning": GaugeMetricFamily(
+                "smsgate_gateway_warning",
+                "1 when the device is down, silent or lagging beyond the threshold",
+                labels=labels,
+            ),
+            "queued": GaugeMetricFamily(
+                "smsgate_gateway_queue_depth", "SMS waiting for the device", labels=labels
+            ),
+            "oldest": GaugeMetricFamily(
+                "smsgate_gateway_oldest_queued_seconds",
+                "Age of the oldest SMS waiting for it (0 when none)",
+                labels=labels,
+            ),
+            "received": GaugeMetricFamily(
+                "smsgate_gateway_received_15m",
+                "Messages received through it in the last 15 minutes",
+                labels=labels,
+            ),
+            "sent": GaugeMetricFamily(
+                "smsgate_gateway_sent_15m", "SMS it accepted in the last 15 minutes", labels=labels
+            ),
+            "lag": GaugeMetricFamily(
+                "smsgate_gateway_reply_lag_p95_seconds",
+                "Reply lag p95 over the last 15 minutes (0 when none)",
+                labels=labels,
+            ),
+            "seen": GaugeMetricFamily(
+                "smsgate_gateway_last_seen_age_seconds",
+                "Seconds since it was last seen (-1 never)",
+                labels=labels,
+            ),
+            "failures": GaugeMetricFamily(
+                "smsgate_gateway_failures", "Failed sends through it, all time", labels=labels
+            ),
+        }
+        for d in figures.devices:
+            key = [d.name, d.provider]
+            families["up"].add_metric(key, 1 if d.state == "up" else 0)
+            families["warning"].add_metric(key, 1 if d.warnings else 0)
+            families["queued"].add_metric(key, d.queued)
+            families["oldest"].add_metric(key, d.oldest_queued_seconds or 0.0)
+            families["received"].add_metric(key, d.received_15m)
+            families["sent"].add_metric(key, d.sent_15m)
+            families["lag"].add_metric(key, d.lag_p95_seconds or 0.0)
+            seen = (now - _aware(d.last_seen, now)).total_seconds() if d.last_seen else -1.0
+            families["seen"].add_metric(key, seen)
+            families["failures"].add_metric(key, d.failures)
+        yield from families.values()
+
 
 def _aware(moment: datetime, now: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
 
 
-def registry_for_scrape(database: Database, now: Callable[[], datetime]) -> CollectorRegistry:
+def registry_for_scrape(
+    database: Database, now: Callable[[], datetime], settings: Any = None
+) -> CollectorRegistry:
     """This scrape's registry: every process's counters, and the database's gauges."""
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROCESS_ENV):
@@ -175,7 +245,7 @@ def registry_for_scrape(database: Database, now: Callable[[], datetime]) -> Coll
     else:
         for metric in OWN_METRICS:
             registry.register(metric)
-    registry.register(DatabaseCollector(database, now))
+    registry.register(DatabaseCollector(database, now, settings))
     return registry
 
 
@@ -191,5 +261,7 @@ def metrics() -> Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return Response("metrics need Authorization: Bearer $SMSGATE_METRICS_TOKEN\n", 401)
-    registry = registry_for_scrape(current_app.extensions["smsgate.database"], utcnow)
+    registry = registry_for_scrape(
+        current_app.extensions["smsgate.database"], utcnow, current_app.extensions["smsgate.settings"]
+    )
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

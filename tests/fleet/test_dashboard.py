@@ -63,3 +63,18 @@ def _token(browser) -> str:  # type: ignore[no-untyped-def]
     from tests.dashboard.conftest import csrf_token
 
     return csrf_token(browser, "/dashboard/gateways")
+
+
+def test_metrics_carry_per_device_gauges(client):  # type: ignore[no-untyped-def]
+    assert (
+        android_post(
+            client, envelope("+6281100000001", "TPS 012 01=1 02=2 03=3", device=PHONE_B_ID)
+        ).status_code
+        == 200
+    )
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'smsgate_gateway_up{device="phone-a",provider="android"} 0.0' in text  # no heartbeat yet
+    assert 'smsgate_gateway_warning{device="phone-a",provider="android"} 1.0' in text
+    assert 'smsgate_gateway_up{device="phone-b",provider="android"} 1.0' in text
+    assert 'smsgate_gateway_queue_depth{device="phone-b",provider="android"} 1.0' in text
+    assert 'smsgate_gateway_last_seen_age_seconds{device="modem-1",provider="kannel"} -1.0' in text
