@@ -276,8 +276,10 @@ def send_all(port: int, items, concurrency: int, results: Results) -> int:  # ty
                 connection.request(probe.method, probe.path, body=probe.body or None, headers=probe.headers)
                 response = connection.getresponse()
                 status, body = response.status, response.read()
-                if response.getheader("Connection", "").lower() == "close":
+                if status == 413 or response.getheader("Connection", "").lower() == "close":
+                    # the server does not read a refused body: it closes that connection
                     connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             except (OSError, http.client.HTTPException) as error:
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
