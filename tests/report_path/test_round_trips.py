@@ -1,0 +1,66 @@
+"""SQL round trips per report: an assigned volunteer's first report, counted in process.
+
+Every round trip to the database costs the ingest path more than anything else it does, and
+the count is stable where times are not, so this guards it: the bounds below are the counts
+measured when the guard was written, so the path cannot get more expensive unnoticed. The
+target on PostgreSQL is 10 round trips (``BEGIN`` and ``COMMIT`` included); lower the bound
+here whenever the path gets cheaper, never raise it without saying why in the commit.
+``bench/webhook.py`` prints the same count next to the throughput it buys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from smsgate.inbound import InboundSMS
+from smsgate.services.ingest import Ingest
+from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
+
+#: Measured when the guard was written; the target on PostgreSQL is 10.
+MAX_ROUND_TRIPS = {"postgresql": 25, "sqlite": 23}
+
+
+def round_trips(engine: Engine, action: Callable[[], object]) -> list[str]:
+    """Every statement, ``BEGIN``, ``COMMIT``/``ROLLBACK``, and the pool's pre-ping per checkout
+    (SQLAlchemy sends the ping on the DBAPI connection directly, past the cursor events). psycopg
+    sends ``BEGIN`` itself before a transaction's first statement; on SQLite smsgate sends its
+    own ``BEGIN IMMEDIATE``, already a statement, so the marker is PostgreSQL's only."""
+    seen: list[str] = []
+    implicit_begin = engine.dialect.name != "sqlite"
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split())[:100])
+
+    hooks: list[tuple[Any, str, Callable[..., None]]] = [
+        (engine, "before_cursor_execute", on_execute),
+        (engine, "begin", lambda _conn: seen.append("BEGIN") if implicit_begin else None),
+        (engine, "commit", lambda _conn: seen.append("COMMIT")),
+        (engine, "rollback", lambda _conn: seen.append("ROLLBACK")),
+        (engine.pool, "checkout", lambda *_: seen.append("(pre-ping)") if engine.pool._pre_ping else None),
+    ]
+    for target, name, fn in hooks:
+        event.listen(target, name, fn)
+    try:
+        action()
+    finally:
+        for target, name, fn in hooks:
+            event.remove(target, name, fn)
+    return seen
+
+
+def test_first_report_of_an_assigned_volunteer_stays_within_its_round_trips(world, database, settings):
+    ingest = Ingest(database, settings)
+    # Another volunteer of the same TPS reports first: the pool is warm and the station is not
+    # new, as for nine of the ten reports of a station on election night.
+    warm = ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_B, "TPS 012 01=123 02=98 03=150"))
+    assert warm.text.startswith("OK TPS 012")
+    sms = InboundSMS("twilio", new_sid(), VOLUNTEER_A, "TPS 012 01=123 02=98 03=150")
+    replies = []
+    seen = round_trips(database.engine, lambda: replies.append(ingest.receive(sms)))
+    assert replies[0].text.startswith("OK TPS 012"), replies[0].text
+    dialect = database.engine.dialect.name
+    assert any(s.startswith("BEGIN") for s in seen) and "COMMIT" in seen, seen
+    assert len(seen) <= MAX_ROUND_TRIPS[dialect], "\n".join([f"{len(seen)} round trips:", *seen])
