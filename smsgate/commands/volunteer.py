@@ -51,17 +51,23 @@ def check(ctx: Context, message: grammar.Check) -> Outcome:
 @handles(grammar.Cancel, name="BATAL", needs_pin=True)
 def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
     assert ctx.contact is not None
-    if message.ref is None:
-        target = reports.latest_of(ctx.session, ctx.contact)
-        if target is None:
-            return ctx.fail("cancel_none")
+    # Picked without a lock: ``reports.cancel`` re-checks under the station's lock, and if a
+    # concurrent message got there first, the choice is made again (as if the two had queued).
+    for _ in range(3):
+        if message.ref is None:
+            target = reports.latest_of(ctx.session, ctx.contact)
+            if target is None:
+                return ctx.fail("cancel_none")
+        else:
+            target = ctx.session.scalars(
+                select(Report).where(Report.ref == message.ref.upper(), Report.contact_id == ctx.contact.id)
+            ).first()
+            if target is None or not target.current:
+                return ctx.fail("cancel_unknown", ref=message.ref.upper())
+        if reports.cancel(ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus) is not None:
+            break
     else:
-        target = ctx.session.scalars(
-            select(Report).where(Report.ref == message.ref.upper(), Report.contact_id == ctx.contact.id)
-        ).first()
-        if target is None or not target.current:
-            return ctx.fail("cancel_unknown", ref=message.ref.upper())
-    reports.cancel(ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus)
+        return ctx.fail("cancel_none")
     station = ctx.session.get(Station, target.station_id)
     assert station is not None
     return ctx.ok("cancelled", ref=target.ref, station=stations.label(station, ctx.contact))

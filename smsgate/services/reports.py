@@ -98,9 +98,19 @@ def cancel(
     inbound: InboundMessage,
     now: datetime,
     rule: Rule = DEFAULT_RULE,
-) -> StationResult:
-    """Cancel ``report``; the contact's earlier reports stay superseded (a cancel is not an undo)."""
+) -> StationResult | None:
+    """Cancel ``report``; the contact's earlier reports stay superseded (a cancel is not an undo).
+
+    The caller picked ``report`` before holding any lock, so a concurrent transaction (a second
+    ``BATAL`` from the same phone, a correction) may have cancelled or superseded it meanwhile.
+    Under the station's lock the report is read again and cancelled only if it still counts;
+    ``None`` means it no longer did, and nothing changed: without that re-check two ``BATAL``
+    sent at once each cancelled the same report and each emitted ``report.cancelled``.
+    """
     station_results.lock(session, report.station_id)
+    session.refresh(report, with_for_update=False)  # the lock orders us after any rival; re-read
+    if report.superseded_at is not None or report.cancelled_at is not None:
+        return None
     report.cancelled_at = now
     report.cancelled_by_message_id = inbound.id
     session.flush()

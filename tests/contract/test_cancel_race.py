@@ -1,0 +1,109 @@
+"""Two ``BATAL`` for one report at once (PostgreSQL): the report is cancelled once, one
+``report.cancelled`` event goes out, and the second text is told there was nothing left to cancel.
+
+The race is made certain rather than hoped for: the test holds the station's result row lock
+while both signed Twilio webhooks run in threads, waits until PostgreSQL shows both requests
+waiting for that lock (so both chose their report before either cancelled it), and only then
+lets them go.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from smsgate.models import OutboxEvent, Report
+from smsgate.services.outbox import REPORT_CANCELLED
+
+from ..support import VOLUNTEER_A, TwilioSender
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("SMSGATE_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="the race needs PostgreSQL's row locks (SMSGATE_TEST_DATABASE_URL)",
+)
+
+STATION = "6371011001012"  # Mantuil TPS 012, VOLUNTEER_A's station
+
+
+def _waiting_for_locks(engine) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+
+
+def _race(app, database_url: str, bodies: list[str]) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """Send ``bodies`` from VOLUNTEER_A at once, all reaching the station lock before any cancels."""
+    engine = create_engine(database_url)
+    replies: list[str | None] = [None] * len(bodies)
+    errors: list[BaseException] = []
+
+    def send(n: int) -> None:
+        try:
+            replies[n] = TwilioSender(app.test_client())(VOLUNTEER_A, bodies[n])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    try:
+        with engine.connect() as holder:
+            holder.execute(
+                text("SELECT 1 FROM station_results WHERE station_id = :s FOR UPDATE"), {"s": STATION}
+            )
+            threads = [threading.Thread(target=send, args=(n,)) for n in range(len(bodies))]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 20
+            while _waiting_for_locks(engine) < len(bodies):
+                assert time.monotonic() < deadline, "the requests never reached the station lock"
+                assert not errors, errors
+                time.sleep(0.05)
+            holder.rollback()  # release the lock: both go, one after the other
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+    finally:
+        engine.dispose()
+    return replies
+
+
+def _cancellations(database) -> tuple[list[OutboxEvent], list[Report]]:  # type: ignore[no-untyped-def]
+    with database.read() as session:
+        events = list(session.scalars(select(OutboxEvent).where(OutboxEvent.type == REPORT_CANCELLED)))
+        cancelled = list(session.scalars(select(Report).where(Report.cancelled_at.is_not(None))))
+        session.expunge_all()
+    return events, cancelled
+
+
+def test_two_batal_at_once_cancel_the_report_once(app, database, database_url, sms):  # type: ignore[no-untyped-def]
+    assert sms(VOLUNTEER_A, "TPS 012 01=120 02=98 03=150").startswith("OK")
+
+    replies = _race(app, database_url, ["BATAL", "BATAL"])
+
+    done = [r for r in replies if r and r.startswith("OK") and "dibatalkan" in r]
+    assert len(done) == 1, replies
+    assert any(r and r.startswith("GAGAL: tidak ada laporan") for r in replies), replies
+    events, cancelled = _cancellations(database)
+    assert len(cancelled) == 1
+    assert [e.payload["data"]["report"]["ref"] for e in events] == [cancelled[0].ref]
+
+
+def test_two_batal_with_the_ref_at_once_cancel_it_once(app, database, database_url, sms):  # type: ignore[no-untyped-def]
+    reply = sms(VOLUNTEER_A, "TPS 012 01=120 02=98 03=150")
+    with database.read() as session:
+        ref = session.scalars(select(Report.ref)).one()
+    assert ref in reply
+
+    replies = _race(app, database_url, [f"BATAL {ref}", f"batal {ref.lower()}"])
+
+    assert sum(1 for r in replies if r and r.startswith("OK")) == 1, replies
+    assert any(r and r.startswith("GAGAL") and ref in r for r in replies), replies
+    events, cancelled = _cancellations(database)
+    assert [r.ref for r in cancelled] == [ref]
+    assert len(events) == 1
