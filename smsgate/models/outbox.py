@@ -31,6 +31,11 @@ class OutboxEvent(Base):
     type: Mapped[str] = mapped_column(String(40))
     schema_version: Mapped[int] = mapped_column(Integer, default=1)
     station_id: Mapped[str | None] = mapped_column(String(13), default=None)
+    #: 1, 2, 3, ... per station without gaps (``StationResult.event_sequence``); ``NULL`` for an
+    #: event tied to no station. Snapshots repeat the sequence of the state they show.
+    station_sequence: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Only this destination receives the event (a catch-up snapshot); ``NULL``: every destination.
+    destination: Mapped[str | None] = mapped_column(String(64), default=None)
     payload: Mapped[dict] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Set when the worker created this event's delivery rows; ``NULL`` means not yet.

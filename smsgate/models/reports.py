@@ -95,6 +95,10 @@ class StationResult(Base):
     #: Some dissenting reading puts another candidate first (not "minor" dissent).
     contested: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    #: ``station_sequence`` of the station's latest event (0: none yet). Incremented under the
+    #: row lock by every event of the station, so receivers can see a gap in a station's events.
+    event_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
     __table_args__ = (
         # Stations with dissent nobody has cleared, by prefix: the dissent list of a region.
         Index(

@@ -6,8 +6,13 @@ that change: an event exists if and only if its change committed. Delivery happe
 ``smsgate worker`` (``smsgate/outgoing/event_job.py``).
 
 The document a destination receives is the envelope built from the event's columns
-(``id``, ``type``, ``schema_version``, ``sequence``, ``occurred_at``) plus the stored payload
-(``station`` and ``data``); ``smsgate/schemas/event-v1.json`` is its JSON Schema.
+(``id``, ``type``, ``schema_version``, ``sequence``, ``station_sequence``, ``occurred_at``) plus
+the stored payload (``station`` and ``data``), rendered in the schema version the destination
+asked for (``document``); ``smsgate/schemas/event-v<N>.json`` are their JSON Schemas.
+
+Versions: events are written in the newest version (``SCHEMA_VERSION``) and can be rendered
+down for a destination that still speaks version 1 (``downgrade``); an event written before an
+upgrade is rendered in the version it was written in, never up, since it lacks the new fields.
 """
 
 from __future__ import annotations
@@ -22,20 +27,27 @@ from sqlalchemy.orm import Session
 from ..models import OutboxEvent, Report, StationResult, utcnow
 from ..regions import to_code
 
-SCHEMA_VERSION = 1
+#: The version events are written in; ``document`` renders any version in ``SCHEMA_VERSIONS``.
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)
 
 REPORT_ACCEPTED = "report.accepted"
 REPORT_SUPERSEDED = "report.superseded"
 REPORT_CANCELLED = "report.cancelled"
 STATION_STATUS_CHANGED = "station.status_changed"
+#: A station's whole current state, sent to one destination to catch it up (schema version 2).
+STATION_SNAPSHOT = "station.snapshot"
 INCIDENT_REPORTED = "incident.reported"
 EVENT_TYPES = (
     REPORT_ACCEPTED,
     REPORT_SUPERSEDED,
     REPORT_CANCELLED,
     STATION_STATUS_CHANGED,
+    STATION_SNAPSHOT,
     INCIDENT_REPORTED,
 )
+#: Statuses a version-1 document cannot name, and the version-1 status sent instead.
+V1_STATUS = {"overridden": "disputed"}
 
 
 def emit(
@@ -45,23 +57,32 @@ def emit(
     *,
     station_id: str | None = None,
     occurred_at: datetime | None = None,
+    destination: str | None = None,
 ) -> OutboxEvent:
     """Add one event to the outbox inside the caller's transaction and return its row.
 
     ``data`` is the type-specific part of the document (JSON-serialisable). With a
     ``station_id`` the station's result row is locked first (a no-op when the caller already
     holds it, as ``reports.store`` does), so a station's events get their ``sequence`` in
-    commit order and destinations receive them in that order.
+    commit order and destinations receive them in that order; under that lock the event takes
+    the station's next ``station_sequence`` (a snapshot repeats the current one: it is the
+    state after that event, not a change). ``destination`` limits the event to one destination.
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
+    station_sequence = None
     if station_id is not None:
-        _lock_station(session, station_id)
+        result = _lock_station(session, station_id)
+        if event_type != STATION_SNAPSHOT:
+            result.event_sequence = (result.event_sequence or 0) + 1
+        station_sequence = result.event_sequence or 0
     event = OutboxEvent(
         id=str(uuid.uuid4()),
         type=event_type,
         schema_version=SCHEMA_VERSION,
         station_id=station_id,
+        station_sequence=station_sequence,
+        destination=destination,
         payload={"station": station_document(station_id) if station_id else None, "data": data},
         created_at=occurred_at or utcnow(),
     )
@@ -69,16 +90,55 @@ def emit(
     return event
 
 
-def document(event: OutboxEvent) -> dict[str, Any]:
-    """The JSON document delivered for ``event`` (flushed, so it has its ``seq``)."""
-    return {
+def document(event: OutboxEvent, version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON document delivered for ``event`` (flushed, so it has its ``seq``) in schema
+    ``version``, or in the event's own older version if it was written before an upgrade."""
+    if version not in SCHEMA_VERSIONS:
+        raise ValueError(f"unknown schema version {version!r}; smsgate speaks {SCHEMA_VERSIONS}")
+    claimed = min(version, event.schema_version)
+    envelope: dict[str, Any] = {
         "id": event.id,
         "type": event.type,
-        "schema_version": event.schema_version,
+        "schema_version": claimed,
         "sequence": event.seq,
-        "occurred_at": _iso(event.created_at),
-        **event.payload,
     }
+    if claimed >= 2:
+        envelope["station_sequence"] = event.station_sequence
+    envelope["occurred_at"] = _iso(event.created_at)
+    body = {**envelope, **event.payload}
+    if claimed == 1 and event.schema_version > 1:
+        return downgrade(body)
+    return body
+
+
+def downgrade(body: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 document as version 1 says it: no ``station_sequence`` nor ``dissent``,
+    ``overridden`` sent as ``disputed``, a snapshot sent as a ``station.status_changed`` whose
+    ``previous_status`` is its status (version 1 has no snapshot; its state is the same)."""
+    body = {key: value for key, value in body.items() if key != "station_sequence"}
+    if body["type"] in (STATION_STATUS_CHANGED, STATION_SNAPSHOT):
+        data = {key: value for key, value in body["data"].items() if key != "dissent"}
+        status, previous = data["status"], data.get("previous_status", data["status"])
+        data["status"] = V1_STATUS.get(status, status)
+        data["previous_status"] = V1_STATUS.get(previous, previous)
+        body["type"] = STATION_STATUS_CHANGED
+        body["data"] = {key: data[key] for key in V1_RESULT_KEYS}
+    body["schema_version"] = 1
+    return body
+
+
+#: The keys of a version-1 ``station.status_changed`` ``data``, in its order.
+V1_RESULT_KEYS = (
+    "status",
+    "votes",
+    "valid",
+    "invalid",
+    "flagged",
+    "previous_status",
+    "reference",
+    "report_count",
+    "updated_at",
+)
 
 
 def station_document(station_id: str) -> dict[str, Any]:
@@ -131,31 +191,52 @@ def report_cancelled(session: Session, report: Report, now: datetime) -> None:
 
 
 def result_snapshot(result: StationResult) -> dict[str, Any]:
-    """What a destination's tally needs from a station's result; compare before and after a change."""
+    """Everything a ``station.status_changed`` carries, except ``previous_status`` and
+    ``updated_at``: compare it before and after a change, and emit when anything in it changed.
+    (``report_id`` stands for ``reference``: one report, one ref.)"""
     return {
         "status": result.status,
         "votes": dict(result.votes) if result.votes is not None else None,
         "valid": result.valid,
         "invalid": result.invalid,
         "flagged": bool(result.flagged),
+        "report_id": result.report_id,
+        "report_count": result.report_count,
     }
+
+
+def result_data(result: StationResult, reference: str | None) -> dict[str, Any]:
+    """The station's state as events carry it (``station.status_changed`` adds ``previous_status``)."""
+    snapshot = result_snapshot(result)
+    del snapshot["report_id"]
+    return {**snapshot, "reference": reference, "updated_at": _iso(result.updated_at)}
 
 
 def result_changed(
     session: Session, result: StationResult, before: dict[str, Any], reference: str | None, now: datetime
 ) -> OutboxEvent | None:
-    """``station.status_changed`` when the station's status or counted values changed, else nothing."""
-    after = result_snapshot(result)
-    if after == before:
+    """``station.status_changed`` when anything the event carries changed (status, values, flag,
+    the counted report, the number of current reports), else nothing. A volunteer who resends
+    the same values supersedes their report: the reference and the count change, so an event
+    goes out, and a receiver's copy of ``reference`` and ``report_count`` is never stale."""
+    if result_snapshot(result) == before:
         return None
-    data = {
-        **after,
-        "previous_status": before["status"],
-        "reference": reference,
-        "report_count": result.report_count,
-        "updated_at": _iso(result.updated_at),
-    }
+    data = {**result_data(result, reference), "previous_status": before["status"]}
     return emit(session, STATION_STATUS_CHANGED, data, station_id=result.station_id, occurred_at=now)
+
+
+def station_snapshot(
+    session: Session, result: StationResult, reference: str | None, destination: str, now: datetime
+) -> OutboxEvent:
+    """``station.snapshot`` of ``result`` for ``destination`` only (``smsgate outbox replay``)."""
+    return emit(
+        session,
+        STATION_SNAPSHOT,
+        result_data(result, reference),
+        station_id=result.station_id,
+        occurred_at=now,
+        destination=destination,
+    )
 
 
 def incident_reported(session: Session, incident: Any, now: datetime | None = None) -> OutboxEvent:
@@ -195,10 +276,10 @@ def report_data(report: Report, superseded_by: str | None = None) -> dict[str, A
     }
 
 
-def _lock_station(session: Session, station_id: str) -> None:
+def _lock_station(session: Session, station_id: str) -> StationResult:
     from .station_results import lock
 
-    lock(session, station_id)  # a no-op when this transaction holds it already
+    return lock(session, station_id)  # a no-op when this transaction holds it already
 
 
 def _iso(moment: datetime | None) -> str | None:
