@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS station_sequences (
 #: Columns added to ``stations`` since the first version of this file (old receiver files get them).
 ADDED_COLUMNS = {
     "report_count": "INTEGER",
+    "dissent": "INTEGER",
     "station_sequence": "INTEGER",
     "snapshot_sequence": "INTEGER NOT NULL DEFAULT 0",
     "schema_version": "INTEGER",
@@ -108,11 +109,12 @@ class Store:
         snapshot = event["station_sequence"] if event["type"] == "station.snapshot" else 0
         db.execute(
             "INSERT INTO stations (station_id, sequence, status, votes, valid, invalid, flagged, reference,"
-            " report_count, station_sequence, snapshot_sequence, schema_version)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (station_id) DO UPDATE SET"
+            " report_count, dissent, station_sequence, snapshot_sequence, schema_version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (station_id) DO UPDATE SET"
             " sequence = excluded.sequence, status = excluded.status, votes = excluded.votes,"
             " valid = excluded.valid, invalid = excluded.invalid, flagged = excluded.flagged,"
             " reference = excluded.reference, report_count = excluded.report_count,"
+            " dissent = excluded.dissent,"
             " station_sequence = excluded.station_sequence, schema_version = excluded.schema_version,"
             " snapshot_sequence = max(stations.snapshot_sequence, excluded.snapshot_sequence)"
             " WHERE excluded.sequence > stations.sequence",
@@ -126,6 +128,7 @@ class Store:
                 int(bool(data.get("flagged"))),
                 data.get("reference"),
                 data.get("report_count"),
+                data.get("dissent"),
                 event.get("station_sequence"),
                 snapshot or 0,
                 event["schema_version"],
@@ -153,16 +156,17 @@ class Store:
         with self._lock:
             rows = self._connection.execute(
                 "SELECT station_id, sequence, status, votes, valid, invalid, flagged, reference,"
-                " report_count, station_sequence FROM stations"
+                " report_count, dissent, station_sequence FROM stations"
             ).fetchall()
             events = self._connection.execute("SELECT count(*) FROM events").fetchone()[0]
         stations, votes, statuses = {}, Counter(), Counter()
         valid = invalid = flagged = 0
-        for station_id, sequence, status, raw_votes, v, inv, flag, reference, count, station_seq in rows:
+        for row in rows:
+            station_id, sequence, status, raw_votes, v, inv, flag, reference, count, dissent, station_sq = row
             station_votes = json.loads(raw_votes) if raw_votes else None
             stations[station_id] = {
                 "sequence": sequence,
-                "station_sequence": station_seq,
+                "station_sequence": station_sq,
                 "status": status,
                 "votes": station_votes,
                 "valid": v,
@@ -170,6 +174,7 @@ class Store:
                 "flagged": bool(flag),
                 "reference": reference,
                 "report_count": count,
+                "dissent": dissent,
             }
             statuses[status] += 1
             flagged += bool(flag)

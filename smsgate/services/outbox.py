@@ -202,6 +202,7 @@ def result_snapshot(result: StationResult) -> dict[str, Any]:
         "flagged": bool(result.flagged),
         "report_id": result.report_id,
         "report_count": result.report_count,
+        "dissent": result.dissent or 0,
     }
 
 
@@ -216,7 +217,7 @@ def result_changed(
     session: Session, result: StationResult, before: dict[str, Any], reference: str | None, now: datetime
 ) -> OutboxEvent | None:
     """``station.status_changed`` when anything the event carries changed (status, values, flag,
-    the counted report, the number of current reports), else nothing. A volunteer who resends
+    the counted report, the number of current reports, the dissent), else nothing. A volunteer who resends
     the same values supersedes their report: the reference and the count change, so an event
     goes out, and a receiver's copy of ``reference`` and ``report_count`` is never stale."""
     if result_snapshot(result) == before:

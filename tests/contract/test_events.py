@@ -68,11 +68,11 @@ def _latest_state(database) -> dict:  # type: ignore[no-untyped-def]
     return states[-1].payload["data"]
 
 
-def _ours(database) -> tuple[str | None, int]:  # type: ignore[no-untyped-def]
+def _ours(database) -> tuple[str | None, int, int]:  # type: ignore[no-untyped-def]
     with database.read() as session:
         result = session.get(StationResult, STATION)
         ref = session.get(Report, result.report_id).ref if result.report_id else None
-        return ref, result.report_count
+        return ref, result.report_count, result.dissent
 
 
 def test_reference_and_report_count_never_go_stale(database, sms):  # type: ignore[no-untyped-def]
@@ -83,13 +83,17 @@ def test_reference_and_report_count_never_go_stale(database, sms):  # type: igno
         (VOLUNTEER_B, "TPS 012 01=120 02=98 03=150"),  # verified
         (VOLUNTEER_A, "TPS 012 01=120 02=98 03=150 "),  # the same values again: supersedes A's
         (VOLUNTEER_C, "TPS 012 01=120 02=98 03=150"),  # a third agrees: 3 current reports
+        (VOLUNTEER_C, "TPS 012 01=121 02=98 03=150"),  # ... then dissents
         (VOLUNTEER_C, "BATAL"),
     ]
+    dissent = []
     for phone, body in steps:
         assert sms(phone, body).startswith("OK"), (phone, body)
         state = _latest_state(database)
-        assert (state["reference"], state["report_count"]) == _ours(database), body
+        assert (state["reference"], state["report_count"], state["dissent"]) == _ours(database), body
+        dissent.append(state["dissent"])
     assert _latest_state(database)["status"] == "verified"
+    assert 1 in dissent and dissent[-1] == 0
 
 
 def test_nothing_changed_nothing_emitted(database, sms):  # type: ignore[no-untyped-def]
@@ -113,6 +117,7 @@ def test_a_version_1_destination_gets_what_version_1_can_say(database, world, st
             "flagged": True,
             "reference": "K7Q2XM",
             "report_count": 2,
+            "dissent": 1,
             "updated_at": "2024-02-14T07:00:00+00:00",
         }
         changed = outbox.emit(
@@ -137,4 +142,6 @@ def test_a_version_1_destination_gets_what_version_1_can_say(database, world, st
     assert (old["data"]["status"], old["data"]["previous_status"]) == (v1_status, v1_status)
     assert documents[(outbox.STATION_STATUS_CHANGED, 1)]["data"]["status"] == v1_status
     assert documents[(outbox.STATION_STATUS_CHANGED, 2)]["data"]["status"] == status
+    assert documents[(outbox.STATION_STATUS_CHANGED, 2)]["data"]["dissent"] == 1
+    assert "dissent" not in documents[(outbox.STATION_STATUS_CHANGED, 1)]["data"]
     assert documents[(outbox.STATION_SNAPSHOT, 2)]["station_sequence"] == 1

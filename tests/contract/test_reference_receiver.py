@@ -49,6 +49,7 @@ def state_event(sequence: int, station_sequence: int | None, status: str = "repo
             "flagged": False,
             "reference": "K7Q2XM",
             "report_count": 1,
+            "dissent": 0,
             "updated_at": "2024-02-14T07:00:00+00:00",
         },
     }
@@ -160,7 +161,7 @@ def test_gaps_in_station_sequence_show_until_filled(receiver: str) -> None:
 
 def test_a_version_1_document_is_still_understood(receiver: str) -> None:
     document = state_event(5, None)
-    del document["station_sequence"]
+    del document["station_sequence"], document["data"]["dissent"]
     document["schema_version"] = 1
     assert post(receiver, document).json() == {"ok": True, "duplicate": False}
     tally = requests.get(f"{receiver}/tally", timeout=5).json()
