@@ -4,6 +4,7 @@ and the receiver recipe, so the tests check exactly the text a team would copy."
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 README = Path(__file__).parents[2] / "README.md"
@@ -33,3 +34,17 @@ def receiver_recipe() -> str:
     match = re.search(r"```python\n(.*?)```", block, re.S)
     assert match, "the recipe block has no python code"
     return match.group(1)
+
+
+def stop(*processes: subprocess.Popen | None) -> None:
+    """Terminate every process given, then wait for each (killing one that will not stop), so a
+    slow one never leaves the others running."""
+    alive = [p for p in processes if p is not None and p.poll() is None]
+    for process in alive:
+        process.terminate()
+    for process in alive:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)

@@ -24,7 +24,7 @@ from smsgate import signing
 from smsgate.models import StationResult
 
 from ..outbox.support import election_night, free_port, remaining, send_all
-from .readme import receiver_recipe, test_vector
+from .readme import receiver_recipe, stop, test_vector
 
 SECRET = "readme-recipe-secret"
 SMSGATE = str(Path(sys.executable).with_name("smsgate"))
@@ -131,7 +131,7 @@ def test_the_readme_receiver_as_a_process_against_smsgate_worker(  # type: ignor
     )
     worker = None
     try:
-        _wait_for(lambda: _listening(port), 15, "the README receiver to listen")
+        _wait_for(lambda: _listening(port), 60, "the README receiver to listen")
         url = f"http://127.0.0.1:{port}/events"
         send_all(sms, election_night(random.Random(18), rounds=3))
         worker = subprocess.Popen(
@@ -203,10 +203,7 @@ def test_the_readme_receiver_as_a_process_against_smsgate_worker(  # type: ignor
         assert _count(tally_db, "events") == events_before
         assert receiver.poll() is None, "the README receiver died"
     finally:
-        for process in (worker, receiver):
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+        stop(worker, receiver)
 
 
 def _count(path: Path, table: str) -> int:

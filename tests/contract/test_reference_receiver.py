@@ -21,6 +21,7 @@ import requests
 from smsgate.signing import sign
 
 from ..outbox.support import free_port
+from .readme import stop
 
 SMSGATE = str(Path(sys.executable).with_name("smsgate"))
 NEW, OLD = "new-secret-2024", "old-secret-2023"
@@ -77,16 +78,20 @@ def receiver(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k != "SMSGATE_TALLY_SECRET"},
     )
-    stop = time.monotonic() + 15
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert process.poll() is None, (tmp_path / "receive.log").read_text()
-        assert time.monotonic() < stop, "smsgate receive did not start"
-        time.sleep(0.05)
     try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            assert process.poll() is None, (tmp_path / "receive.log").read_text()
+            assert time.monotonic() < deadline, "smsgate receive did not start"
+            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def post(
