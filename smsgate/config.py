@@ -131,6 +131,13 @@ class Settings:
     # --- forwarding events to the tally (README "Forwarding to the tally") ---
     tally_url: str | None = None
     tally_secret: str | None = None
+    #: The secret being rotated out (``SMSGATE_TALLY_PREVIOUS_SECRET``): requests carry both signatures.
+    tally_previous_secret: str | None = None
+    #: The event schema version the ``tally`` destination receives (``SMSGATE_TALLY_SCHEMA_VERSION``).
+    tally_schema_version: str | None = None
+    #: PostgreSQL URL a worker ``LISTEN``s on to wake when events commit (``SMSGATE_LISTEN_URL``;
+    #: default the database URL; ``off`` polls). Must bypass PgBouncer's transaction pooling.
+    listen_url: str | None = None
     #: A JSON or TOML file listing several destinations (``SMSGATE_DESTINATIONS``).
     destinations_file: str | None = None
     outbox_timeout_seconds: float = 10.0
@@ -203,6 +210,9 @@ class Settings:
             flood_duplicate_seconds=number("SMSGATE_FLOOD_DUPLICATE_SECONDS", int, 600),
             tally_url=get("SMSGATE_TALLY_URL"),
             tally_secret=get("SMSGATE_TALLY_SECRET"),
+            tally_previous_secret=get("SMSGATE_TALLY_PREVIOUS_SECRET"),
+            tally_schema_version=get("SMSGATE_TALLY_SCHEMA_VERSION"),
+            listen_url=get("SMSGATE_LISTEN_URL"),
             destinations_file=get("SMSGATE_DESTINATIONS"),
             outbox_timeout_seconds=number("SMSGATE_OUTBOX_TIMEOUT", float, cls.outbox_timeout_seconds),
             outbox_max_attempts=number("SMSGATE_OUTBOX_MAX_ATTEMPTS", int, cls.outbox_max_attempts),

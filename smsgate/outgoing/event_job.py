@@ -67,7 +67,9 @@ class OutboxJob:
         # Every claimed event must be sent before its lease ends, or another worker may send it too.
         rounds = max(int((lease - 1) // (timeout + 0.5)), 1)
         limit = max(min(self.settings.outbox_batch, concurrency * rounds), 1)
-        claimed = claim(database, destination.name, self.owner, self.clock(), limit, lease)
+        claimed = claim(
+            database, destination.name, self.owner, self.clock(), limit, lease, destination.schema_version
+        )
         if not claimed:
             return 0
         outcomes = list(self.pool.map(lambda item: self.send(destination, item, timeout), claimed))
@@ -90,7 +92,7 @@ class OutboxJob:
             )
         headers = {
             "Content-Type": "application/json",
-            HEADER: sign(destination.secret, item.body),
+            HEADER: sign(destination.secrets, item.body),
             IDEMPOTENCY_HEADER: item.event_id,
             "User-Agent": "smsgate-outbox/1",
         }

@@ -30,7 +30,7 @@ from ..config import Settings
 from ..db import Database
 from ..models import OutboxDelivery, OutboxEvent
 from ..models.outbox import DEAD, DELIVERED, PENDING
-from ..services.outbox import document
+from ..services.outbox import SCHEMA_VERSION, document
 from .retry import Backoff, lease_free, lease_until
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,11 @@ class Outcome:
 
 def dispatch(database: Database, destinations: list[str], now: datetime) -> int:
     """Create the delivery rows of up to ``DISPATCH_BATCH`` undispatched events for the named
-    destinations; returns how many events."""
+    destinations (an event addressed to one destination, a catch-up snapshot, only for it);
+    returns how many events."""
     with database.begin() as session:
         rows = session.execute(
-            select(OutboxEvent.seq, OutboxEvent.station_id)
+            select(OutboxEvent.seq, OutboxEvent.station_id, OutboxEvent.destination)
             .where(OutboxEvent.dispatched_at.is_(None))
             .order_by(OutboxEvent.seq)
             .limit(DISPATCH_BATCH)
@@ -70,32 +71,39 @@ def dispatch(database: Database, destinations: list[str], now: datetime) -> int:
         ).all()
         if not rows:
             return 0
+        deliveries = [
+            {
+                "event_seq": seq,
+                "destination": destination,
+                "station_id": station_id,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for seq, station_id, target in rows
+            for destination in destinations
+            if target is None or target == destination
+        ]
+        if deliveries:
+            session.execute(insert(OutboxDelivery), deliveries)
         session.execute(
-            insert(OutboxDelivery),
-            [
-                {
-                    "event_seq": seq,
-                    "destination": destination,
-                    "station_id": station_id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for seq, station_id in rows
-                for destination in destinations
-            ],
-        )
-        session.execute(
-            update(OutboxEvent).where(OutboxEvent.seq.in_([seq for seq, _ in rows])).values(dispatched_at=now)
+            update(OutboxEvent).where(OutboxEvent.seq.in_([row[0] for row in rows])).values(dispatched_at=now)
         )
     return len(rows)
 
 
 def claim(
-    database: Database, destination: str, owner: str, now: datetime, limit: int, lease_seconds: float
+    database: Database,
+    destination: str,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    schema_version: int = SCHEMA_VERSION,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` deliverable events for ``destination`` to ``owner``."""
+    """Lease up to ``limit`` deliverable events for ``destination`` to ``owner``, rendered in the
+    destination's ``schema_version``."""
     d = OutboxDelivery
     earlier = aliased(OutboxDelivery)
     undispatched_before = exists().where(
@@ -139,7 +147,8 @@ def claim(
             delivery.lease_owner = owner
             delivery.lease_expires_at = expires
             event = events[delivery.event_seq]
-            body = json.dumps(document(event), separators=(",", ":"), ensure_ascii=False).encode()
+            rendered = document(event, schema_version)
+            body = json.dumps(rendered, separators=(",", ":"), ensure_ascii=False).encode()
             claimed.append(Claimed(delivery.id, event.id, body, expires, event.created_at))
     return claimed
 
