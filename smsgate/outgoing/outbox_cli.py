@@ -9,6 +9,9 @@ import click
 
 from ..models import utcnow
 from ..models.outbox import DEAD, DELIVERED, PENDING
+from ..regions import to_key
+from .catch_up import replay
+from .destinations import load_destinations
 from .event_queue import retry, status
 
 
@@ -43,6 +46,21 @@ def status_command(as_json: bool) -> None:
         if "oldest_pending_seconds" in entry:
             line += f"; oldest pending {entry['oldest_pending_seconds']}s"
         click.echo(line)
+
+
+@outbox_cli.command("replay")
+@click.option("--destination", required=True, help="The destination to catch up (a configured name).")
+@click.option("--region", default="", help="Only stations of this region (Kemendagri code); default all.")
+def replay_command(destination: str, region: str) -> None:
+    """Queue the current state of every station (station.snapshot) for one destination."""
+    env = _env()
+    names = [d.name for d in load_destinations(env.settings)]
+    if destination not in names:
+        raise click.ClickException(
+            f"no destination named {destination!r}; configured: {', '.join(names) or 'none'}"
+        )
+    count = replay(env.database, destination, to_key(region) if region else "")
+    click.echo(f"{count} station snapshots queued for {destination}; a running worker delivers them")
 
 
 @outbox_cli.command("retry")
