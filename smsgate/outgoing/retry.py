@@ -18,7 +18,8 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
@@ -35,13 +36,22 @@ def retryable(status: int) -> bool:
     return status >= 500 or status in RETRYABLE_4XX
 
 
-def retry_after(headers: Any) -> float | None:
-    """Seconds from a ``Retry-After: <seconds>`` header, or None (absent or not a number)."""
+def retry_after(headers: Any, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header, either delay-seconds or an HTTP date (RFC 9110
+    section 10.2.3); None when absent or neither."""
     value = (headers.get("Retry-After") or "").strip()
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
+    if not value:
         return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True)
