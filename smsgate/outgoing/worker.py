@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ..config import Settings
 from ..db import Database
+from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def run(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if not once else {}
     started, total = time.monotonic(), 0
     active = jobs(settings)
+    wakeup = Wakeup.for_settings(settings)
     try:
         while not stopping:
             handled = 0
@@ -75,8 +77,9 @@ def run(
             if once or (max_seconds is not None and time.monotonic() - started > max_seconds):
                 break
             if not handled:
-                time.sleep(idle_sleep)
+                wakeup.wait(idle_sleep)  # returns early when an event commits (PostgreSQL)
     finally:
+        wakeup.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return total
