@@ -6,9 +6,11 @@
 2. Delay from commit to delivery while load arrives: ``smsgate simulate`` sends signed Twilio
    webhooks to a running ``smsgate serve`` at a fixed rate while 2 workers run; the receiver's
    arrival time minus the event's ``occurred_at`` (taken just before the commit), p50/p99.
+   Measured twice in the same run: workers polling every 0.5 s (``SMSGATE_LISTEN_URL=off``, the
+   baseline) and workers woken by PostgreSQL ``NOTIFY`` (the default).
 
     .venv/bin/python bench/outbox.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--backlog 600] [--rate 30] [--seconds 8]
+        [--backlog 600] [--rate 30] [--seconds 8] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -117,9 +119,10 @@ def receiver(port: int, db: Path) -> subprocess.Popen:
     raise RuntimeError("receiver did not start")
 
 
-def workers(n: int, url: str, port: int) -> list[subprocess.Popen]:
+def workers(n: int, url: str, port: int, listen: bool = True) -> list[subprocess.Popen]:
     env = {
         **os.environ,
+        "SMSGATE_LISTEN_URL": "" if listen else "off",
         "SMSGATE_DATABASE_URL": url,
         "SMSGATE_TALLY_URL": f"http://127.0.0.1:{port}/events",
         "SMSGATE_TALLY_SECRET": SECRET,
@@ -146,11 +149,12 @@ def server(url: str, port: int, token: str) -> subprocess.Popen:
     )
     for _ in range(200):
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                 return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.05)
+    stop([process])
     raise RuntimeError("smsgate serve did not start")
 
 
@@ -175,7 +179,8 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--backlog", type=int, default=600, help="reports stored before the throughput runs")
     parser.add_argument("--rate", type=float, default=30.0, help="reports per second during the delay run")
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of the delay run")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each delay run")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the delay runs")
     args = parser.parse_args()
 
     base = make_url(args.pg)
@@ -200,7 +205,7 @@ def main() -> None:
         print(f"backlog: {args.backlog} reports -> {events} events, {len(people)} stations")
 
         throughput = {}
-        for n in (1, 2):
+        for n in () if args.skip_throughput else (1, 2):
             with database.engine.begin() as c:
                 c.execute(text("DELETE FROM outbox_deliveries"))
                 c.execute(text("UPDATE outbox_events SET dispatched_at = NULL"))
@@ -222,40 +227,43 @@ def main() -> None:
                 f"throughput, {n} worker(s): {events} events in {elapsed:.1f}s = {throughput[n]:.0f} events/s"
             )
 
-        port = free_port()
-        receiver_db = tmp / "delay.db"
-        running = [receiver(port, receiver_db)]
-        running += workers(2, url, port)
-        web_port, token = free_port(), "bench-twilio-token"
-        running.append(server(url, web_port, token))
-        load_start = datetime.now().astimezone()
-        summary = simulate.run(
-            f"http://127.0.0.1:{web_port}",
-            token,
-            simulate.roster_from_database(database),
-            messages=max(1, int(args.rate * args.seconds)),
-            rate=args.rate,
-            concurrency=8,
-            database=database,
-        )
-        sent = summary.sent
-        wait_empty(database, 120)
-        stop(running[1:])
-        stop(running[:1])
-        running = []
-        delays = []
-        for received_at, body in sqlite3.connect(receiver_db).execute("SELECT received_at, body FROM events"):
-            occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
-            if occurred >= load_start:
-                delays.append(received_at - occurred.timestamp())
-        delays.sort()
-        p50 = statistics.median(delays)
-        p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
-        print(
-            f"delay commit -> delivery, 2 workers, {sent} SMS from smsgate simulate at {args.rate:g}/s "
-            f"(webhook p50 {summary.percentile(50) * 1000:.0f} ms, {len(delays)} events): "
-            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
-        )
+        for mode in ("polling", "listening"):
+            port = free_port()
+            receiver_db = tmp / f"delay-{mode}.db"
+            running = [receiver(port, receiver_db)]
+            running += workers(2, url, port, listen=mode == "listening")
+            web_port, token = free_port(), "bench-twilio-token"
+            running.append(server(url, web_port, token))
+            load_start = datetime.now().astimezone()
+            summary = simulate.run(
+                f"http://127.0.0.1:{web_port}",
+                token,
+                simulate.roster_from_database(database),
+                messages=max(1, int(args.rate * args.seconds)),
+                rate=args.rate,
+                concurrency=8,
+                database=database,
+            )
+            sent = summary.sent
+            wait_empty(database, 120)
+            stop(running[1:])
+            stop(running[:1])
+            running = []
+            delays = []
+            rows = sqlite3.connect(receiver_db).execute("SELECT received_at, body FROM events")
+            for received_at, body in rows:
+                occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
+                if occurred >= load_start:
+                    delays.append(received_at - occurred.timestamp())
+            delays.sort()
+            p50 = statistics.median(delays)
+            p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
+            print(
+                f"delay commit -> delivery, 2 workers {mode}, {sent} SMS from smsgate simulate "
+                f"at {args.rate:g}/s "
+                f"(webhook p50 {summary.percentile(50) * 1000:.0f} ms, {len(delays)} events): "
+                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+            )
         print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     finally:
         stop(running)
