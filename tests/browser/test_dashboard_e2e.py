@@ -25,7 +25,7 @@ from smsgate.importers import upsert_regions, upsert_stations
 from smsgate.models import SampleStation, utcnow
 
 from ..quickcount.synthetic import build_frame, simulate
-from ..support import COORD_NATIONAL, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, TwilioSender
+from ..support import COORD_NATIONAL, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, WITH_PIN, TwilioSender
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -208,7 +208,8 @@ def test_quick_count_card_follows_the_night(page, live_url, client, database, da
 
     def send(station: str) -> None:
         v = votes[station]
-        assert webhook(COORD_NATIONAL, f"TPS {station} 01={v[0]} 02={v[1]} 03={v[2]}").startswith("OK")
+        report = f"TPS {station} 01={v[0]} 02={v[1]} 03={v[2]}{WITH_PIN}"  # coordinators need the PIN
+        assert webhook(COORD_NATIONAL, report).startswith("OK")
 
     for station in stations[:4]:
         send(station)
