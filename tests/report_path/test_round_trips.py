@@ -19,8 +19,9 @@ from smsgate.inbound import InboundSMS
 from smsgate.services.ingest import Ingest
 from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
 
-#: Measured when the guard was written; the target on PostgreSQL is 10.
-MAX_ROUND_TRIPS = {"postgresql": 25, "sqlite": 23}
+#: Today's counts, measured on main once the gap-free station sequence of the tally events
+#: (one more statement per event) had landed; the target on PostgreSQL is 10.
+MAX_ROUND_TRIPS = {"postgresql": 27, "sqlite": 25}
 
 
 def round_trips(engine: Engine, action: Callable[[], object]) -> list[str]:
