@@ -1,4 +1,4 @@
-"""Outbox delivery benchmark (issue 6), on a scratch PostgreSQL database created and dropped here.
+"""Outbox delivery benchmark, on a scratch PostgreSQL database created and dropped here.
 
 1. Throughput: a backlog of events (reports stored through the real ``Ingest.receive``) is
    delivered to the reference receiver (``smsgate receive``, a subprocess) by 1 and then by 2

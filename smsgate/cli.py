@@ -1,4 +1,4 @@
-"""The ``smsgate`` command line (SPEC.md "Interfaces")."""
+"""The ``smsgate`` command line."""
 
 from __future__ import annotations
 

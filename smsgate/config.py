@@ -1,4 +1,4 @@
-"""Configuration from environment variables (SPEC.md "Interfaces")."""
+"""Configuration from environment variables."""
 
 from __future__ import annotations
 

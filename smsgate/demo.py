@@ -143,7 +143,7 @@ def load_regions(demo: Demo) -> None:
 
 
 def load_candidates(demo: Demo) -> None:
-    """The 2024 presidential candidates 01, 02, 03 (SPEC.md defaults), through the CSV importer."""
+    """The 2024 presidential candidates 01, 02, 03 (the default contest), through the CSV importer."""
     with demo.db.begin() as session:
         import_candidates(session, io.StringIO(CANDIDATES_CSV))
     demo.echo("  candidates 01 Anies-Muhaimin, 02 Prabowo-Gibran, 03 Ganjar-Mahfud")

@@ -1,4 +1,4 @@
-"""CSV imports (SPEC.md formats). Every row is checked before anything is written, so a
+"""CSV imports (the README's formats). Every row is checked before anything is written, so a
 file with one bad row imports nothing and the error names the line."""
 
 from __future__ import annotations

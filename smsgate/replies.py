@@ -1,7 +1,7 @@
 """Every text we send, in Indonesian and English, in one place.
 
 Keys are stable; ``render`` picks the contact's language and fits the result into one
-GSM-7 SMS. Errors start with GAGAL (id) / ERROR (en), accepted things with OK (SPEC.md).
+GSM-7 SMS. Errors start with GAGAL (id) / ERROR (en), accepted things with OK.
 Templates use ``str.format`` fields; ``{ex}`` is the short correct example.
 """
 
@@ -167,7 +167,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "GAGAL: laporan {ref} tidak ditemukan atau bukan milik Anda.",
         "ERROR: report {ref} not found or not yours.",
     ),
-    # --- broadcasts and reminders (issue 5) ---
+    # --- broadcasts and reminders ---
     "broadcast_pending": (
         "OK siaran ke {count} relawan. Kirim YA {code} dalam {minutes} menit untuk mengirim.",
         "OK broadcast to {count} volunteers. Send YES {code} within {minutes} min to send it.",
@@ -193,7 +193,7 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "Pengingat: hasil {station} belum masuk. Kirim: {ex}",
         "Reminder: no result yet for {station}. Send: {ex}",
     ),
-    # --- verification and coordination (issue 4) ---
+    # --- verification and coordination ---
     "incident_recorded": (
         "OK kejadian dicatat untuk {place}. Ref {ref}. Koordinator Anda akan melihatnya.",
         "OK incident recorded for {place}. Ref {ref}. Your coordinator will see it.",

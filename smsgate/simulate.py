@@ -1,7 +1,7 @@
 """``smsgate simulate``: an election night of signed Twilio webhooks, usable as a load test.
 
 The simulator plays the registered volunteers of a deployment: each one texts the count of
-their station in one of the forms SPEC.md tolerates, some make mistakes, some send a wrong
+their station in one of the forms the README lists as tolerated, some make mistakes, some send a wrong
 count and correct it by resending, some ask ``CEK`` or ``BANTUAN``, a few strangers text in,
 and the provider delivers some messages twice (same ``MessageSid``). Every request carries a
 real ``X-Twilio-Signature`` computed over the exact URL it is posted to.
@@ -59,7 +59,7 @@ MIX: dict[str, float] = {
     "unregistered": 0.03,
 }
 
-#: The tolerated report forms of SPEC.md and how often volunteers use them.
+#: The tolerated report forms (README, the message language) and how often volunteers use them.
 FORMS: dict[str, float] = {
     "canonical": 0.30,
     "extras": 0.12,
@@ -235,7 +235,7 @@ def _o(text: str) -> str:
 
 
 def report_body(form: str, count: Count, desa: str, tps: int, rng: random.Random) -> str:
-    """A report in one of SPEC.md's tolerated forms."""
+    """A report in one of the tolerated forms."""
     pairs = [(code, value) for code, value in count.votes.items()]
     station = f"TPS {tps:03d}"
     if form == "extras":

@@ -143,6 +143,6 @@ class TwilioSender:
         response = self.post(self.form(phone, body, sid))
         assert response.status_code == 200, response.data
         reply = twiml_text(response.get_data(as_text=True))
-        # SPEC.md: every reply is one SMS of GSM-7 characters, whatever was typed.
+        # Every reply is one SMS of GSM-7 characters, whatever was typed.
         assert reply is None or is_single_gsm7_sms(reply), f"reply does not fit one SMS: {reply!r}"
         return reply

@@ -33,7 +33,7 @@ from ..regions import LEVEL_NAMES, level_of, to_code, to_key
 from ..services import station_results
 from ..services.tally import tally
 
-try:  # issue 5: the outbound queue (the message log shows it when the table exists)
+try:  # the outbound queue (the message log shows it when the table exists)
     from ..models.outbound import OutboundMessage
 except ImportError:  # pragma: no cover - depends on which features are installed
     OutboundMessage = None  # type: ignore[assignment,misc]

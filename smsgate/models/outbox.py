@@ -1,5 +1,5 @@
 """The transactional outbox: events written with the change that caused them, and their
-delivery state per destination (issue 6).
+delivery state per destination.
 
 An ``OutboxEvent`` row is inserted in the same transaction as the report or result change it
 describes, so it exists if and only if that change committed. ``seq`` orders events; a

@@ -1,7 +1,7 @@
 """Incidents, invite codes for self-registration, and the failed-code log that rate-limits them.
 
 Also the partial index that lets ``BELUM`` list a region's missing stations without
-scanning reports (it lives on the core ``station_results`` table but belongs to issue 4).
+scanning reports (it lives on the core ``station_results`` table but belongs to verification).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writing events to the transactional outbox (issue 6).
+"""Writing events to the transactional outbox.
 
 Every change the tally must hear about calls ``emit`` (or one of the builders below) with the
 session of the transaction that makes the change. The event row commits or rolls back with

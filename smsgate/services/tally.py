@@ -45,7 +45,7 @@ def region_info(session: Session, code: str | None) -> RegionInfo:
 
 
 def tally(session: Session, code: str | None = None) -> dict[str, Any]:
-    """The SPEC.md ``/api/tally`` document for a region (the whole country when ``code`` is empty)."""
+    """The ``/api/tally`` document (README, HTTP) for a region (the whole country when ``code`` is empty)."""
     region = region_info(session, code)
     values = counters.read(session, region.key)
     codes = list(session.scalars(select(Candidate.code).order_by(Candidate.code)))
@@ -61,7 +61,7 @@ def tally(session: Session, code: str | None = None) -> dict[str, Any]:
 
 
 def station_document(session: Session, station_id: str) -> dict[str, Any] | None:
-    """The SPEC.md ``/api/stations/<id>`` document, or None for an unknown station."""
+    """The ``/api/stations/<id>`` document (README, HTTP), or None for an unknown station."""
     station = session.get(Station, station_id)
     if station is None:
         return None

@@ -38,7 +38,7 @@ values = st.builds(
 
 
 def canonical(v: Values) -> str:
-    """The form SPEC.md shows: ``TPS 012 01=123 02=98 03=150 [SAH=..] [TS=..] [DPT=..]``."""
+    """The canonical form: ``TPS 012 01=123 02=98 03=150 [SAH=..] [TS=..] [DPT=..]``."""
     station = f"{v.desa}{v.tps:03d}" if v.desa else f"{v.tps:03d}"
     parts = [f"TPS {station}", *(f"{code}={n}" for code, n in zip(CANDIDATES, v.votes, strict=True))]
     if v.valid:

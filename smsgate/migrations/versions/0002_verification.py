@@ -1,4 +1,4 @@
-"""Verification and coordination (issue 4): incidents, invite codes, failed-code log, and a
+"""Verification and coordination: incidents, invite codes, failed-code log, and a
 partial index of missing stations for ``BELUM``.
 
 Revision ID: 0002

@@ -1,4 +1,4 @@
-"""Transactional outbox (issue 6): events and their deliveries per destination.
+"""Transactional outbox: events and their deliveries per destination.
 
 Revision ID: 0005
 Revises: 0001

@@ -1,4 +1,4 @@
-"""Dashboard (issue 8): user accounts, failed logins, coordinators' station decisions and
+"""Dashboard: user accounts, failed logins, coordinators' station decisions and
 the shared session secret.
 
 Revision ID: 0007
