@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 
 from grammar import errors
@@ -26,11 +27,19 @@ def _aliases(aliases: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(aliases.items())) if aliases else ()
 
 
+#: pyparsing is not thread-safe: the first calls of a parse action work out its arity by trial
+#: (``_trim_arity``), and two threads doing that at once can leave it wrong for the life of
+#: the process, so that every later parse raises. Threaded servers parse concurrently; one
+#: pyparsing parse at a time costs nothing the GIL did not already serialise.
+_PYPARSING = threading.Lock()
+
+
 def parse_full(
     text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES, aliases: Mapping[str, str] | None = None
 ) -> Message:
     """Parse normalised text with the pyparsing grammar alone (raises ``Rejection``)."""
-    result = parse_normalised(text)
+    with _PYPARSING:
+        result = parse_normalised(text)
     if isinstance(result, ReportDraft):
         return build_report(text, result, candidate_set(_candidates(candidates), _aliases(aliases)))
     return result
@@ -68,7 +77,8 @@ def _parse(
     try:
         result = parse_report_fast(normalised.text, contest)
         if result is None:
-            draft_or_message = parse_normalised(normalised.text)
+            with _PYPARSING:
+                draft_or_message = parse_normalised(normalised.text)
             if isinstance(draft_or_message, ReportDraft):
                 result = build_report(normalised.text, draft_or_message, contest)
             else:

@@ -17,7 +17,7 @@ from smsgate.services import recount, reports
 from smsgate.services.ingest import Ingest
 from smsgate.services.tally import tally
 
-from ..support import COORD_KOTA, KURIPAN, MANTUIL, VOLUNTEER_A, VOLUNTEER_B
+from ..support import COORD_KOTA, KURIPAN, MANTUIL, VOLUNTEER_A, VOLUNTEER_B, WITH_PIN
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("SMSGATE_TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -59,7 +59,7 @@ def test_many_writers_on_the_same_stations_keep_counters_exact(world, database, 
             votes = f"01={rng.choice((100, 101))} 02={rng.choice((50, 60))} 03=7"
             phone = rng.choice(phones) if i % 6 else COORD_KOTA
             if phone == COORD_KOTA:
-                text = f"TPS 637101100{rng.choice((1001, 1012))} {votes}"
+                text = f"TPS 637101100{rng.choice((1001, 1012))} {votes}{WITH_PIN}"  # coordinators: PIN
             elif phone.startswith("+62813"):
                 text = f"TPS {rng.choice(MANTUIL_STATIONS):03d} {votes} TS={rng.choice((0, 3))}"
             else:
