@@ -144,14 +144,19 @@ def cli(url: str, *args: str, stdin: str | None = None, check: bool = True) -> s
     return done.stdout
 
 
-def accounts(url: str, where: dict[str, str]) -> dict[str, tuple[str, str | None]]:
-    """email -> (role, scope) for the dashboard accounts the bench logs in with."""
-    made = {
+def account_scopes(where: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """email -> (role, scope): an admin and coordinators of a province, kabupaten and kecamatan."""
+    return {
         "admin@bench.local": ("admin", None),
         "provinsi@bench.local": ("coordinator", where["province"]),
         "kabkota@bench.local": ("coordinator", where["kabkota"]),
         "kecamatan@bench.local": ("coordinator", where["kecamatan"]),
     }
+
+
+def accounts(url: str, where: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """Create the dashboard accounts the bench logs in with; email -> (role, scope)."""
+    made = account_scopes(where)
     for email, (role, region) in made.items():
         args = ["user", "create", "--email", email, "--role", role, "--password-stdin"]
         cli(url, *args, *(["--region", region] if region else []), stdin=PASSWORD + "\n")
@@ -418,12 +423,7 @@ def main() -> int:
             print(f"  build total {time.perf_counter() - started:.1f} s")
         else:
             where = scopes(database)
-            made = {
-                "admin@bench.local": ("admin", None),
-                "provinsi@bench.local": ("coordinator", where["province"]),
-                "kabkota@bench.local": ("coordinator", where["kabkota"]),
-                "kecamatan@bench.local": ("coordinator", where["kecamatan"]),
-            }
+            made = account_scopes(where)  # created by the --keep run that built it
         with database.read() as session:
             counts = {
                 t: session.scalar(text(f"SELECT count(*) FROM {t}"))
