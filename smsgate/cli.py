@@ -9,45 +9,9 @@ from pathlib import Path
 
 import click
 
+from .cli_env import Env, pass_env
 from .config import Settings
 from .db import Database
-
-
-class Env:
-    """Settings and a lazily built database for the commands of one invocation.
-
-    The database is checked before first use (it exists, answers and has the schema this
-    version needs), so a command run before ``smsgate init`` says so in one line.
-    """
-
-    def __init__(self) -> None:
-        from .config import ConfigError
-
-        try:
-            self.settings = Settings.from_env()
-        except ValueError as exc:  # every variable's own check names it; one line, no traceback
-            raise ConfigError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
-        self._database: Database | None = None
-        #: ``smsgate init`` turns this off: it is the command that makes the schema.
-        self.require_schema = True
-
-    @property
-    def database(self) -> Database:
-        if self._database is None:
-            from .readiness import require_schema
-
-            database = Database.from_url(self.settings.database_url)
-            if self.require_schema:
-                try:
-                    require_schema(database.engine, self.settings.database_url)
-                except Exception:
-                    database.dispose()
-                    raise
-            self._database = database
-        return self._database
-
-
-pass_env = click.make_pass_decorator(Env, ensure=True)
 
 
 class _Main(click.Group):
@@ -242,7 +206,6 @@ def _start_checks(env: Env, command: str) -> None:
 def check(env: Env) -> None:
     """Check the deployment: one line per problem with its fix; exit 1 on any error."""
     from . import preflight
-    from .db import Database
 
     database = Database.from_url(env.settings.database_url)
     try:
@@ -429,20 +392,6 @@ def remind(env: Env, region: str | None, dry_run: bool) -> None:
     click.echo(f"{count} reminder(s) {'would be queued' if dry_run else 'queued'}")
 
 
-def _add_outbox_commands() -> None:
-    """``smsgate outbox status|retry`` and ``smsgate receive`` (outgoing/outbox_cli.py, receiver.py)."""
-    from .outgoing.gateways_cli import gateways_cli
-    from .outgoing.outbox_cli import outbox_cli
-    from .receiver import receive_command
-
-    main.add_command(outbox_cli)
-    main.add_command(gateways_cli)
-    main.add_command(receive_command())
-
-
-_add_outbox_commands()
-
-
 @main.command()
 @click.option("--url", required=True, help="The deployment's base URL (or the full webhook URL).")
 @click.option("--messages", default=1000, show_default=True, type=click.IntRange(1), help="How many to send.")
@@ -584,9 +533,6 @@ def invite_create(
 
 
 # The dashboard's account commands live in their own module.
-from .dashboard.cli import user  # noqa: E402
-
-
 @main.group()
 def gammu() -> None:
     """Gammu SMSD: forward the RunOnReceive spool to smsgate (see README, Gammu SMSD)."""
@@ -626,10 +572,19 @@ def gammu_forward(spool: Path, url: str, secret: str, inject: str, once: bool, i
         forwarder.run(interval)
 
 
-main.add_command(user)
+def _attach_command_groups(group: click.Group) -> None:
+    """The command groups that live beside what they command, attached in one place.
 
-# The quick count's commands live in their own module (it needs Env, defined above).
-from .quickcount.cli import quickcount, sample  # noqa: E402
+    They take the shared context from ``cli_env.py`` and never import this module back.
+    """
+    from .dashboard.cli import user
+    from .outgoing.gateways_cli import gateways_cli
+    from .outgoing.outbox_cli import outbox_cli
+    from .quickcount.cli import quickcount, sample
+    from .receiver import receive_command
 
-main.add_command(sample)
-main.add_command(quickcount)
+    for command in (user, outbox_cli, gateways_cli, receive_command(), sample, quickcount):
+        group.add_command(command)
+
+
+_attach_command_groups(main)

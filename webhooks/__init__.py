@@ -7,24 +7,7 @@ reply in the provider's format. None of them knows about tallies or SQL.
 
 from __future__ import annotations
 
-from typing import NoReturn
-
-from flask import Flask, abort, current_app, request
-
-from smsgate.inbound import Gateway
-
-
-def gateway() -> Gateway:
-    """The core's front door, installed by the app factory."""
-    return current_app.extensions["smsgate.gateway"]
-
-
-def refuse(provider: str, reason: str) -> NoReturn:
-    """Answer 403, and say why in the log and on ``/metrics`` (``no_secret``, ``bad_signature``...)."""
-    from smsgate.observe import webhook_refused
-
-    webhook_refused(provider, reason, request.remote_addr)
-    abort(403)
+from flask import Flask
 
 
 def register(app: Flask) -> None:

@@ -33,7 +33,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from smsgate.inbound import DeliveryReport, Heartbeat, InboundSMS
 
-from . import gateway, refuse
+from .front_door import gateway, refuse
 
 bp = Blueprint("android", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from smsgate.inbound import InboundSMS
 
-from . import gateway, refuse
+from .front_door import gateway, refuse
 
 bp = Blueprint("kannel", __name__, url_prefix="/webhooks")
 

@@ -12,7 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from smsgate.inbound import InboundSMS
 
-from . import gateway, refuse
+from .front_door import gateway, refuse
 
 bp = Blueprint("twilio", __name__, url_prefix="/webhooks")
 

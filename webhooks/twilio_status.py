@@ -11,7 +11,7 @@ from flask import request as flask_request
 
 from smsgate.inbound import DeliveryReport
 
-from . import gateway, refuse
+from .front_door import gateway, refuse
 from .twilio import refusal
 
 bp = Blueprint("twilio_status", __name__, url_prefix="/webhooks")

@@ -14,7 +14,6 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,9 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..config import Settings
 from ..db import Database
 from ..models import AppSecret
+from .csrf_protect import csrf
 
 log = logging.getLogger(__name__)
-csrf = CSRFProtect()
 SESSION_SECRET = "session_secret_key"
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 from sqlalchemy.orm import Session
 
+from ..cli_env import Env
 from ..models import User, utcnow
 from ..models.users import USER_ROLES
 
@@ -25,7 +26,6 @@ def user() -> None:
 @click.pass_context
 def create(ctx: click.Context, email: str, role: str, region: str | None, password_stdin: bool) -> None:
     """Create a dashboard user; the password is prompted twice (or read with --password-stdin)."""
-    from ..cli import Env
     from .accounts import AccountError, create_user
 
     if password_stdin:
@@ -48,7 +48,6 @@ def create(ctx: click.Context, email: str, role: str, region: str | None, passwo
 
 def _change(ctx: click.Context, email: str, change: Callable[[Session, User], str]) -> None:
     """Apply ``change`` to the user ``email`` in one transaction; print what it reports."""
-    from ..cli import Env
     from .accounts import AccountError, find_user
 
     env = ctx.ensure_object(Env)

@@ -36,6 +36,7 @@ from ..regions import level_of, normalise_code, to_code, to_key
 from ..services import outliers as outlier_service
 from ..services import review as review_service
 from . import accounts, activity, queries
+from .csrf_protect import csrf
 from .i18n import DEFAULT, LANGUAGES, translate
 
 bp = Blueprint(
@@ -140,8 +141,6 @@ def template_globals() -> dict[str, Any]:
 @bp.before_request
 def before() -> ResponseReturnValue | None:
     if request.method == "POST":
-        from . import csrf
-
         csrf.protect()
     g.user = None
     user_id = session.get("user_id")

@@ -67,6 +67,10 @@ class Report(Base):
         return self.superseded_at is None and self.cancelled_at is None
 
 
+#: A station with no counted report yet (its ``StationResult.status`` until one arrives).
+MISSING = "missing"
+
+
 class StationResult(Base):
     """The one result per station the tally counts, rewritten whenever its reports change.
 
@@ -77,7 +81,7 @@ class StationResult(Base):
     __tablename__ = "station_results"
 
     station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="missing")
+    status: Mapped[str] = mapped_column(String(16), default=MISSING)
     votes: Mapped[dict[str, int] | None] = mapped_column(JSONType, default=None)
     valid: Mapped[int | None] = mapped_column(Integer, default=None)
     invalid: Mapped[int | None] = mapped_column(Integer, default=None)

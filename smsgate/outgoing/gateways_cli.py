@@ -8,17 +8,12 @@ from typing import Any
 
 import click
 
+from ..cli_env import current_env
 from ..models import utcnow
 from . import devices
 from .fleet import FleetError, load_fleet
 from .fleet_status import fleet_status
 from .plan import Assumptions, explain, plan
-
-
-def _env() -> Any:
-    from ..cli import Env
-
-    return click.get_current_context().ensure_object(Env)
 
 
 def _fleet(env: Any) -> Any:
@@ -37,7 +32,7 @@ def gateways_cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def status_command(as_json: bool) -> None:
     """Per device: state, last seen, received/sent in 15 min, queue, reply lag, failures."""
-    env = _env()
+    env = current_env()
     fleet = _fleet(env)
     now = utcnow()
     with env.database.read() as session:
@@ -86,7 +81,7 @@ def enable_command(name: str) -> None:
 
 
 def _switch(name: str, *, disabled: bool) -> None:
-    env = _env()
+    env = current_env()
     fleet = _fleet(env)
     if fleet.by_name(name) is None:
         known = ", ".join(d.name for d in fleet.devices) or "none"

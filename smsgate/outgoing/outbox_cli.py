@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
+from ..cli_env import current_env
 from ..models import utcnow
 from ..models.outbox import DEAD, DELIVERED, PENDING
 from ..regions import to_key
 from .catch_up import replay
 from .destinations import load_destinations
 from .event_queue import retry, status
-
-
-def _env() -> Any:
-    from ..cli import Env
-
-    return click.get_current_context().ensure_object(Env)
 
 
 @click.group("outbox")
@@ -30,7 +24,7 @@ def outbox_cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def status_command(as_json: bool) -> None:
     """Events, and deliveries per destination: pending, delivered, dead."""
-    env = _env()
+    env = current_env()
     with env.database.read() as session:
         figures = status(session, utcnow())
     if as_json:
@@ -53,7 +47,7 @@ def status_command(as_json: bool) -> None:
 @click.option("--region", default="", help="Only stations of this region (Kemendagri code); default all.")
 def replay_command(destination: str, region: str) -> None:
     """Queue the current state of every station (station.snapshot) for one destination."""
-    env = _env()
+    env = current_env()
     names = [d.name for d in load_destinations(env.settings)]
     if destination not in names:
         raise click.ClickException(
@@ -68,7 +62,7 @@ def replay_command(destination: str, region: str) -> None:
 @click.option("--destination", help="Only this destination.")
 def retry_command(dead: bool, destination: str | None) -> None:
     """Retry pending deliveries now instead of after their backoff; --dead replays dead ones."""
-    env = _env()
+    env = current_env()
     with env.database.begin() as session:
         count = retry(session, utcnow(), dead=dead, destination=destination)
     click.echo(f"{count} {'dead' if dead else 'pending'} deliver{'y' if count == 1 else 'ies'} due now")

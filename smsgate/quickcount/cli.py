@@ -5,18 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from ..cli import Env
-
-
-def _env() -> Env:
-    from ..cli import Env
-
-    return click.get_current_context().ensure_object(Env)
+from ..cli_env import current_env
 
 
 def _shares(text: str | None) -> tuple[float, ...]:
@@ -55,7 +47,7 @@ def sample_draw(size: int, strata: str, seed: int, region: str | None) -> None:
     from ..services.tally import UnknownRegion
     from .service import draw_sample
 
-    env = _env()
+    env = current_env()
     try:
         with env.database.begin() as session:
             drawn = draw_sample(session, size=size, strata=strata, seed=seed, region=region)
@@ -76,7 +68,7 @@ def sample_import(file: Path) -> None:
     from ..importers import ImportError_
     from .service import import_sample, read_sample_csv
 
-    env = _env()
+    env = current_env()
     try:
         with file.open(newline="", encoding="utf-8-sig") as stream:
             rows = read_sample_csv(stream)
@@ -139,13 +131,13 @@ def sample_size(
     from .design import recommend_size
 
     frame = None
-    url = _env().settings.database_url
+    url = current_env().settings.database_url
     exists = not (url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists())
     if voters is None:
         try:
             if not exists:
                 raise FileNotFoundError(url)  # do not create an empty database just to look
-            with _env().database.read() as session:
+            with current_env().database.read() as session:
                 frame, mean = session.execute(
                     select(func.count(Station.id), func.avg(Station.registered_voters))
                 ).one()
@@ -216,7 +208,7 @@ def _measured_deff(strata: str, lead: bool) -> tuple[float, int]:
     from .service import STRATA_LEVELS
 
     width = KEY_LENGTHS[STRATA_LEVELS[strata]]
-    with _env().database.read() as session:
+    with current_env().database.read() as session:
         rows = session.execute(
             select(PreviousResult.station_id, PreviousResult.votes, PreviousResult.valid)
         ).all()
@@ -242,7 +234,7 @@ def quickcount(region: str | None, as_json: bool) -> None:
     from .service import NoDesign, format_quickcount
     from .service import quickcount as compute
 
-    with _env().database.read() as session:
+    with current_env().database.read() as session:
         try:
             document = compute(session, region)
         except UnknownRegion:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from ..models import OutboxEvent, Report, StationResult, utcnow
 from ..regions import to_code
+from .station_lock import lock
 
 #: The version events are written in; ``document`` renders any version in ``SCHEMA_VERSIONS``.
 SCHEMA_VERSION = 2
@@ -278,8 +279,6 @@ def report_data(report: Report, superseded_by: str | None = None) -> dict[str, A
 
 
 def _lock_station(session: Session, station_id: str) -> StationResult:
-    from .station_results import lock
-
     return lock(session, station_id)  # a no-op when this transaction holds it already
 
 

@@ -27,10 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Flag, Report, StationDecision, StationResult, utcnow
+from ..models.reports import MISSING
 from . import checks, consensus, counters, outbox
 from .consensus import DEFAULT_RULE, Rule
+from .station_lock import lock
 
-MISSING, REPORTED, VERIFIED, DISPUTED = "missing", "reported", "verified", "disputed"
+REPORTED, VERIFIED, DISPUTED = "reported", "verified", "disputed"
 STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
 
 
@@ -96,41 +98,6 @@ def counter_values(result: StationResult) -> dict[str, int]:
     if result.flagged:
         values["flagged"] = 1
     return values
-
-
-#: ``session.info`` key: (the transaction, {station id: its locked result row}).
-_LOCKED = "smsgate.station_results.locked"
-
-
-def lock(session: Session, station_id: str) -> StationResult:
-    """The station's result row, locked until commit so concurrent reports queue per station.
-
-    ``populate_existing``: if this session loaded the row before (a check, a CEK), the identity
-    map would hand back those stale values under the fresh lock, and ``refresh`` would move the
-    counters by a difference computed from them (counted twice under concurrent writers).
-    Once locked in a transaction, the row can only change through this session, so storing a
-    report (lock, outbox event, refresh) goes to the database for it once, not three times.
-    """
-    transaction = session.get_transaction()
-    held = session.info.get(_LOCKED)
-    if held is None or held[0] is not transaction:
-        held = (transaction, {})
-        session.info[_LOCKED] = held
-    if station_id in held[1]:
-        return held[1][station_id]
-    query = (
-        select(StationResult)
-        .where(StationResult.station_id == station_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    result = session.scalars(query).one_or_none()
-    if result is None:  # stations imported without a result row (hand-made data)
-        result = StationResult(station_id=station_id, status=MISSING, report_count=0, flagged=False)
-        session.add(result)
-        session.flush()
-    held[1][station_id] = result
-    return result
 
 
 def current_reports(session: Session, station_id: str) -> list[Report]:
