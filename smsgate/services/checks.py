@@ -58,7 +58,13 @@ def capacity(station: Station, report: Report) -> int | None:
     return station.registered_voters if station.registered_voters is not None else report.registered
 
 
+def ballots(report: Report) -> int:
+    """Votes for the candidates plus invalid ballots: what must fit in the registered voters."""
+    return sum(report.votes.values()) + (report.invalid or 0)
+
+
 def is_over_capacity(total: int, registered: int | None) -> bool:
+    """The one capacity rule: the reply's warning and the ``over_capacity`` flag both ask it."""
     return registered is not None and total > registered * (1 + CAPACITY_TOLERANCE)
 
 
@@ -84,7 +90,7 @@ def findings(
     """
     found: list[Finding] = []
     ref = report.ref
-    total = sum(report.votes.values()) + (report.invalid or 0)
+    total = ballots(report)
     registered = capacity(station, report)
     if is_over_capacity(total, registered):
         found.append(

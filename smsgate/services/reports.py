@@ -16,10 +16,6 @@ from . import checks, outbox, station_results
 from .consensus import DEFAULT_RULE, Rule
 from .refs import unique_ref
 
-#: Votes plus invalid ballots may exceed registered voters by this share before we flag it
-#: (the DPTb: voters moved in on the day, who are not on the station's list).
-CAPACITY_TOLERANCE = 0.02
-
 
 @dataclass(frozen=True)
 class Stored:
@@ -28,14 +24,6 @@ class Stored:
     over_capacity: bool
     registered: int | None
     total: int
-
-
-def capacity_of(station: Station, parsed: grammar.Report) -> int | None:
-    return station.registered_voters if station.registered_voters is not None else parsed.registered
-
-
-def is_over_capacity(total: int, registered: int | None) -> bool:
-    return registered is not None and total > registered * (1 + CAPACITY_TOLERANCE)
 
 
 def store(
@@ -54,9 +42,6 @@ def store(
     one after the other and the counters always match the reports.
     """
     station_results.lock(session, station.id)
-    total = sum(parsed.votes.values()) + (parsed.invalid or 0)
-    registered = capacity_of(station, parsed)
-    over = is_over_capacity(total, registered)
     report = Report(
         ref=unique_ref(session, Report.ref),
         station_id=station.id,
@@ -72,6 +57,9 @@ def store(
     )
     session.add(report)
     session.flush()
+    # The same rule, on the same row, as the over_capacity flag below: the reply cannot disagree.
+    total, registered = checks.ballots(report), checks.capacity(station, report)
+    over = checks.is_over_capacity(total, registered)
     previous = select(Report).where(
         Report.station_id == station.id,
         Report.contact_id == contact.id,
