@@ -39,7 +39,9 @@ public contract. Renaming one breaks every reply that names it.
     point at it. ``field`` names ``SAH``/``TS``/``DPT`` when one of them is given twice;
     ``details == ("too_long",)`` when a report goes on beyond 2,000 characters.
     ``details == ("internal_error",)`` marks a bug in this package caught so that ``parse``
-    still returns (it should never be seen; the core should log it).
+    still returns (it should never be seen): ``parse`` logs it with its traceback and the
+    text (PINs masked) on the ``grammar.parser`` logger, and the core answers that the fault
+    is the system's, not the sender's.
 
 Ambiguity has no code of its own: an ambiguous value is ``bad_number`` or
 ``unexpected_token``, an ambiguous keyword typo is ``unknown_command``.
@@ -63,6 +65,8 @@ BAD_STATION = "bad_station"
 POSITIONAL_COUNT = "positional_count"
 MISSING_ARGUMENT = "missing_argument"
 UNEXPECTED_TOKEN = "unexpected_token"
+#: ``ParseError.details`` of a bug caught inside ``parse`` (with ``UNEXPECTED_TOKEN``).
+INTERNAL_ERROR = "internal_error"
 
 ERROR_CODES: tuple[str, ...] = (
     EMPTY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -10,11 +11,14 @@ from grammar import errors
 from grammar.errors import Rejection
 from grammar.fastpath import parse_report_fast
 from grammar.language import parse_normalised
+from grammar.masking import mask
 from grammar.messages import Message, ParseError
 from grammar.normalise import is_empty, normalise
 from grammar.semantics import ReportDraft, build_report, candidate_set, ordered
 
 DEFAULT_CANDIDATES: tuple[str, ...] = ("01", "02", "03")
+
+log = logging.getLogger(__name__)
 
 
 def _candidates(candidates: Sequence[str] | str) -> tuple[str, ...]:
@@ -57,8 +61,10 @@ def parse(
     """
     try:
         return _parse(text, candidates, aliases)
-    except Exception:  # the contract is "never raises"; this marks a bug for the core to log
-        return ParseError(errors.UNEXPECTED_TOKEN, details=("internal_error",))
+    except Exception:  # the contract is "never raises": a bug of ours, not the sender's mistake
+        shown = mask(text) if isinstance(text, str) else type(text).__name__
+        log.exception("internal error in the grammar while parsing %r", shown)
+        return ParseError(errors.UNEXPECTED_TOKEN, details=(errors.INTERNAL_ERROR,))
 
 
 def _parse(

@@ -57,6 +57,11 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "ERROR: {field} needs more. Example: {usage}",
     ),
     "unexpected_token": ("GAGAL: tidak paham '{token}'.", "ERROR: cannot read '{token}'."),
+    # A bug inside the grammar (ParseError details "internal_error"): not the sender's mistake.
+    "parse_fault": (
+        "GAGAL: kesalahan sistem saat membaca pesan ini, sudah dicatat. Laporkan ke koordinator Anda.",
+        "ERROR: a system fault reading this message; it is logged. Please tell your coordinator.",
+    ),
     # --- checks in the core ---
     "unregistered": (
         "GAGAL: nomor ini belum terdaftar di smsgate. Hubungi koordinator Anda. "

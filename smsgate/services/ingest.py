@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import grammar
+from grammar.errors import INTERNAL_ERROR
 
 from .. import commands, observe
 from ..config import Settings
@@ -168,6 +169,8 @@ class Ingest:
         )
         parsed = grammar.parse(_clean_body(sms.text), candidates=candidates, aliases=aliases)  # log: masked
         if isinstance(parsed, grammar.ParseError):
+            if INTERNAL_ERROR in parsed.details:  # the grammar logged it with the text
+                return ctx.fail("parse_fault", outcome="error")
             if contact is None:
                 return ctx.fail("unregistered", outcome="refused")
             return self._parse_error(ctx, parsed)

@@ -21,6 +21,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from grammar.masking import mask as mask
+from grammar.masking import masked as masked
+
 from ..models import Contact, PinFailure
 
 MAX_FAILURES = 5
@@ -33,26 +36,6 @@ GENERATED_DIGITS = 6
 #: SMS that needs it, and its few digits, not the hash, are what limits an offline guesser.
 HASH_METHOD = "scrypt:4096:8:1"
 _PIN = re.compile(r"[0-9]{4,6}")
-_MASKED = re.compile(r"(?<![^\s#*,;])PIN[\s#*,;=:]*\*\*\*\*", re.I)
-#: ``PIN`` as a word, then up to two groups of digits (``PIN 4821``, ``PIN:4821``, ``PIN 1111 2222``).
-_MASK = re.compile(r"(?<![^\s#*,;])(PIN)([\s#*,;]*[=:]?[\s#*,;]*)([0-9]+)(?:([\s#*,;]+)([0-9]+))?", re.I)
-
-
-def mask(text: str) -> str:
-    """``text`` with every PIN replaced by ``****``: what the message log and the logs keep."""
-
-    def hide(match: re.Match[str]) -> str:
-        second = f"{match.group(4)}****" if match.group(5) else ""
-        return f"{match.group(1)}{match.group(2)}****{second}"
-
-    return _MASK.sub(hide, text)
-
-
-def masked(text: str) -> bool:
-    """Whether a stored text carried a PIN (now ``PIN ****``)."""
-    return _MASKED.search(text) is not None
-
-
 def valid(pin: str) -> bool:
     return _PIN.fullmatch(pin) is not None
 
