@@ -40,7 +40,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
-    database = database or Database.from_url(settings.database_url)
+    database = database or Database.from_url(settings.database_url, settings.sqlite_synchronous)
     app.extensions["smsgate.settings"] = settings
     app.extensions["smsgate.database"] = database
     app.extensions["smsgate.gateway"] = Ingest(database, settings)

@@ -207,7 +207,7 @@ def check(env: Env) -> None:
     """Check the deployment: one line per problem with its fix; exit 1 on any error."""
     from . import preflight
 
-    database = Database.from_url(env.settings.database_url)
+    database = Database.from_url(env.settings.database_url, env.settings.sqlite_synchronous)
     try:
         problems = preflight.run(env.settings, database)
     finally:

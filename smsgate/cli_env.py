@@ -33,7 +33,7 @@ class Env:
         if self._database is None:
             from .readiness import require_schema
 
-            database = Database.from_url(self.settings.database_url)
+            database = Database.from_url(self.settings.database_url, self.settings.sqlite_synchronous)
             if self.require_schema:
                 try:
                     require_schema(database.engine, self.settings.database_url)

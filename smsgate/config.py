@@ -73,9 +73,22 @@ def parse_trusted_proxies(value: str | None) -> int:
     return hops
 
 
+def parse_sqlite_synchronous(value: str | None) -> str:
+    """``full`` (the default) or ``normal``: how SQLite syncs its log (smsgate.db.SQLITE_SYNCHRONOUS)."""
+    choice = (value or "full").upper()
+    if choice not in ("FULL", "NORMAL"):
+        raise ConfigError(
+            f"SMSGATE_SQLITE_SYNCHRONOUS: {value!r} is neither full nor normal; "
+            "unset it (full: no acknowledged report lost in a power cut)"
+        )
+    return choice
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///smsgate.db"
+    #: SQLite's ``PRAGMA synchronous`` (``SMSGATE_SQLITE_SYNCHRONOUS``): ``FULL`` or ``NORMAL``.
+    sqlite_synchronous: str = "FULL"
     public_url: str | None = None
     twilio_auth_token: str | None = None
     twilio_account_sid: str | None = None
@@ -173,6 +186,7 @@ class Settings:
 
         return cls(
             database_url=database_url(get("SMSGATE_DATABASE_URL")),
+            sqlite_synchronous=parse_sqlite_synchronous(get("SMSGATE_SQLITE_SYNCHRONOUS")),
             public_url=get("SMSGATE_PUBLIC_URL"),
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_account_sid=get("TWILIO_ACCOUNT_SID"),

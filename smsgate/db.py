@@ -20,11 +20,17 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+#: SQLite's ``PRAGMA synchronous`` by default: ``FULL`` syncs the write-ahead log at every
+#: commit, so a report answered OK survives a power cut or an operating-system crash;
+#: ``NORMAL`` syncs only at checkpoints (faster, but such a crash can roll back the last
+#: commits). ``SMSGATE_SQLITE_SYNCHRONOUS`` chooses; README "Deploying" has the measured cost.
+SQLITE_SYNCHRONOUS = "FULL"
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_synchronous)
         return engine
     # A dead or unreachable server fails a connection within seconds instead of the kernel's
     # minutes; a URL that names its own connect_timeout keeps it.
@@ -51,7 +57,11 @@ def _configure_postgresql(engine: Engine) -> None:
             )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    if synchronous.upper() not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
+    synchronous = synchronous.upper()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -59,7 +69,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
@@ -111,8 +121,8 @@ class Database:
     _blocked_elsewhere: bool = field(default=False, repr=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        engine = make_engine(url)
+    def from_url(cls, url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Database:
+        engine = make_engine(url, sqlite_synchronous)
         return cls(
             engine=engine,
             sessions=sessionmaker(engine, expire_on_commit=False),

@@ -85,6 +85,7 @@ def test_init_says_what_it_created(tmp_path: Path) -> None:
         ("SMSGATE_SEND_RATE", "android=fast"),
         ("SMSGATE_TIMEZONE", "WITA"),
         ("SMSGATE_TRUSTED_PROXIES", "caddy"),
+        ("SMSGATE_SQLITE_SYNCHRONOUS", "off"),
     ],
 )
 def test_a_bad_variable_is_one_line_naming_it(
