@@ -315,11 +315,11 @@ def serve(demo: Demo) -> None:
     )
     demo.echo(
         f"  more SMS:  {smsgate} simulate --url {demo.url} --auth-token {demo.auth_token} "
-        f"--database {database} --messages 1000 --rate 100 --seed $RANDOM"
+        f"--database {database} --messages 1000 --rate 100"
     )
     demo.echo(
-        "             (a new --seed sends new texts: flood control holds a phone's repeat of its "
-        "last text for 10 minutes)"
+        "             (runs again at once: it continues this night and sends no text flood control "
+        "would hold; it lists what flood control held)"
     )
     demo.echo(f"  files:     {folder}")
     if not demo.options.keep_running or demo.server is None:

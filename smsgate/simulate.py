@@ -6,14 +6,20 @@ count and correct it by resending, some ask ``CEK`` or ``BANTUAN``, a few strang
 and the provider delivers some messages twice (same ``MessageSid``). Every request carries a
 real ``X-Twilio-Signature`` computed over the exact URL it is posted to.
 
-The plan is deterministic for a seed (who sends what, in which form); message ids are new on
-every run so a second run against the same database is new traffic, not redeliveries.
+The plan is deterministic for a seed and the database's state (who sends what, in which form);
+message ids are new on every run so a second run against the same database is new traffic, not
+redeliveries. When the roster comes from the database, a run continues the night that is
+already there: a station that has a result keeps its count, and no volunteer sends the text
+flood control would hold (their latest handled text of the last ``SMSGATE_FLOOD_DUPLICATE_SECONDS``):
+another tolerated form says the same thing. So the command can be run again at once.
 Messages go out at a fixed rate from a pool of connections; a message that depends on an
 earlier one (a correction, a redelivery, a ``CEK``) waits until that one was answered.
 
 ``run`` returns a ``Summary``: replies by outcome, status codes, latency percentiles and, when
 the database is readable, the reports stored for this run against the report messages the
-server accepted (the two must be equal: a redelivery never stores a second report).
+server accepted (the two must be equal: a redelivery never stores a second report) and what
+flood control held. ``Summary.problems`` is what makes ``smsgate simulate`` exit 1: a failed
+request, a count that differs, or a message answered otherwise than planned (held included).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -38,7 +45,7 @@ from tqdm import tqdm
 from twilio.request_validator import RequestValidator
 
 from .db import Database
-from .models import VOLUNTEER, Candidate, Contact, InboundMessage, Report, Station
+from .models import VOLUNTEER, Candidate, Contact, InboundMessage, Report, Station, StationResult, utcnow
 from .phones import InvalidPhone, normalise_phone
 from .regions import normalise_code, to_key
 
@@ -104,11 +111,19 @@ class Volunteer:
 
 @dataclass
 class Roster:
-    """The volunteers, the stations of their desas (number -> registered voters) and the candidates."""
+    """The volunteers, the stations of their desas (number -> registered voters) and the candidates.
+
+    From a database also what the night so far left behind: ``counts``, the count each station
+    with a result has, keyed by (dotted desa, tps), so a new run does not contradict it; and
+    ``latest``, each phone's latest handled text within flood control's window (normalised as
+    flood control compares texts), which a new run must not send again.
+    """
 
     volunteers: list[Volunteer]
     stations: dict[str, dict[int, int | None]] = field(default_factory=dict)
     candidates: tuple[str, ...] = ("01", "02", "03")
+    counts: dict[tuple[str, int], Count] = field(default_factory=dict)
+    latest: dict[str, str] = field(default_factory=dict)
 
     def station_numbers(self, volunteer: Volunteer) -> list[int]:
         if volunteer.tps is not None:
@@ -119,8 +134,20 @@ class Roster:
         return self.stations.get(desa, {}).get(tps) or DEFAULT_VOTERS
 
 
-def roster_from_database(database: Database) -> Roster:
-    """Every active volunteer of the database with the stations of their desa."""
+#: Outcomes of messages flood control held (services/flood.py): they neither count nor match.
+HELD_OUTCOMES = ("duplicate_text", "throttled", "error")
+#: SMSGATE_FLOOD_DUPLICATE_SECONDS's default: how far back a repeated text is held.
+DUPLICATE_WINDOW = 600
+
+
+def normal_text(body: str) -> str:
+    """A text as flood control compares it: whitespace and case aside."""
+    return " ".join(body.split()).upper()
+
+
+def roster_from_database(database: Database, window: float = DUPLICATE_WINDOW) -> Roster:
+    """Every active volunteer of the database with the stations of their desa, the counts of
+    stations that have a result, and each phone's latest handled text of the last ``window`` s."""
     with database.read() as session:
         rows = session.execute(
             select(Contact.phone, Contact.region_code, Contact.tps, Contact.lang)
@@ -136,7 +163,26 @@ def roster_from_database(database: Database) -> Roster:
             if code in desas:
                 stations[code][tps] = voters
         candidates = tuple(session.scalars(select(Candidate.code).order_by(Candidate.code)))
-    return Roster(volunteers, dict(stations), candidates or ("01", "02", "03"))
+        counts = {}
+        for key, votes, invalid in session.execute(
+            select(StationResult.station_id, StationResult.votes, StationResult.invalid).where(
+                StationResult.status.in_(("reported", "verified")), StationResult.votes.is_not(None)
+            )
+        ):
+            desa = f"{key[:2]}.{key[2:4]}.{key[4:6]}.{key[6:10]}"
+            if desa in desas:
+                counts[(desa, int(key[10:]))] = Count(dict(votes), invalid or 0)
+        latest = {}
+        for phone, body in session.execute(
+            select(InboundMessage.from_number, InboundMessage.body)
+            .where(
+                InboundMessage.received_at > utcnow() - timedelta(seconds=window),
+                InboundMessage.outcome.not_in(HELD_OUTCOMES),
+            )
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+        ):
+            latest[phone] = normal_text(body or "")
+    return Roster(volunteers, dict(stations), candidates or ("01", "02", "03"), counts, latest)
 
 
 def roster_from_csv(path: Path, candidates: Sequence[str] = ("01", "02", "03")) -> Roster:
@@ -322,16 +368,37 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
     def count_of(desa: str, tps: int) -> Count:
         key = (desa, tps)
         if key not in counts:
-            counts[key] = station_count(seed, desa, tps, roster.candidates, roster.registered(desa, tps))
+            counts[key] = roster.counts.get(key) or station_count(
+                seed, desa, tps, roster.candidates, roster.registered(desa, tps)
+            )
         return counts[key]
+
+    def new_text(phone: str, bodies: Iterable[str]) -> str:
+        """The first of ``bodies`` that is not the phone's latest text before this run (flood
+        control would hold it); when all are, the first (then marked a repeat by ``add``)."""
+        held = roster.latest.get(phone)
+        first = None
+        for body in bodies:
+            first = body if first is None else first
+            if normal_text(body) != held:
+                return body
+        assert first is not None
+        return first
+
+    def report_bodies(volunteer: Volunteer, form: str, count: Count, tps: int) -> Iterable[str]:
+        for f in [form, *(f for f in FORMS if f != form)]:
+            if f != "no_station" or volunteer.tps is not None:
+                yield report_body(f, count, volunteer.desa, tps, rng)
 
     def add(category: str, form: str, phone: str, body: str, expect: str | None, **kw: object) -> Planned:
         index = len(out)
         sid = kw.pop("sid", None) or f"SM{run_id}{index:024x}"
-        text = (phone, " ".join(body.split()).upper())
+        text = (phone, normal_text(body))
         first = texts.get(text) if category != "duplicate" else None
         if first is not None:
             kw["repeat"] = first.repeat = True
+        if category != "duplicate" and roster.latest.get(phone) == text[1]:
+            kw["repeat"] = True  # no other text says the same: flood control may hold it
         item = Planned(index, category, form, phone, body, str(sid), expect, **kw)  # type: ignore[arg-type]
         if category != "duplicate":
             texts.setdefault(text, item)
@@ -343,14 +410,17 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
         if volunteer is None:  # everyone reported: a volunteer sends the same count again
             volunteer, tps, _ = rng.choice(reported)
             form = _pick_form(rng, volunteer)
-            body = report_body(form, count_of(volunteer.desa, tps), volunteer.desa, tps, rng)
+            body = new_text(
+                volunteer.phone, report_bodies(volunteer, form, count_of(volunteer.desa, tps), tps)
+            )
             add("report", f"resend:{form}", volunteer.phone, body, "OK", stores_report=True)
             return
         tps = rng.choice(roster.station_numbers(volunteer))
         count = count_of(volunteer.desa, tps)
         wrong = rng.random() < WRONG_FIRST
         form = _pick_form(rng, volunteer)
-        body = report_body(form, _typo(count, rng) if wrong else count, volunteer.desa, tps, rng)
+        sent = _typo(count, rng) if wrong else count
+        body = new_text(volunteer.phone, report_bodies(volunteer, form, sent, tps))
         item = add("report", form, volunteer.phone, body, "OK", stores_report=True)
         reported.append((volunteer, tps, item.index))
         if wrong:
@@ -366,7 +436,9 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
                 continue
             volunteer, tps, index = to_correct.pop(rng.randrange(len(to_correct)))
             form = _pick_form(rng, volunteer)
-            body = report_body(form, count_of(volunteer.desa, tps), volunteer.desa, tps, rng)
+            body = new_text(
+                volunteer.phone, report_bodies(volunteer, form, count_of(volunteer.desa, tps), tps)
+            )
             add("correction", form, volunteer.phone, body, "OK", stores_report=True, after=index)
         elif category == "duplicate":
             original = out[rng.randrange(len(out))]
@@ -386,21 +458,29 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
             volunteer, tps, index = rng.choice(reported)
             if rng.random() < 0.3:
                 word = "HELP" if volunteer.lang == "en" else rng.choice(["BANTUAN", "bantuan", "?"])
-                add("command", "help", volunteer.phone, word, None)
+                add("command", "help", volunteer.phone, new_text(volunteer.phone, (word, "?", "HELP")), None)
             else:
                 word = "CHECK" if volunteer.lang == "en" else "CEK"
-                add("command", "check", volunteer.phone, f"{word} TPS {tps}", "OK", after=index)
+                body = new_text(volunteer.phone, (f"{word} TPS {tps}", f"{word} TPS {tps:03d}"))
+                add("command", "check", volunteer.phone, body, "OK", after=index)
         elif category == "mistake":
             volunteer = rng.choice(volunteers)
             tps = rng.choice(roster.station_numbers(volunteer))
             kind = rng.choice(MISTAKES)
-            body = mistake_body(kind, count_of(volunteer.desa, tps), tps, roster.candidates)
+            count = count_of(volunteer.desa, tps)
+            kinds = [kind, *(k for k in MISTAKES if k != kind)]
+            body = new_text(volunteer.phone, (mistake_body(k, count, tps, roster.candidates) for k in kinds))
             add("mistake", kind, volunteer.phone, body, "GAGAL")
         else:
             volunteer = rng.choice(volunteers)
             tps = rng.choice(roster.station_numbers(volunteer))
-            body = report_body("canonical", count_of(volunteer.desa, tps), volunteer.desa, tps, rng)
-            add("unregistered", "report", next(strangers), body, "GAGAL")
+            stranger = next(strangers)
+            count = count_of(volunteer.desa, tps)
+            body = new_text(
+                stranger,
+                (report_body(f, count, volunteer.desa, tps, rng) for f in FORMS if f != "no_station"),
+            )
+            add("unregistered", "report", stranger, body, "GAGAL")
     return out
 
 
@@ -458,16 +538,52 @@ class Summary:
     reports_stored: int | None = None
     messages_logged: int | None = None
     distinct_messages: int = 0
+    #: What flood control did to this run's messages (from the database): ``duplicate_text``
+    #: and ``throttled`` (held: not handled, no reply), ``reply_limit`` (handled, no reply).
+    flood: Counter[str] | None = None
+    #: Message ids flood control held or left unanswered.
+    flood_ids: set[str] = field(default_factory=set)
 
     @property
     def throughput(self) -> float:
         return self.sent / self.elapsed if self.elapsed else 0.0
 
     @property
+    def problems(self) -> list[str]:
+        """Why the run failed, one phrase each; empty when every message was answered as planned.
+
+        A message flood control held counts as a problem unless the plan itself repeated the
+        text (then holding it is what flood control is for); a held message is never silent."""
+        found = []
+        failed_requests = self.non_200 + sum(self.errors.values())
+        if failed_requests:
+            found.append(f"{failed_requests} requests failed (non-200 or connection errors)")
+        if self.reports_stored is not None and self.reports_stored != self.accepted_report_messages:
+            found.append(f"{self.reports_stored} reports stored for {self.accepted_report_messages} accepted")
+        answered = [r for r in self.unexpected if r.status == 200]
+        if answered:
+            held = [r for r in answered if r.planned.sid in self.flood_ids]
+            silent = [r for r in answered if r.outcome == "none" and r.planned.sid not in self.flood_ids]
+            detail = []
+            if held:
+                detail.append(f"{len(held)} held or left unanswered by flood control")
+            if silent:
+                detail.append(
+                    f"{len(silent)} without reply (flood control, if the server's limits are on; "
+                    "--database shows which)"
+                    if self.flood is None
+                    else f"{len(silent)} without reply"
+                )
+            found.append(
+                f"{len(answered)} messages answered otherwise than planned"
+                + (f" ({'; '.join(detail)})" if detail else "")
+            )
+        return found
+
+    @property
     def failed(self) -> bool:
-        """Whether the run found a fault: a request without 200, or reports stored != accepted."""
-        mismatch = self.reports_stored is not None and self.reports_stored != self.accepted_report_messages
-        return self.non_200 > 0 or sum(self.errors.values()) > 0 or mismatch
+        """Whether the run found a fault (``problems``); ``smsgate simulate`` then exits 1."""
+        return bool(self.problems)
 
     @property
     def non_200(self) -> int:
@@ -524,6 +640,14 @@ class Summary:
                 f"accepted report messages ({verdict}); {self.messages_logged} of "
                 f"{self.distinct_messages} distinct messages logged"
             )
+        if self.flood is not None:
+            lines.append(
+                f"flood control: held {self.flood['duplicate_text']} as a repeat of the phone's last text "
+                f"(duplicate_text), {self.flood['throttled']} over the per-minute limit (throttled); "
+                f"{self.flood['reply_limit']} handled without a reply (reply_limit)"
+            )
+        problems = self.problems
+        lines.append("result: " + ("FAILED: " + "; ".join(problems) if problems else "OK"))
         return "\n".join(lines)
 
 
@@ -719,6 +843,28 @@ def count_stored(database: Database, sid_prefix: str) -> tuple[int, int]:
     return int(reports or 0), int(logged or 0)
 
 
+def flood_outcomes(database: Database, sid_prefix: str) -> tuple[Counter[str], set[str]]:
+    """What flood control did to one run's Twilio messages: counts by kind, and their ids."""
+    pattern = sid_prefix + "%"
+    kinds: Counter[str] = Counter({"duplicate_text": 0, "throttled": 0, "reply_limit": 0})
+    ids = set()
+    with database.read() as session:
+        rows = session.execute(
+            select(
+                InboundMessage.provider_message_id, InboundMessage.outcome, InboundMessage.error_code
+            ).where(
+                InboundMessage.provider == "twilio",
+                InboundMessage.provider_message_id.like(pattern),
+                (InboundMessage.outcome.in_(("duplicate_text", "throttled")))
+                | (InboundMessage.error_code == "reply_limit"),
+            )
+        )
+        for sid, outcome, error_code in rows:
+            kinds[outcome if outcome in ("duplicate_text", "throttled") else error_code] += 1
+            ids.add(sid)
+    return kinds, ids
+
+
 def run(
     url: str,
     auth_token: str,
@@ -752,4 +898,5 @@ def run(
     )
     if database is not None:
         summary.reports_stored, summary.messages_logged = count_stored(database, f"SM{run_id}")
+        summary.flood, summary.flood_ids = flood_outcomes(database, f"SM{run_id}")
     return summary
