@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 import grammar
 
-from ..models import Flag, Station, StationResult
+from ..models import Flag, Report, Station, StationResult
 from ..replies import status_word, text
 from ..services import incidents, scope, stations, tally
 from . import Context, Outcome, handles
@@ -109,12 +109,16 @@ def status(ctx: Context, message: grammar.Status) -> Outcome:
         extras.append(text("status_incidents", ctx.lang, count=seen))
     if result is None or result.status == "missing" or not result.votes:
         return ctx.ok("station_status_missing", *extras, station=station.id)
+    # The result stores 0 invalid ballots when the counted report gave none; the reply shows
+    # TS only when the volunteer sent it, as their own confirmation did.
+    counted = ctx.session.get(Report, result.report_id) if result.report_id is not None else None
+    invalid = counted.invalid if counted is not None else result.invalid
     return ctx.ok(
         "station_status",
         *extras,
         station=station.id,
         status=status_word(result.status, ctx.lang),
         votes=votes_text(result.votes),
-        extras=extras_text(None, result.invalid, None),
+        extras=extras_text(None, invalid, None),
         count=result.report_count,
     )

@@ -93,3 +93,12 @@ def test_status_of_one_station(sms):
     assert sms(COORD_KOTA, "STATUS 63.71.01.1001/1") == "OK STATUS 6371011001001: belum ada laporan."
     assert sms(COORD_KALTIM, "STATUS 6371011001012") == "ERROR: TPS 6371011001012 is outside your area."
     assert sms(COORD_KOTA, "STATUS 6371011001099") == "GAGAL: TPS 6371011001099 tidak terdaftar."
+
+
+def test_status_shows_ts_only_when_the_volunteer_sent_it(sms):
+    sms(VOLUNTEER_A, "TPS 012 01=152 02=80 03=20")
+    reply = sms(COORD_KOTA, "STATUS 6371011001012")
+    assert reply.startswith("OK STATUS 6371011001012 ") and ": 01=152 02=80 03=20, 1 laporan." in reply, reply
+    assert "TS=" not in reply
+    sms(VOLUNTEER_A, "TPS 012 01=152 02=80 03=20 TS=0")
+    assert ": 01=152 02=80 03=20 TS=0, " in sms(COORD_KOTA, "STATUS 6371011001012")
