@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import exists, func, literal, or_, select
@@ -487,11 +487,13 @@ def volunteers_csv_rows(session: Session, scope_code: str | None) -> Iterator[li
         yield [phone, name, region_code or "", region_name or "", tps or ""]
 
 
-def results_csv_rows(session: Session, key: str) -> Iterator[list[Any]]:
+def results_csv_rows(session: Session, key: str, zone: tzinfo = UTC) -> Iterator[list[Any]]:
     """Every station under ``key`` with its result, as plain rows straight from the cursor.
 
     Building an ORM object per station cost ten times the query at province scale; reading
-    columns through SQLAlchemy Core keeps a national export to the database's own time."""
+    columns through SQLAlchemy Core keeps a national export to the database's own time.
+    ``updated_at`` is ISO 8601 in ``zone`` (the dashboard's, SMSGATE_TIMEZONE) with its offset,
+    so the file shows the times the dashboard shows and still names the instant exactly."""
     codes = [c for c, _ in candidates(session)]
     yield [
         "station_id", "region_code", "desa", "tps", "status", *(f"votes_{c}" for c in codes),
@@ -525,7 +527,7 @@ def results_csv_rows(session: Session, key: str) -> Iterator[list[Any]]:
             "" if invalid is None else invalid,
             count or 0,
             int(bool(flagged)),
-            updated.isoformat() if status is not None and updated is not None else "",
+            updated.astimezone(zone).isoformat(timespec="seconds") if status is not None and updated else "",
         ]
 
 

@@ -546,7 +546,8 @@ def results_csv() -> ResponseReturnValue:
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
     key = to_key(code)
-    return csv_response(lambda db: queries.results_csv_rows(db, key), f"hasil-{key or 'nasional'}.csv")
+    zone = ZoneInfo(current_app.extensions["smsgate.settings"].timezone)
+    return csv_response(lambda db: queries.results_csv_rows(db, key, zone), f"hasil-{key or 'nasional'}.csv")
 
 
 @bp.get("/incidents")

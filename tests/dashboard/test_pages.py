@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -287,7 +288,7 @@ def test_volunteer_history_and_the_not_reported_list(admin, sms):
     assert [r[0] for r in rows[1:]] == [VOLUNTEER_C]
 
 
-def test_results_csv_for_a_region(admin, sms):
+def test_results_csv_for_a_region(app, admin, sms):
     night(sms)
     response = admin.get("/dashboard/export/results.csv?region=63.71.01")
     assert response.mimetype == "text/csv" and "hasil-637101.csv" in response.headers["Content-Disposition"]
@@ -297,6 +298,12 @@ def test_results_csv_for_a_region(admin, sms):
     assert mantuil["status"] == "disputed" and mantuil["desa"] == "Mantuil"
     kelayan = next(r for r in rows if r["station_id"] == KELAYAN_1)
     assert (kelayan["votes_01"], kelayan["votes_02"], kelayan["valid"]) == ("50", "60", "120")
+    # updated_at in the dashboard's zone (SMSGATE_TIMEZONE), ISO 8601 with its offset
+    zone = ZoneInfo(app.extensions["smsgate.settings"].timezone)
+    updated = datetime.fromisoformat(mantuil["updated_at"])
+    assert updated.utcoffset() == datetime.now(zone).utcoffset() != timedelta(0)
+    assert mantuil["updated_at"][19:] == datetime.now(zone).isoformat()[-6:]  # e.g. +08:00, no fraction
+    assert abs(updated - datetime.now(UTC)) < timedelta(minutes=10)
 
 
 def test_incidents_page(admin, sms):
