@@ -70,6 +70,17 @@ def number(value: Any) -> str:
     return text.replace(",", ".") if lang() == "id" else text
 
 
+@bp.app_template_filter("rate")
+def rate(value: float | None) -> str:
+    """A rate per minute for people: whole numbers (``2.274``, not ``2274.0``); one decimal
+    only below 10 when it has one (``0,5``). Mirrored by ``fmtRate`` in dashboard.js."""
+    n = float(value or 0)
+    if n >= 10 or n == int(n):
+        return number(round(n))
+    text = f"{n:.1f}"
+    return text.replace(".", ",") if lang() == "id" else text
+
+
 @bp.app_template_filter("when")
 def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A moment in the deployment's zone (SMSGATE_TIMEZONE), e.g. ``2024-02-14 19:05:00 WITA``."""
@@ -381,10 +392,14 @@ def review() -> ResponseReturnValue:
         dissent = review_service.dissent(db, key, size + 1, (dpage - 1) * size)
         groups = review_service.dissent_by_kecamatan(db, key)
         names = queries.region_names(db, {g["kecamatan"] for g in groups})
+        desas = queries.region_names(db, {i["station_id"][:10] for i in items + dissent})
         codes = queries.candidates(db)
     for group in groups:
         group["code"] = to_code(group["kecamatan"])
         group["name"] = names.get(group["code"], group["code"])
+    for item in items + dissent:  # people know a station as "TPS 012, Mantuil", not by its 13 digits
+        item["tps"] = int(item["station_id"][10:])
+        item["desa"] = desas.get(to_code(item["station_id"][:10]), "")
     return render_template(
         "dashboard/review.html",
         items=items[:size],

@@ -229,3 +229,51 @@ def test_quick_count_card_follows_the_night(page, live_url, client, database, da
     assert card.locator("polyline").count() == 3
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "quick-count.png"), full_page=True)
+
+
+def test_a_laptop_screen_shows_everything(page, live_url, client):
+    """At 1366x768, the commonest laptop screen: nothing cut, nothing said twice, whole numbers."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    webhook = TwilioSender(client)
+    webhook(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20")
+    webhook(VOLUNTEER_B, "TPS 012 01=90 02=85 03=20")
+    webhook(VOLUNTEER_EN, "TPS 001 01=50 02=60 03=10")
+    page.goto(f"{live_url}/dashboard/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(f"{live_url}/dashboard/")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    # The country's overview names it once (its heading), not again as a one-item breadcrumb.
+    sync_api.expect(page.locator("h1")).to_contain_text("Indonesia")
+    assert page.locator(".crumbs").count() == 0
+    assert page.locator("main").inner_text().count("Indonesia") == 1
+    # Reports per minute in whole numbers, as rendered and after the page refreshed itself.
+    label = page.locator("#activity text", has_text="max ")
+    assert label.text_content() == "max 3/min"
+    sync_api.expect(page.locator("#overview[data-refreshed]")).to_have_count(1, timeout=20000)
+    assert page.locator("#activity text", has_text="max ").text_content() == "max 3/min"
+    page.screenshot(path=str(ARTIFACTS / "laptop-overview.png"), full_page=True)
+
+    # A kabupaten/kota's table: every column, the last one included, inside its card.
+    page.goto(f"{live_url}/dashboard/regions/63.71")
+    box = page.evaluate(
+        """() => {
+        const table = document.querySelector('#children'), card = table.closest('.card');
+        const last = table.querySelector('thead th:last-child').getBoundingClientRect();
+        const inner = card.getBoundingClientRect();
+        return {scroll: card.scrollWidth, client: card.clientWidth, last: last.right, card: inner.right,
+                page: document.documentElement.clientWidth};
+    }"""
+    )
+    assert box["scroll"] <= box["client"] and box["last"] <= box["card"] <= box["page"], box
+    sync_api.expect(page.locator("#children thead th").last).to_contain_text("03 %")
+    page.screenshot(path=str(ARTIFACTS / "laptop-regions.png"), full_page=True)
+
+    # A review card names the station as people know it: TPS number and desa, then its id.
+    page.goto(f"{live_url}/dashboard/review")
+    card = page.locator(".review-item").first
+    sync_api.expect(card.locator(".station-name")).to_have_text("TPS 012 Mantuil")
+    sync_api.expect(card.locator(".station-id")).to_have_text("6371011001012")
+    page.screenshot(path=str(ARTIFACTS / "laptop-review.png"), full_page=True)

@@ -39,6 +39,7 @@ def test_demo_sets_up_serves_simulates_and_tallies(tmp_path: Path) -> None:
     match = re.search(r"database: (\d+) reports stored for (\d+) accepted report messages \(OK\)", output)
     assert match and match.group(1) == match.group(2) and int(match.group(1)) > 0, output
     assert "63.72 Kota Banjarbaru" in output and "63 Kalimantan Selatan" in output
+    assert "(1 process, log " in output and "1 processes" not in output and "workers" not in output
     url = re.search(r"server:\s+(http://127\.0\.0\.1:\d+)", output)
     assert url, output
     with pytest.raises(requests.ConnectionError):  # --exit stopped the server

@@ -9,6 +9,13 @@
     var s = Number(n).toLocaleString("en-US");
     return lang === "id" ? s.replace(/,/g, ".") : s;
   }
+  // Whole numbers per minute ("2,274", not "2274.0"); one decimal only below 10 (as the "rate" filter).
+  function fmtRate(x, lang) {
+    var n = Number(x) || 0;
+    if (n >= 10 || n === Math.round(n)) return fmtNumber(Math.round(n), lang);
+    var s = n.toFixed(1);
+    return lang === "id" ? s.replace(".", ",") : s;
+  }
   function fmtPct(x, lang) {
     var s = Number(x).toFixed(1) + "%";
     return lang === "id" ? s.replace(".", ",") : s;
@@ -36,21 +43,21 @@
     return svg;
   }
 
-  function activityChart(activity) {
+  function activityChart(activity, lang) {
     var svg = el("svg", { "class": "chart", viewBox: "0 0 600 160", role: "img" });
     var points = activity.points;
     if (!points.length) return svg;
     var peak = activity.peak || 1, w = 580 / points.length;
     points.forEach(function (p, i) {
-      var h = 130 * p.per_minute / peak;
+      var h = 118 * p.per_minute / peak;  // the tallest bar stays below the "max" label
       var r = el("rect", { "class": "c0", x: 10 + w * i, width: Math.max(w - 1, 1), y: 140 - h, height: h });
-      r.appendChild(el("title", {}, p.label + ": " + p.per_minute));
+      r.appendChild(el("title", {}, p.label + ": " + fmtRate(p.per_minute, lang)));
       svg.appendChild(r);
     });
     svg.appendChild(el("text", { x: 10, y: 156, "class": "label" }, points[0].label));
     svg.appendChild(el("text", { x: 590, y: 156, "class": "label", "text-anchor": "end" },
       points[points.length - 1].label));
-    svg.appendChild(el("text", { x: 590, y: 12, "class": "label", "text-anchor": "end" }, "max " + activity.peak + "/min"));
+    svg.appendChild(el("text", { x: 590, y: 12, "class": "label", "text-anchor": "end" }, "max " + fmtRate(activity.peak, lang) + "/min"));
     return svg;
   }
 
@@ -142,7 +149,7 @@
     var votes = root.querySelector("#votes");
     if (votes) votes.replaceChildren(barChart(doc.candidates, lang));
     var activity = root.querySelector("#activity");
-    if (activity) activity.replaceChildren(activityChart(doc.activity));
+    if (activity) activity.replaceChildren(activityChart(doc.activity, lang));
     var qc = root.querySelector("#quick-count");
     if (qc && doc.quick_count) {
       qc.replaceChildren.apply(qc, quickCountCard(root, doc.quick_count, lang));
