@@ -431,6 +431,14 @@ def simulate(
     if volunteers is None:
         database_url = database_url or Settings.database_url
     database = Database.from_url(database_url) if database_url else None
+    if database is not None:
+        from .readiness import require_schema
+
+        try:  # the same one line as every command before init, and no empty file left behind
+            require_schema(database.engine, database_url)  # type: ignore[arg-type]
+        except Exception:
+            database.dispose()
+            raise
     try:
         roster = roster_from_csv(volunteers) if volunteers else roster_from_database(database)  # type: ignore[arg-type]
         if not roster.volunteers:

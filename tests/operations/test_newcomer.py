@@ -148,3 +148,39 @@ def test_the_printed_commands_run_in_a_fresh_shell(tmp_path: Path) -> None:
     )
     assert check.returncode == 0 and "error:" not in check.stdout, check  # warnings allowed
     assert "0 error(s)" in check.stderr
+
+
+def test_the_printed_simulate_command_runs_again_at_once(tmp_path: Path) -> None:
+    """The demo's ``more SMS`` line, twice in a row in a fresh shell against the running demo
+    (flood control on, as the demo serves it): each run sends only texts flood control lets
+    through, ends ``result: OK`` and exits 0. Fewer messages than printed, to stay quick."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SMSGATE_", "TWILIO_"))}
+    demo = subprocess.Popen(
+        [*SMSGATE, *DEMO, "--dir", str(tmp_path / "demo"), "--port", "0"],
+        env=base,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, command = [], None
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            output.append(line)
+            if line.strip().startswith("more SMS:"):
+                command = line.split(":", 1)[1].strip()
+            if "the server keeps running" in line:
+                break
+        assert command and "--messages 1000" in command, "".join(output)
+        command = command.replace("--messages 1000", "--messages 60")
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        for run in ("first", "again"):
+            shell = ["sh", "-c", command]
+            result = subprocess.run(shell, env=env, capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, (run, result.stdout, result.stderr)
+            assert result.stdout.rstrip().endswith("result: OK"), (run, result.stdout)
+            assert "flood control: held " in result.stdout
+    finally:
+        demo.terminate()
+        demo.wait(60)

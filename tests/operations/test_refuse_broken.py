@@ -24,7 +24,8 @@ def _one_line(output: str) -> str:
 
 
 def test_a_command_before_init_says_run_init_and_creates_no_file(tmp_path: Path) -> None:
-    for args in (["tally"], ["outbox", "status"], ["remind", "--dry-run"]):
+    simulate = ["simulate", "--url", "http://127.0.0.1:9", "--auth-token", "t", "--messages", "1"]
+    for args in (["tally"], ["outbox", "status"], ["remind", "--dry-run"], ["gateways", "status"], simulate):
         result = smsgate(*args, env={}, cwd=tmp_path)
         assert result.returncode == 1, result
         line = _one_line(result.stderr)
