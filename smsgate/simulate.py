@@ -170,7 +170,7 @@ def roster_from_database(database: Database, window: float = DUPLICATE_WINDOW) -
             )
         ):
             desa = f"{key[:2]}.{key[2:4]}.{key[4:6]}.{key[6:10]}"
-            if desa in desas:
+            if desa in desas and votes:
                 counts[(desa, int(key[10:]))] = Count(dict(votes), invalid or 0)
         latest = {}
         for phone, body in session.execute(
