@@ -1,5 +1,6 @@
 """Project-wide promises: migrations match the models, and the README documents every
-CLI command and every message keyword (the documentation is tested, as in datasette)."""
+CLI command, environment variable and message keyword (the documentation is tested, as in
+datasette)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ def _commands(group: click.Group, prefix: str = "smsgate") -> list[str]:
 def test_every_cli_command_is_in_the_readme():
     missing = [name for name in _commands(main) if f"`{name}" not in README]
     assert not missing, f"undocumented commands: {missing}"
+
+
+def test_every_environment_variable_is_in_the_readme():
+    """Every variable the code reads, ``SMSGATE_…`` or ``TWILIO_…``, is named in the README."""
+    import re
+
+    root = Path(__file__).parent.parent
+    names = {
+        name
+        for folder in ("smsgate", "webhooks")
+        for path in (root / folder).rglob("*.py")
+        for name in re.findall(r'"((?:SMSGATE|TWILIO)_[A-Z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert "SMSGATE_SQLITE_SYNCHRONOUS" in names
+    missing = sorted(name for name in names if f"`{name}" not in README and f"{name}=" not in README)
+    assert not missing, f"undocumented variables: {missing}"
 
 
 def test_every_message_keyword_is_in_the_readme():
