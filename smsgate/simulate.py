@@ -348,7 +348,9 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
 
 
 def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None) -> list[Planned]:
-    """``messages`` webhooks for an election night, deterministic for ``seed`` (ids aside)."""
+    """``messages`` webhooks for an election night, deterministic for ``seed`` and the roster
+    (ids aside). Stations in ``roster.counts`` keep that count; a text equal to the phone's
+    ``roster.latest`` is replaced by another form saying the same, or marked a repeat."""
     if not roster.volunteers:
         raise ValueError("no volunteers to simulate (register some first)")
     rng = random.Random(seed)
