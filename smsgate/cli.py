@@ -492,9 +492,14 @@ def demo(
         keep_running=keep_running,
     )
     try:
-        run_demo(options, echo=click.echo)
+        state = run_demo(options, echo=click.echo)
     except (RuntimeError, LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    problems = getattr(state.summary, "problems", None)
+    if problems:  # the night was not answered as planned: say so, never exit 0
+        raise click.ClickException(
+            f"the simulated night failed: {'; '.join(problems)} (server log: {folder / 'server.log'})"
+        )
 
 
 @main.group()

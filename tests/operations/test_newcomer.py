@@ -184,3 +184,30 @@ def test_the_printed_simulate_command_runs_again_at_once(tmp_path: Path) -> None
     finally:
         demo.terminate()
         demo.wait(60)
+
+
+def test_the_demo_exits_1_when_its_night_is_not_answered_as_planned(tmp_path: Path) -> None:
+    """With one reply per phone and hour (SMSGATE_FLOOD_REPLIES_PER_HOUR=1 in the server's
+    environment), a volunteer's ``CEK`` after their report goes unanswered: the demo lists it
+    and exits 1 instead of printing a tally as if all was well."""
+    result = smsgate(
+        *DEMO[:-4],
+        "--messages",
+        "80",
+        "--rate",
+        "200",
+        "--dir",
+        str(tmp_path / "demo"),
+        "--port",
+        "0",
+        "--exit",
+        env={"SMSGATE_FLOOD_REPLIES_PER_HOUR": "1"},
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "handled without a reply (reply_limit)" in result.stdout
+    assert "result: FAILED: " in result.stdout
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: the simulated night failed: ")
+    assert "answered otherwise than planned" in line
