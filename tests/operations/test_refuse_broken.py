@@ -144,3 +144,46 @@ def test_a_missing_postgresql_database_says_how_to_create_it(tmp_path: Path) -> 
     line = _one_line(result.stderr)
     assert 'database "smsgate_does_not_exist" does not exist' in line and "createdb" in line
     assert "s3cret" not in line
+
+
+def test_serve_and_worker_log_every_check_at_start(tmp_path: Path) -> None:
+    """A database that is migrated but empty starts (nothing stops the server), and every
+    problem ``smsgate check`` would print is a log line of ``serve`` and ``worker``."""
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import SMSGATE
+
+    url = f"sqlite:///{tmp_path / 'smsgate.db'}"
+    assert smsgate("init", env={"SMSGATE_DATABASE_URL": url}, cwd=tmp_path).returncode == 0
+    env = {"SMSGATE_DATABASE_URL": url, "TWILIO_AUTH_TOKEN": "t"}
+    worker = smsgate("worker", "--once", env=env, cwd=tmp_path)
+    assert worker.returncode == 0, worker
+    expected = ("check: error: no candidates imported", "check: warning: SMSGATE_POLLS_CLOSE is unset")
+    for line in expected:
+        assert line in worker.stderr, worker.stderr
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SMSGATE_", "TWILIO_"))}
+    serve = subprocess.Popen(
+        [*SMSGATE, "serve", "--port", "0"],
+        env=base | env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert serve.stderr is not None
+        deadline = time.monotonic() + 120
+        while not all(any(e in s for s in seen) for e in expected) and time.monotonic() < deadline:
+            line = serve.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(30)
+    for line in expected:
+        assert any(line in s for s in seen), "".join(seen)
