@@ -141,6 +141,12 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
         "OK {station} {votes}{extras} Ref {ref}. Berbeda dgn {count} laporan lain di TPS ini.",
         "OK {station} {votes}{extras} Ref {ref}. Differs from {count} other reports at this TPS.",
     ),
+    "accepted_overridden": (
+        "OK DITINJAU {station} {votes}{extras} Ref {ref}. Beda dgn kesepakatan {count} relawan: "
+        "belum dihitung sampai dikonfirmasi di dasbor.",
+        "OK HELD {station} {votes}{extras} Ref {ref}. Differs from what {count} volunteers agree: "
+        "not counted until confirmed on the dashboard.",
+    ),
     "dissent_hint": (
         "Periksa C.Hasil, kirim ulang bila salah.",
         "Check the C.Hasil form; resend if wrong.",
@@ -321,6 +327,7 @@ STATUS_WORDS: Mapping[str, tuple[str, str]] = {
     "reported": ("dilaporkan", "reported"),
     "verified": ("terverifikasi", "verified"),
     "disputed": ("berbeda", "disputed"),
+    "overridden": ("diubah koord., ditinjau", "overridden, under review"),
 }
 
 

@@ -57,7 +57,7 @@ def totals(ctx: Context, message: grammar.Totals) -> Outcome:
         reported=counts["reported"],
         total=counts["total"],
         votes=votes,
-        disputed=counts["disputed"],
+        disputed=counts["disputed"] + counts["overridden"],  # "Beda": both wait for a decision
         flagged=counts["flagged"],
     )
 

@@ -2,14 +2,16 @@
 
 A report that disagrees with a station's settled majority is still stored and counted as
 dissent; its sender is told so in the same reply, so an honest misread is corrected at the
-source (``services/consensus.py``).
+source (``services/consensus.py``). A coordinator's report that contradicts the volunteers'
+agreement is stored but not counted until someone confirms it on the dashboard
+(``overridden``); the coordinator is told so.
 """
 
 from __future__ import annotations
 
 import grammar
 
-from ..services import reports, stations
+from ..services import reports, station_results, stations
 from . import Context, Outcome, handles
 from .formatting import extras_text, votes_text
 
@@ -38,6 +40,9 @@ def report(ctx: Context, message: grammar.Report) -> Outcome:
         "extras": extras_text(message.valid, message.invalid, message.registered),
         "ref": stored.report.ref,
     }
+    if stored.result.status == station_results.OVERRIDDEN and stored.result.report_id != stored.report.id:
+        agreeing = stored.result.report_count - stored.result.dissent
+        return ctx.ok("accepted_overridden", outcome="flagged", count=agreeing, **params)
     if stored.report.outvoted:  # an established majority reads the form differently
         agreeing = stored.result.report_count - stored.result.dissent
         hint = ctx.ok("dissent_hint").reply or ""

@@ -71,6 +71,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "reported": ("Melapor", "Reported"),
     "verified": ("Terverifikasi", "Verified"),
     "disputed": ("Sengketa", "Disputed"),
+    "overridden": ("Diubah koordinator", "Overridden"),
+    "override_changed": ("Koordinator {who} mengubah", "Coordinator {who} changed"),
+    "override_counted": (
+        "Sampai diputuskan, total dan hitung cepat memakai kesepakatan relawan (Ref {ref}).",
+        "Until decided, the totals and the quick count use the volunteers' agreement (Ref {ref}).",
+    ),
+    "accept_override": ("Terima angka koordinator", "Accept the coordinator's numbers"),
+    "reject_override": ("Tolak, pakai kesepakatan relawan", "Reject: keep the volunteers' agreement"),
+    "override_rejected": (
+        "Laporan koordinator {ref} ditolak; kesepakatan relawan dihitung lagi.",
+        "Coordinator's report {ref} rejected; the volunteers' agreement counts again.",
+    ),
     "flagged": ("Ditandai", "Flagged"),
     "missing": ("Belum melapor", "Missing"),
     "status": ("Status", "Status"),

@@ -30,7 +30,7 @@ from ..models import (
     User,
 )
 from ..regions import LEVEL_NAMES, level_of, to_code, to_key
-from ..services import station_results
+from ..services import outbox, station_results
 from ..services.tally import tally
 
 try:  # the outbound queue (the message log shows it when the table exists)
@@ -342,6 +342,47 @@ def confirm_report(
             other.dissent_cleared_at = now
             other.dissent_cleared_by = f"{user.email} (dasbor)"
     session.flush()
+    station_results.refresh(session, station_id, now=now, rule=rule)
+    return report
+
+
+def reject_override(
+    session: Session,
+    station_id: str,
+    report_id: int,
+    user: User,
+    now: datetime,
+    rule: station_results.Rule = station_results.DEFAULT_RULE,
+) -> Report:
+    """Reject the coordinator's report that overrides the station: restore the volunteers' agreement.
+
+    The report is cancelled by ``user`` (kept, never deleted; ``report.cancelled`` goes out like
+    any cancellation) and its ``override`` flag resolved as rejected, so nothing a volunteer
+    sends later brings it back; the coordinator can still send a new report, which is held for
+    review again. Raises ``NotCurrent`` unless ``report_id`` is the coordinator's current report
+    on a station that is ``overridden`` right now (a stale page, or someone decided first)."""
+    result = station_results.lock(session, station_id)
+    report = session.get(Report, report_id)
+    if (
+        report is None
+        or report.station_id != station_id
+        or not report.current
+        or not report.by_coordinator
+        or result.status != station_results.OVERRIDDEN
+    ):
+        raise NotCurrent(report_id)
+    report.cancelled_at = now
+    for flag in session.scalars(
+        select(Flag).where(
+            Flag.station_id == station_id,
+            Flag.kind == station_results.OVERRIDE_FLAG,
+            Flag.resolved_at.is_(None),
+        )
+    ):
+        flag.resolved_at = now
+        flag.resolved_by = f"{user.email} (dasbor, ditolak)"
+    session.flush()
+    outbox.report_cancelled(session, report, now)
     station_results.refresh(session, station_id, now=now, rule=rule)
     return report
 

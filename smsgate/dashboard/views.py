@@ -463,6 +463,28 @@ def confirm(station_id: str) -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
 
 
+@bp.post("/review/<station_id>/reject")
+@login_required
+def reject(station_id: str) -> ResponseReturnValue:
+    """Reject a coordinator's report that overrides the volunteers' agreement (the agreement
+    counts again); accepting it is ``confirm`` on the coordinator's reading."""
+    try:
+        report_id = int(request.form.get("report_id", ""))
+    except ValueError:
+        abort(400)
+    with database().begin() as db:
+        station_in_scope(db, station_id)
+        user = db.get(User, g.user.id)
+        try:
+            rule = current_app.extensions["smsgate.settings"].consensus
+            report = queries.reject_override(db, station_id, report_id, user, utcnow(), rule)
+            message = t("override_rejected", ref=report.ref)
+        except queries.NotCurrent:
+            message = t("report_not_current")
+    flash(message)
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
+
+
 # -- messages and volunteers ---------------------------------------------------------------
 
 

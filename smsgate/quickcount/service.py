@@ -2,8 +2,10 @@
 sampled stations and hand them to the pure functions in ``design`` and ``estimate``.
 
 Which station results count (the rule, also stated in every document under ``rule``):
-``reported`` and ``verified`` results are current and enter the estimate with the values the
-tally counts for them (a flagged station still counts, as in the tally); ``disputed`` ones are
+``reported``, ``verified`` and ``overridden`` results are current and enter the estimate with the
+values the tally counts for them (a flagged station still counts, as in the tally; an
+``overridden`` one with the volunteers' agreed reading, not the coordinator's report that waits
+for a decision, so a spoofed coordinator SMS moves neither); ``disputed`` ones are
 left out of the estimate and listed under ``disputed`` until someone settles them; ``missing``
 ones are not in yet. The estimate therefore treats reported sampled stations as a random
 subsample of their stratum (weights N_h / reported n_h); the coverage warnings say when that
@@ -35,13 +37,17 @@ from ..models import (
 )
 from ..regions import KEY_LENGTHS, normalise_code, to_code, to_key
 from ..services import tally as tally_service
-from ..services.station_results import DISPUTED, REPORTED, VERIFIED
+from ..services.station_results import DISPUTED, OVERRIDDEN, REPORTED, VERIFIED
 from . import analysis, call, design, estimate
 
 #: ``--strata`` choices and the region level each one stratifies by.
 STRATA_LEVELS = {"province": 1, "kabkota": 2, "kecamatan": 3}
-COUNTED = (REPORTED, VERIFIED)
-RULE = "reported and verified station results count; disputed ones are left out and listed"
+COUNTED = (REPORTED, VERIFIED, OVERRIDDEN)
+RULE = (
+    "reported, verified and overridden station results count with the values the tally counts "
+    "(overridden: the volunteers' agreed reading, not the coordinator's report under review); "
+    "disputed ones are left out and listed"
+)
 CALL_RULE = (
     f"called: the 99% interval of the lead excludes 0, at least {call.CALL_COVERAGE:.0%} of the sample "
     f"is counted, the estimate is not indicative and no {'/'.join(call.BLOCKING)} warning; "

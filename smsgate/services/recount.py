@@ -20,7 +20,7 @@ from ..models import Candidate, RegionCounter, Station, StationResult
 from ..regions import KEY_LENGTHS
 from . import counters
 from .official import station_range
-from .station_results import DISPUTED, MISSING, VERIFIED
+from .station_results import DISPUTED, MISSING, OVERRIDDEN, VERIFIED
 from .tally import region_info
 
 Counts = dict[str, dict[str, int]]  # region key -> counter name -> value
@@ -68,6 +68,7 @@ def expected(session: Session, region_key: str = "") -> Counts:
         "reported": when(counted),
         VERIFIED: when(StationResult.status == VERIFIED),
         DISPUTED: when(StationResult.status == DISPUTED),
+        OVERRIDDEN: when(StationResult.status == OVERRIDDEN),
         "flagged": when(StationResult.flagged.is_(True)),
         "valid": when(counted, func.coalesce(StationResult.valid, 0)),
         "invalid": when(counted, func.coalesce(StationResult.invalid, 0)),

@@ -2,8 +2,10 @@
 
 Two lists, both for one region (an undotted key prefix) and both as plain data:
 
-- ``queue``: stations that need a decision, ``disputed`` (no qualified majority) or
-  ``flagged`` (the counted reading fails a check), largest ``impact`` first. Each comes with its
+- ``queue``: stations that need a decision, ``disputed`` (no qualified majority),
+  ``overridden`` (a coordinator's SMS contradicts the volunteers' agreement: ``override`` names
+  who changed what, from which numbers to which) or ``flagged`` (the counted reading fails a
+  check, or a coordinator cancelled someone's report), largest ``impact`` first. Each comes with its
   competing readings side by side: the votes, how many volunteers sent them, their reports
   (the newest of each reading is the one to confirm) and the open flags on them.
 - ``dissent``: verified stations whose dissent no reviewer has cleared yet. A qualified
@@ -27,7 +29,7 @@ from ..models import Contact, Flag, Report, StationResult
 from . import consensus, station_results
 
 LIMIT = 200
-QUEUE_STATUSES = (station_results.DISPUTED,)
+QUEUE_STATUSES = (station_results.DISPUTED, station_results.OVERRIDDEN)
 
 
 def _readings(
@@ -66,6 +68,31 @@ def _readings(
     return readings
 
 
+def _override(
+    result: StationResult, reports: Sequence[Report], people: dict[int, tuple[str, str]]
+) -> dict[str, Any] | None:
+    """Who changed an ``overridden`` station's agreed numbers to what: the coordinator's newest
+    current report against the counted (volunteers') reading; ``None`` for other stations."""
+    if result.status != station_results.OVERRIDDEN:
+        return None
+    mine = [r for r in reports if r.by_coordinator]
+    counted = next((r for r in reports if r.id == result.report_id), None)
+    if not mine or counted is None:
+        return None
+    newest = max(mine, key=lambda r: (r.created_at, r.id))
+    phone, name = people.get(newest.contact_id, ("", ""))
+    return {
+        "name": name,
+        "phone": phone,
+        "report_id": newest.id,
+        "ref": newest.ref,
+        "received_at": newest.created_at.isoformat(),
+        "from": dict(counted.votes),
+        "to": dict(newest.votes),
+        "counted_ref": counted.ref,
+    }
+
+
 def _documents(session: Session, results: Sequence[StationResult]) -> list[dict[str, Any]]:
     ids = [r.station_id for r in results]
     reports: dict[str, list[Report]] = {i: [] for i in ids}
@@ -76,7 +103,13 @@ def _documents(session: Session, results: Sequence[StationResult]) -> list[dict[
     ):
         reports[report.station_id].append(report)
     contacts = {r.contact_id for rs in reports.values() for r in rs}
-    phones = dict(session.execute(select(Contact.id, Contact.phone).where(Contact.id.in_(contacts))).all())
+    people = {
+        id_: (phone, name)
+        for id_, phone, name in session.execute(
+            select(Contact.id, Contact.phone, Contact.name).where(Contact.id.in_(contacts))
+        )
+    }
+    phones = {id_: phone for id_, (phone, _) in people.items()}
     flags: dict[int, list[Flag]] = {}
     station_flags: dict[str, list[Flag]] = {i: [] for i in ids}
     for flag in session.scalars(
@@ -98,6 +131,7 @@ def _documents(session: Session, results: Sequence[StationResult]) -> list[dict[
             "contested": bool(r.contested),
             "updated_at": r.updated_at.isoformat(),
             "readings": _readings(r, reports[r.station_id], phones, flags),
+            "override": _override(r, reports[r.station_id], people),
             "flags": [
                 {"kind": f.kind, "reason": f.reason, "report_id": f.report_id}
                 for f in station_flags[r.station_id]

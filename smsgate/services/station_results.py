@@ -1,15 +1,22 @@
 """One trusted result per station, from however many reports it has.
 
-``decide`` is the rule (pure, no I/O): a coordinator's latest report wins and counts as
-verified; otherwise each volunteer's latest report is a vote. The station is ``verified``
-when a qualified majority agrees (``services/consensus.py``: two reports and no dissent, or
-by default at least three identical reports forming two thirds); without one it is
-``disputed``. Either way the tally takes the most common reading (ties: the most recent),
-and reports that differ from it are dissent: counted and shown, but they only dispute a
-station that has no qualified majority. A report a coordinator confirmed on the dashboard
-(``StationDecision``) wins while it still counts, unless a coordinator's SMS report is newer
-than the decision. ``refresh`` applies the rule under a row lock and moves the region
-counters by the difference, so the tally never scans reports.
+``decide`` is the rule (pure, no I/O): each volunteer's latest report is a vote. The station
+is ``verified`` when a qualified majority agrees (``services/consensus.py``: two reports and
+no dissent, or by default at least three identical reports forming two thirds); without one
+it is ``disputed``. Either way the tally takes the most common reading (ties: the most
+recent), and reports that differ from it are dissent: counted and shown, but they only
+dispute a station that has no qualified majority.
+
+A coordinator's latest SMS report settles a station whose volunteers have not agreed
+(``verified`` with the coordinator's values), but it cannot silently replace what the
+volunteers agree on: a caller ID can be spoofed and a phone (and its PIN) stolen. When it
+contradicts the volunteers' qualified majority the station is ``overridden``: the tally keeps
+counting the volunteers' reading, an ``override`` flag names who changed what, and the
+station waits in the review queue until someone confirms the coordinator's report on the
+dashboard or rejects it. A report confirmed on the dashboard (``StationDecision``) wins while
+it still counts, unless a coordinator's SMS report is newer than the decision. ``refresh``
+applies the rule under a row lock and moves the region counters by the difference, so the
+tally never scans reports.
 
 Flags belong to reports: a station is flagged only while an open flag sits on a report whose
 votes are the reading the tally counts, so a check failing on a dissenting report is shown
@@ -26,24 +33,30 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Flag, Report, StationDecision, StationResult, utcnow
+from ..models import Contact, Flag, Report, StationDecision, StationResult, utcnow
 from ..models.reports import MISSING
 from . import checks, consensus, counters, outbox
 from .consensus import DEFAULT_RULE, Rule
 from .station_lock import lock
 
 REPORTED, VERIFIED, DISPUTED = "reported", "verified", "disputed"
-STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED)
+#: A coordinator's SMS contradicts the volunteers' qualified majority; the majority is counted.
+OVERRIDDEN = "overridden"
+STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED, OVERRIDDEN)
+#: The flag kind on the coordinator's report of an ``overridden`` station.
+OVERRIDE_FLAG = "override"
 
 
 @dataclass(frozen=True)
 class Decision:
     """The station's status, the report whose values the tally counts, and the voters:
-    each contact's latest current report, oldest first (what dissent is measured over)."""
+    each contact's latest current report, oldest first (what dissent is measured over).
+    ``override``: when ``overridden``, the coordinator's report waiting for a decision."""
 
     status: str
     report: Report | None = None
     voters: tuple[Report, ...] = ()
+    override: Report | None = None
 
     @property
     def votes(self) -> dict[str, int] | None:
@@ -72,9 +85,21 @@ def decide(current: Sequence[Report], confirmed: Report | None = None, rule: Rul
         return Decision(VERIFIED, confirmed, reports)
     if not reports:
         return Decision(MISSING)
+    volunteers = _by_volunteers(tuple(r for r in reports if not r.by_coordinator), rule)
     coordinators = [r for r in reports if r.by_coordinator]
     if coordinators:
-        return Decision(VERIFIED, coordinators[-1], reports)
+        newest = coordinators[-1]
+        agreed = volunteers.report if volunteers.status == VERIFIED else None
+        if agreed is not None and dict(agreed.votes) != dict(newest.votes):
+            return Decision(OVERRIDDEN, agreed, reports, override=newest)
+        return Decision(VERIFIED, newest, reports)
+    return Decision(volunteers.status, volunteers.report, reports)
+
+
+def _by_volunteers(reports: tuple[Report, ...], rule: Rule) -> Decision:
+    """The volunteers' verdict on their own: one report, a qualified majority, or a dispute."""
+    if not reports:
+        return Decision(MISSING)
     if len(reports) == 1:
         return Decision(REPORTED, reports[0], reports)
     tally = Counter(votes for votes, _ in map(values_of, reports))
@@ -145,6 +170,8 @@ def refresh(
     result.valid = sum(decision.votes.values()) if decision.votes else None
     result.invalid = (decision.report.invalid or 0) if decision.report else None
     result.report_count = len(current)
+    if decision.status == OVERRIDDEN or previous["status"] == OVERRIDDEN:
+        _keep_override_flag(session, station_id, decision, now or utcnow())
     result.flagged = _counted_reading_flagged(session, station_id, decision.votes)
     _record_dissent(result, decision)
     result.updated_at = now or utcnow()
@@ -154,6 +181,47 @@ def refresh(
     reference = decision.report.ref if decision.report else None
     outbox.result_changed(session, result, previous, reference, result.updated_at)
     return result
+
+
+def override_reason(coordinator: Contact | None, override: Report, counted: Report) -> str:
+    """The ``override`` flag's sentence: who changed the station's agreed numbers to what."""
+    who = f"{coordinator.name} {coordinator.phone}".strip() if coordinator else "?"
+    before = " ".join(f"{c}={n}" for c, n in sorted(counted.votes.items()))
+    after = " ".join(f"{c}={n}" for c, n in sorted(override.votes.items()))
+    reason = (
+        f"Koordinator {who} mengubah {before} -> {after} (laporan {override.ref}); dihitung kesepakatan "
+        f"relawan (laporan {counted.ref}) sampai dikonfirmasi di dasbor"
+    )
+    return reason if len(reason) <= 300 else reason[:298] + ".."
+
+
+def _keep_override_flag(session: Session, station_id: str, decision: Decision, now: datetime) -> None:
+    """One open ``override`` flag, on the coordinator's report that overrides the station now.
+
+    Runs only when the station is or was ``overridden`` (rare), so ordinary reports pay nothing.
+    A flag on a report that no longer overrides (superseded, cancelled, or the station settled
+    another way) is resolved by smsgate; a reviewer's decision resolves it on the dashboard."""
+    wanted = decision.override if decision.status == OVERRIDDEN else None
+    found = False
+    for flag in session.scalars(
+        select(Flag).where(
+            Flag.station_id == station_id, Flag.kind == OVERRIDE_FLAG, Flag.resolved_at.is_(None)
+        )
+    ):
+        if wanted is not None and flag.report_id == wanted.id:
+            found = True
+        else:
+            flag.resolved_at = now
+            flag.resolved_by = "smsgate"
+    if wanted is not None and not found and decision.report is not None:
+        coordinator = session.get(Contact, wanted.contact_id)
+        reason = override_reason(coordinator, wanted, decision.report)
+        session.add(
+            Flag(
+                station_id=station_id, kind=OVERRIDE_FLAG, reason=reason, report_id=wanted.id, created_at=now
+            )
+        )
+        session.flush()
 
 
 def _counted_reading_flagged(session: Session, station_id: str, counted: dict[str, int] | None) -> bool:

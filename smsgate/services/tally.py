@@ -12,6 +12,9 @@ from ..models import Candidate, Contact, Flag, Region, Report, Station, StationR
 from ..regions import LEVEL_NAMES, level_of, normalise_code, to_key
 from . import counters
 
+#: The station counters ``/api/tally`` reports besides ``total`` (README, HTTP).
+STATION_COUNTS = ("reported", "verified", "disputed", "overridden", "flagged")
+
 
 class UnknownRegion(LookupError):
     pass
@@ -53,7 +56,7 @@ def tally(session: Session, code: str | None = None) -> dict[str, Any]:
     return {
         "region": {"code": region.code, "name": region.name, "level": region.level},
         "stations": {"total": values.get("stations", 0)}
-        | {name: values.get(name, 0) for name in ("reported", "verified", "disputed", "flagged")},
+        | {name: values.get(name, 0) for name in STATION_COUNTS},
         "votes": {c: values.get(f"v:{c}", 0) for c in codes},
         "valid": values.get("valid", 0),
         "invalid": values.get("invalid", 0),

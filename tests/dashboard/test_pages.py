@@ -40,7 +40,7 @@ def test_overview_json_follows_the_counters(admin, sms, database):
     night(sms)
     after = admin.get("/dashboard/api/overview").get_json()
     assert after["stations"] == {
-        "total": 9, "reported": 3, "verified": 0, "disputed": 1, "flagged": 0, "missing": 6,
+        "total": 9, "reported": 3, "verified": 0, "disputed": 1, "overridden": 0, "flagged": 0, "missing": 6,
     }  # fmt: skip
     with database.read() as session:
         assert after["votes"] == tally(session)["votes"]

@@ -49,7 +49,9 @@ def test_tally_after_reports_corrections_and_cancellations(sms, client, database
     assert kota["region"] == {"code": "63.71", "name": "Kota Banjarmasin", "level": "kabupaten"}
     assert kota["votes"] == {"01": 111, "02": 120, "03": 183}
     assert kota["valid"] == 414 and kota["invalid"] == 5
-    assert kota["stations"] == {"total": 7, "reported": 3, "verified": 0, "disputed": 0, "flagged": 0}
+    assert kota["stations"] == {
+        "total": 7, "reported": 3, "verified": 0, "disputed": 0, "overridden": 0, "flagged": 0,
+    }  # fmt: skip
 
     desa = client.get("/api/tally?region=6371011001", headers=AUTH).get_json()
     assert desa["region"]["code"] == "63.71.01.1001" and desa["region"]["level"] == "desa"

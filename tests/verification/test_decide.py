@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from smsgate.models import Report
 from smsgate.services.checks import one_digit_apart
-from smsgate.services.station_results import DISPUTED, MISSING, REPORTED, VERIFIED, decide
+from smsgate.services.station_results import DISPUTED, MISSING, OVERRIDDEN, REPORTED, VERIFIED, decide
 
 T0 = datetime(2024, 2, 14, 14, 0, tzinfo=UTC)
 _ids = iter(range(1, 10_000))
@@ -46,10 +46,22 @@ def test_disagreement_majority_then_latest_on_tie():
     assert majority.status == DISPUTED and majority.votes == A
 
 
-def test_coordinator_overrides_volunteers():
-    coordinator = report(9, 0, B, coordinator=True)
-    decision = decide([report(1, 1, A), report(2, 2, A), coordinator])
+def test_coordinator_settles_volunteers_who_do_not_agree():
+    coordinator = report(9, 3, B, coordinator=True)
+    decision = decide([report(1, 1, A), coordinator])  # one volunteer: no agreement to contradict
     assert decision.status == VERIFIED and decision.report is coordinator
+    decision = decide([report(1, 0, A), report(2, 1, B), report(9, 2, A, coordinator=True)])
+    assert decision.status == VERIFIED and decision.votes == A  # a dispute settled
+
+
+def test_coordinator_against_the_volunteers_agreement_is_overridden_not_counted():
+    coordinator = report(9, 0, B, coordinator=True)
+    agreed = report(2, 2, A)
+    decision = decide([report(1, 1, A), agreed, coordinator])
+    assert decision.status == OVERRIDDEN and decision.report is agreed and decision.override is coordinator
+    assert decide([report(1, 1, A), agreed, coordinator], confirmed=coordinator).report is coordinator
+    agreeing = report(8, 5, A, coordinator=True)  # a newer coordinator report that agrees
+    assert decide([report(1, 1, A), agreed, coordinator, agreeing]).status == VERIFIED
 
 
 def test_one_digit_apart():
