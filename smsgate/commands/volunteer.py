@@ -1,4 +1,9 @@
-"""CEK and BATAL: a volunteer checks or withdraws what they sent."""
+"""CEK and BATAL: a volunteer checks or withdraws what they sent.
+
+A coordinator may also ``BATAL <ref>`` someone else's report for a station in their scope
+(with their PIN, like every coordinator command that changes data): a wrong or spoofed report
+can be withdrawn from a basic phone. The report is kept, marked cancelled by that message.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +53,26 @@ def check(ctx: Context, message: grammar.Check) -> Outcome:
     )
 
 
+def _cancellable(ctx: Context, ref: str) -> Report | Outcome:
+    """The current report ``ref`` the sender may cancel: their own, or, for a coordinator, any
+    report of a station in their scope; otherwise the refusal (another's report outside the
+    scope is "outside your area", as for every coordinator command)."""
+    assert ctx.contact is not None
+    query = select(Report).where(Report.ref == ref)
+    if not ctx.contact.is_coordinator:
+        query = query.where(Report.contact_id == ctx.contact.id)
+    target = ctx.session.scalars(query).first()
+    if target is None or not target.current:
+        return ctx.fail("cancel_unknown", ref=ref)
+    if target.contact_id != ctx.contact.id:
+        station = ctx.session.get(Station, target.station_id)
+        assert station is not None
+        refusal = stations.authorise(ctx.contact, station)
+        if refusal is not None:
+            return ctx.fail(refusal.key, **refusal.params)
+    return target
+
+
 @handles(grammar.Cancel, name="BATAL", needs_pin=True)
 def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
     assert ctx.contact is not None
@@ -59,12 +84,13 @@ def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
             if target is None:
                 return ctx.fail("cancel_none")
         else:
-            target = ctx.session.scalars(
-                select(Report).where(Report.ref == message.ref.upper(), Report.contact_id == ctx.contact.id)
-            ).first()
-            if target is None or not target.current:
-                return ctx.fail("cancel_unknown", ref=message.ref.upper())
-        if reports.cancel(ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus) is not None:
+            target = _cancellable(ctx, message.ref.upper())
+            if isinstance(target, Outcome):
+                return target
+        done = reports.cancel(
+            ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus, by=ctx.contact
+        )
+        if done is not None:
             break
     else:
         return ctx.fail("cancel_none")

@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 import grammar
 
 from ..config import Settings
-from ..models import Contact, InboundMessage, Report, Station, StationResult
+from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
 from . import checks, outbox, station_results
 from .consensus import DEFAULT_RULE, Rule
 from .refs import unique_ref
+
+#: The flag a coordinator's ``BATAL`` of someone else's report puts on the station.
+COORDINATOR_CANCEL = "coordinator_cancel"
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,15 @@ def cancel(
     inbound: InboundMessage,
     now: datetime,
     rule: Rule = DEFAULT_RULE,
+    *,
+    by: Contact | None = None,
 ) -> StationResult | None:
     """Cancel ``report``; the contact's earlier reports stay superseded (a cancel is not an undo).
+
+    ``by``: a coordinator cancelling someone else's report. That is recorded as a
+    ``coordinator_cancel`` flag on the station (naming who cancelled what), so it shows in the
+    review queue until a reviewer decides the station: a coordinator's phone cannot quietly
+    withdraw the volunteers' reports any more than it can quietly replace their numbers.
 
     The caller picked ``report`` before holding any lock, so a concurrent transaction (a second
     ``BATAL`` from the same phone, a correction) may have cancelled or superseded it meanwhile.
@@ -101,9 +111,29 @@ def cancel(
         return None
     report.cancelled_at = now
     report.cancelled_by_message_id = inbound.id
+    if by is not None and by.id != report.contact_id:
+        session.add(
+            Flag(
+                station_id=report.station_id,
+                kind=COORDINATOR_CANCEL,
+                reason=cancel_reason(session, by, report),
+                created_at=now,
+            )
+        )
     session.flush()
     outbox.report_cancelled(session, report, now)
     return station_results.refresh(session, report.station_id, now=now, rule=rule)
+
+
+def cancel_reason(session: Session, by: Contact, report: Report) -> str:
+    """The ``coordinator_cancel`` flag's sentence: who cancelled whose report with what numbers."""
+    owner = session.get(Contact, report.contact_id)
+    votes = " ".join(f"{c}={n}" for c, n in sorted(report.votes.items()))
+    reason = (
+        f"Koordinator {by.name} {by.phone} membatalkan laporan {report.ref} ({votes}) "
+        f"dari {owner.phone if owner else '?'}"
+    )
+    return reason if len(reason) <= 300 else reason[:298] + ".."
 
 
 def latest_of(session: Session, contact: Contact, station_id: str | None = None) -> Report | None:

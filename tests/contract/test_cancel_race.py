@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, select, text
 from smsgate.models import OutboxEvent, Report
 from smsgate.services.outbox import REPORT_CANCELLED
 
-from ..support import VOLUNTEER_A, TwilioSender
+from ..support import COORD_KOTA, VOLUNTEER_A, WITH_PIN, TwilioSender
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("SMSGATE_TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -39,15 +39,17 @@ def _waiting_for_locks(engine) -> int:  # type: ignore[no-untyped-def]
         ).scalar_one()
 
 
-def _race(app, database_url: str, bodies: list[str]) -> list[str | None]:  # type: ignore[no-untyped-def]
-    """Send ``bodies`` from VOLUNTEER_A at once, all reaching the station lock before any cancels."""
+def _race(app, database_url: str, bodies: list[str], phones: list[str] | None = None) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """Send ``bodies`` at once (from ``phones``, by default all from VOLUNTEER_A), all reaching
+    the station lock before any cancels."""
+    senders = phones or [VOLUNTEER_A] * len(bodies)
     engine = create_engine(database_url)
     replies: list[str | None] = [None] * len(bodies)
     errors: list[BaseException] = []
 
     def send(n: int) -> None:
         try:
-            replies[n] = TwilioSender(app.test_client())(VOLUNTEER_A, bodies[n])
+            replies[n] = TwilioSender(app.test_client())(senders[n], bodies[n])
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -101,6 +103,24 @@ def test_two_batal_with_the_ref_at_once_cancel_it_once(app, database, database_u
     assert ref in reply
 
     replies = _race(app, database_url, [f"BATAL {ref}", f"batal {ref.lower()}"])
+
+    assert sum(1 for r in replies if r and r.startswith("OK")) == 1, replies
+    assert any(r and r.startswith("GAGAL") and ref in r for r in replies), replies
+    events, cancelled = _cancellations(database)
+    assert [r.ref for r in cancelled] == [ref]
+    assert len(events) == 1
+
+
+def test_a_coordinator_and_the_sender_cancelling_one_report_at_once_cancel_it_once(
+    app, database, database_url, sms
+):  # type: ignore[no-untyped-def]
+    """A coordinator's ``BATAL <ref> PIN ..`` of someone else's report takes the same station lock
+    and re-check: raced against the sender's own ``BATAL``, the report is cancelled once."""
+    sms(VOLUNTEER_A, "TPS 012 01=120 02=98 03=150")
+    with database.read() as session:
+        ref = session.scalars(select(Report.ref)).one()
+
+    replies = _race(app, database_url, [f"BATAL {ref}{WITH_PIN}", f"BATAL {ref}"], [COORD_KOTA, VOLUNTEER_A])
 
     assert sum(1 for r in replies if r and r.startswith("OK")) == 1, replies
     assert any(r and r.startswith("GAGAL") and ref in r for r in replies), replies
