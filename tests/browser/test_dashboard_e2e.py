@@ -277,3 +277,32 @@ def test_a_laptop_screen_shows_everything(page, live_url, client):
     sync_api.expect(card.locator(".station-name")).to_have_text("TPS 012 Mantuil")
     sync_api.expect(card.locator(".station-id")).to_have_text("6371011001012")
     page.screenshot(path=str(ARTIFACTS / "laptop-review.png"), full_page=True)
+
+
+def test_an_overridden_station_is_shown_and_rejected_in_the_browser(page, live_url, client):
+    """A coordinator's SMS against two agreeing volunteers waits on the review page, naming who
+    changed which numbers; rejecting it in the browser restores the volunteers' numbers (and the
+    ``page`` fixture fails on any Content-Security-Policy violation on the way)."""
+    sms = TwilioSender(client)
+    for phone in (VOLUNTEER_A, VOLUNTEER_B):
+        assert sms(phone, "TPS 012 01=100 02=50 03=25").startswith("OK")
+    assert sms(COORD_NATIONAL, f"TPS 6371011001012 01=1 02=250 03=1{WITH_PIN}").startswith("OK DITINJAU")
+    page.goto(f"{live_url}/dashboard/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(f"{live_url}/dashboard/")
+    page.goto(f"{live_url}/dashboard/review")
+    card = page.locator('section.review-item[data-station="6371011001012"]')
+    sync_api.expect(card.locator(".status.overridden")).to_have_text("Diubah koordinator")
+    override = card.locator(".override")
+    sync_api.expect(override).to_contain_text("Koordinator Gita +6281200000002 mengubah")
+    sync_api.expect(override.locator(".votes-from")).to_have_text("01=100 02=50 03=25")
+    sync_api.expect(override.locator(".votes-to")).to_have_text("01=1 02=250 03=1")
+    override.locator("button[data-reject]").click()
+    page.wait_for_url(f"{live_url}/dashboard/review")
+    sync_api.expect(page.locator("body")).to_contain_text("kesepakatan relawan dihitung lagi")
+    sync_api.expect(page.locator('section.review-item[data-station="6371011001012"]')).to_have_count(0)
+    page.goto(f"{live_url}/dashboard/stations/6371011001012")
+    sync_api.expect(page.locator("#station-status")).to_have_text("Terverifikasi")
+    sync_api.expect(page.locator("#station-votes")).to_contain_text("100")
