@@ -77,6 +77,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Sampai diputuskan, total dan hitung cepat memakai kesepakatan relawan (Ref {ref}).",
         "Until decided, the totals and the quick count use the volunteers' agreement (Ref {ref}).",
     ),
+    "resolve_flags": ("Tandai sudah ditinjau", "Mark reviewed"),
+    "flags_resolved": (
+        "{count} tanda TPS {station} ditandai selesai.",
+        "{count} flags of station {station} resolved.",
+    ),
     "accept_override": ("Terima angka koordinator", "Accept the coordinator's numbers"),
     "reject_override": ("Tolak, pakai kesepakatan relawan", "Reject: keep the volunteers' agreement"),
     "override_rejected": (

@@ -387,6 +387,26 @@ def reject_override(
     return report
 
 
+def resolve_flags(
+    session: Session,
+    station_id: str,
+    user: User,
+    now: datetime,
+    rule: station_results.Rule = station_results.DEFAULT_RULE,
+) -> int:
+    """Resolve the station's open flags without choosing a report: for a flagged station with
+    nothing left to confirm (a coordinator cancelled its last report). Returns how many."""
+    station_results.lock(session, station_id)
+    query = select(Flag).where(Flag.station_id == station_id, Flag.resolved_at.is_(None))
+    flags = list(session.scalars(query))
+    for flag in flags:
+        flag.resolved_at = now
+        flag.resolved_by = f"{user.email} (dasbor)"
+    session.flush()
+    station_results.refresh(session, station_id, now=now, rule=rule)
+    return len(flags)
+
+
 # -- message log ---------------------------------------------------------------------------
 
 

@@ -485,6 +485,19 @@ def reject(station_id: str) -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
 
 
+@bp.post("/review/<station_id>/resolve")
+@login_required
+def resolve(station_id: str) -> ResponseReturnValue:
+    """Mark a flagged station without readings reviewed (its open flags resolved by this user)."""
+    with database().begin() as db:
+        station_in_scope(db, station_id)
+        user = db.get(User, g.user.id)
+        rule = current_app.extensions["smsgate.settings"].consensus
+        count = queries.resolve_flags(db, station_id, user, utcnow(), rule)
+    flash(t("flags_resolved", count=count, station=station_id))
+    return redirect(url_for(".review"))
+
+
 # -- messages and volunteers ---------------------------------------------------------------
 
 

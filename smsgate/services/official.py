@@ -34,7 +34,7 @@ from .tally import region_info
 #: The largest count a column may hold (a TPS has at most a few hundred voters).
 MAX_COUNT = 99_999
 #: Which station statuses ``discrepancies`` compares by default and on request.
-STATUS_CHOICES = {"verified": ("verified",), "all": ("reported", "verified", "disputed")}
+STATUS_CHOICES = {"verified": ("verified",), "all": ("reported", "verified", "disputed", "overridden")}
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 
 _UNDOTTED = re.compile(r"^\d{13}$")
@@ -218,8 +218,9 @@ def discrepancies(
     """Stations in a region whose official numbers differ from ours, largest difference first.
 
     ``status`` ``verified`` (the default) compares only stations our volunteers verified: the
-    evidence a campaign can stand behind. ``all`` adds ``reported`` (one volunteer) and
-    ``disputed`` stations, each marked with its status. Missing stations have nothing to compare.
+    evidence a campaign can stand behind. ``all`` adds ``reported`` (one volunteer),
+    ``disputed`` and ``overridden`` (compared with the volunteers' agreed values they count)
+    stations, each marked with its status. Missing stations have nothing to compare.
     Raises ``tally.UnknownRegion`` for an unknown region and ValueError for a bad status.
     """
     if status not in STATUS_CHOICES:

@@ -9,9 +9,11 @@ from sqlalchemy import select
 
 from smsgate import event_schemas
 from smsgate.cli import main
-from smsgate.models import Flag, OutboxEvent, PinFailure, Report, StationResult
+from smsgate.dashboard.accounts import create_user
+from smsgate.models import Flag, OutboxEvent, PinFailure, Report, StationResult, utcnow
 from smsgate.services import outbox
 
+from ..dashboard.conftest import ADMIN, PASSWORD, csrf_token, login
 from ..support import COORD_KALTIM, COORD_KOTA, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN
 
 STATION = "6371011001012"
@@ -96,3 +98,33 @@ def test_a_coordinator_cancelling_their_own_report_is_not_flagged(sms, database)
     with database.read() as session:
         assert not list(session.scalars(select(Flag).where(Flag.kind == "coordinator_cancel")))
         assert session.get(StationResult, STATION).status == "missing"
+
+
+def test_a_station_emptied_by_a_coordinator_stays_in_the_queue_until_marked_reviewed(
+    sms, app, database, database_url
+):  # type: ignore[no-untyped-def]
+    """Cancelling a station's only report leaves nothing to confirm: the review queue offers
+    "Tandai sudah ditinjau" (resolve the flags) instead, through the dashboard's test client."""
+    with database.begin() as session:
+        create_user(session, email=ADMIN, password=PASSWORD, role="admin", region=None, now=utcnow())
+
+    reply = sms(VOLUNTEER_A, "TPS 012 01=100 02=50 03=25")
+    ref = reply.split("Ref ")[1].split()[0]
+    assert sms(COORD_KOTA, f"BATAL {ref}{WITH_PIN}").startswith("OK laporan")
+    with database.read() as session:
+        result = session.get(StationResult, STATION)
+        assert (result.status, result.flagged) == ("missing", True)
+    admin = app.test_client()
+    assert login(admin, ADMIN).status_code == 302
+    page = admin.get("/dashboard/review").get_data(as_text=True)
+    assert f'data-resolve="{STATION}"' in page and "membatalkan laporan" in page
+    token = csrf_token(admin, "/dashboard/review")
+    response = admin.post(f"/dashboard/review/{STATION}/resolve", data={"csrf_token": token})
+    assert "1 tanda TPS" in admin.get(response.headers["Location"]).get_data(as_text=True)
+    with database.read() as session:
+        assert session.get(StationResult, STATION).flagged is False
+        [flag] = session.scalars(select(Flag).where(Flag.kind == "coordinator_cancel"))
+        assert flag.resolved_by == "admin@example.org (dasbor)"
+    assert f'data-station="{STATION}"' not in admin.get("/dashboard/review").get_data(as_text=True)
+    drift = CliRunner().invoke(main, ["tally", "--verify"], env={"SMSGATE_DATABASE_URL": database_url})
+    assert drift.exit_code == 0, drift.output
