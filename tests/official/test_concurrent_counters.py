@@ -70,7 +70,9 @@ def test_many_writers_on_the_same_stations_keep_counters_exact(world, database, 
 
     with ThreadPoolExecutor(THREADS) as pool:
         outcomes = [o for result in pool.map(writer, range(THREADS)) for o in result]
-    assert outcomes.count("accepted") == THREADS * MESSAGES, sorted(set(outcomes))
+    # A coordinator's report against a station's volunteer agreement is stored but held for
+    # review (``overridden``, outcome ``flagged``): the counters must stay exact through those too.
+    assert outcomes.count("accepted") + outcomes.count("flagged") == THREADS * MESSAGES, sorted(set(outcomes))
     with database.read() as session:
         recount.snapshot(session)
         assert session.scalar(select(func.count(Report.id))) == THREADS * MESSAGES
