@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -167,21 +167,7 @@ class OutboundJob:
     def _fetch(
         self, session: Session, where: object, limit: int, now: datetime, found: dict[int, routing.Candidate]
     ) -> None:
-        row = OutboundMessage
-        query = (
-            select(row.id, row.priority, row.next_attempt_at, row.provider, row.via)
-            .where(
-                where,  # type: ignore[arg-type]
-                or_(
-                    and_(row.status == "queued", row.next_attempt_at <= now),
-                    and_(row.status == "sending", row.claimed_until < now),
-                ),
-            )
-            .order_by(row.priority, row.next_attempt_at, row.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        for row_id, priority, due, provider, via in session.execute(query):
+        for row_id, priority, due, provider, via in session.execute(due_rows(where, now, limit)):
             home = self.fleet.home(provider, via or "")
             found[row_id] = routing.Candidate(
                 row_id, priority, (due, row_id), provider, home.name if home else None
@@ -228,6 +214,32 @@ class OutboundJob:
 @job
 def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
+
+
+def due_rows(where: object, now: datetime, limit: int) -> Select:
+    """The claim's query: up to ``limit`` rows matching ``where`` that are due (queued and due, or
+    sending with an expired lease), best priority first, locked (``SKIP LOCKED``).
+
+    ``status IN ('queued', 'sending')`` is implied by the conditions but stated first, so that
+    SQLite searches ``ix_outbound_messages_due`` (status, provider, via, ...) instead of the
+    provider's index: with the latter every fetch read every SMS the provider ever sent, and a
+    claim, which fetches once per device, grew slower all night.
+    """
+    row = OutboundMessage
+    return (
+        select(row.id, row.priority, row.next_attempt_at, row.provider, row.via)
+        .where(
+            row.status.in_(("queued", "sending")),
+            where,  # type: ignore[arg-type]
+            or_(
+                and_(row.status == "queued", row.next_attempt_at <= now),
+                and_(row.status == "sending", row.claimed_until < now),
+            ),
+        )
+        .order_by(row.priority, row.next_attempt_at, row.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def candidates_rows(session: Session, ids: list[int]) -> list[OutboundMessage]:
