@@ -1,7 +1,8 @@
 """Gateway fleet benchmark: a compressed election night through the real intake, queue and worker job.
 
     .venv/bin/python bench/fleet.py [--messages 20000] [--hours 1] [--modems 4] [--seed 7]
-        [--max-runs 4] [--phones N ...] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--max-runs 4] [--jobs 1] [--intake-jobs 1] [--phones N ...]
+        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 1. The night. Volunteers (ten per station) each send a report, a fifth of them a second text
    (``CEK``), and 5% of all texts come from numbers we do not know; arrivals follow a hump over
@@ -49,6 +50,7 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import random
 import shutil
 import statistics
@@ -310,8 +312,8 @@ def pct(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
-def take_in(url: str, settings: Settings, chosen: dict[str, Member], texts: list[Text]) -> float:
-    """Every text through the app at its virtual arrival time; returns texts per wall-clock second."""
+def take_in(url: str, settings: Settings, chosen: dict[str, Member], texts: list[Text]) -> tuple[int, float]:
+    """These texts through the app, each at its virtual arrival time: (texts, wall seconds)."""
     clock = VirtualClock()
     database = Database.from_url(url)
     app = create_app(settings, test_config={"TESTING": True}, database=database, clock=clock)
@@ -322,7 +324,30 @@ def take_in(url: str, settings: Settings, chosen: dict[str, Member], texts: list
         if n % 2000 == 0:
             print(f"  intake: {n:,} texts, {intake.count / intake.wall:.1f}/s", flush=True)
     database.dispose()
-    return intake.count / intake.wall
+    return intake.count, intake.wall
+
+
+def take_all_in(
+    url: str,
+    settings: Settings,
+    chosen: dict[str, Member],
+    texts: list[Text],
+    jobs: int,
+    station: dict[str, int],
+) -> float:
+    """The whole night's intake, by ``jobs`` processes (as ``jobs`` app servers would take it):
+    each takes the texts of its share of the stations (and of the strangers) in arrival order,
+    so one station's reports still arrive one after the other. Returns texts per wall second."""
+    started = time.monotonic()
+    if jobs <= 1:
+        take_in(url, settings, chosen, texts)
+        return len(texts) / (time.monotonic() - started)
+    shares: list[list[Text]] = [[] for _ in range(jobs)]
+    for item in texts:
+        shares[station.get(item.phone, int(item.phone[-6:])) % jobs].append(item)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(take_in, [url] * jobs, [settings] * jobs, [chosen] * jobs, shares))
+    return len(texts) / (time.monotonic() - started)
 
 
 def rehome(url: str, chosen: dict[str, Member]) -> None:
@@ -584,6 +609,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-runs", type=int, default=4, help="runs of the phone-count search")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
+    parser.add_argument(
+        "--intake-jobs", type=int, default=1, help="intake processes (useful on PostgreSQL, not SQLite)"
+    )
     parser.add_argument("--phones", type=int, nargs="*", help="run these phone counts instead of searching")
     parser.add_argument("--pg", help="PostgreSQL server URL; scratch databases are created and dropped")
     args = parser.parse_args()
@@ -630,8 +658,13 @@ def main() -> None:
             senders = sorted({t.phone for t in texts})
             counts = args.phones or [planned]
             chosen = assign(senders, members(counts[0], args.modems), random.Random(args.seed))
-            print(f"intake: {len(texts):,} texts through the app (signed webhooks), once", flush=True)
-            rate = take_in(scratch.url, settings, chosen, texts)
+            print(
+                f"intake: {len(texts):,} texts through the app (signed webhooks), once,"
+                f" by {args.intake_jobs} process(es)",
+                flush=True,
+            )
+            station = {phone: n // 10 for n, (phone, _desa, _tps) in enumerate(people)}
+            rate = take_all_in(scratch.url, settings, chosen, texts, args.intake_jobs, station)
             print(
                 f"intake: {rate:.1f} texts/s on the wall clock (the night's peak: {peak:.1f} texts/s)",
                 flush=True,
@@ -672,6 +705,7 @@ def main() -> None:
                 verdict = "the plan agrees"
             else:
                 verdict = f"the plan differs by {planned - needed:+d}"
+            print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
             print(
                 f"\nsmallest phone count meeting the target: {needed}"
                 f"{'' if bounded else ' (no failing run below it)'}; plan said {planned}: {verdict}"

@@ -9,8 +9,11 @@
    Measured twice in the same run: workers polling every 0.5 s (``SMSGATE_LISTEN_URL=off``, the
    baseline) and workers woken by PostgreSQL ``NOTIFY`` (the default).
 
+With ``--sqlite`` the same runs use a SQLite file instead: one worker (SQLite allows one per
+database file), which polls every 0.5 s (SQLite has no ``NOTIFY``), so only the polling delay.
+
     .venv/bin/python bench/outbox.py [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--backlog 600] [--rate 30] [--seconds 8] [--skip-throughput]
+        [--sqlite] [--backlog 600] [--rate 30] [--seconds 8] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -111,11 +114,12 @@ def receiver(port: int, db: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(100):
+    for _ in range(1200):  # up to a minute: a loaded machine starts Python slowly
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return process
         time.sleep(0.05)
+    stop([process])
     raise RuntimeError("receiver did not start")
 
 
@@ -147,7 +151,7 @@ def server(url: str, port: int, token: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
+    for _ in range(1200):
         try:
             if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                 return process
@@ -181,15 +185,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="reports per second during the delay run")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each delay run")
     parser.add_argument("--skip-throughput", action="store_true", help="only the delay runs")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     args = parser.parse_args()
 
+    tmp = Path(tempfile.mkdtemp(prefix="bench-outbox-"))
     base = make_url(args.pg)
     name = f"smsgate_bench_outbox_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-outbox-"))
+    if args.sqlite:
+        url = f"sqlite:///{tmp / 'outbox.db'}"
+    else:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+    counts = (1,) if args.sqlite else (1, 2)  # SQLite: one worker per database file
+    modes = ("polling",) if args.sqlite else ("polling", "listening")
+    delay_workers = 1 if args.sqlite else 2
     database = Database.from_url(url)
     running: list[subprocess.Popen] = []
     try:
@@ -205,7 +216,7 @@ def main() -> None:
         print(f"backlog: {args.backlog} reports -> {events} events, {len(people)} stations")
 
         throughput = {}
-        for n in () if args.skip_throughput else (1, 2):
+        for n in () if args.skip_throughput else counts:
             with database.engine.begin() as c:
                 c.execute(text("DELETE FROM outbox_deliveries"))
                 c.execute(text("UPDATE outbox_events SET dispatched_at = NULL"))
@@ -227,11 +238,11 @@ def main() -> None:
                 f"throughput, {n} worker(s): {events} events in {elapsed:.1f}s = {throughput[n]:.0f} events/s"
             )
 
-        for mode in ("polling", "listening"):
+        for mode in modes:
             port = free_port()
             receiver_db = tmp / f"delay-{mode}.db"
             running = [receiver(port, receiver_db)]
-            running += workers(2, url, port, listen=mode == "listening")
+            running += workers(delay_workers, url, port, listen=mode == "listening")
             web_port, token = free_port(), "bench-twilio-token"
             running.append(server(url, web_port, token))
             load_start = datetime.now().astimezone()
@@ -259,17 +270,21 @@ def main() -> None:
             p50 = statistics.median(delays)
             p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
             print(
-                f"delay commit -> delivery, 2 workers {mode}, {sent} SMS from smsgate simulate "
+                f"delay commit -> delivery, {delay_workers} worker(s) {mode}"
+                f" on {database.engine.dialect.name},"
+                f" {sent} SMS from smsgate simulate "
                 f"at {args.rate:g}/s "
                 f"(webhook p50 {summary.percentile(50) * 1000:.0f} ms, {len(delays)} events): "
                 f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
             )
         print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+        print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         stop(running)
         database.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not args.sqlite:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
