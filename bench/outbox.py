@@ -5,7 +5,10 @@
    ``smsgate worker`` processes; events per second from start to an empty outbox.
 2. Delay from commit to delivery while load arrives: ``smsgate simulate`` sends signed Twilio
    webhooks to a running ``smsgate serve`` at a fixed rate while 2 workers run; the receiver's
-   arrival time minus the event's ``occurred_at`` (taken just before the commit), p50/p99.
+   arrival time minus the event's ``occurred_at`` (taken when the webhook's transaction starts
+   handling the SMS, so this includes that transaction: an upper bound), and minus the moment
+   the webhook's answer came back (after the commit: a lower bound), p50/p99; the first is also
+   split at the moment a worker dispatched the event (``outbox_deliveries.created_at``).
    Measured twice in the same run: workers polling every 0.5 s (``SMSGATE_LISTEN_URL=off``, the
    baseline) and workers woken by PostgreSQL ``NOTIFY`` (the default).
 
@@ -22,15 +25,15 @@ import argparse
 import json
 import os
 import random
+import re
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -47,6 +50,7 @@ from smsgate.schema import upgrade
 from smsgate.services.ingest import Ingest
 
 SMSGATE = str(Path(sys.executable).with_name("smsgate"))
+REF = re.compile(r"\bRef ([A-Z0-9]+)")
 SECRET = "bench-secret"
 DESAS = [f"63.71.01.100{n}" for n in range(1, 5)]
 STATIONS_PER_DESA = 50
@@ -169,6 +173,14 @@ def stop(processes: list[subprocess.Popen]) -> None:
         p.wait(15)
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank percentile (NaN when there is nothing)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
 def wait_empty(database: Database, limit: float) -> float:
     started = time.monotonic()
     while remaining(database):
@@ -246,6 +258,13 @@ def main() -> None:
             web_port, token = free_port(), "bench-twilio-token"
             running.append(server(url, web_port, token))
             load_start = datetime.now().astimezone()
+            answered: dict[str, float] = {}  # report ref -> when its webhook's answer came (after the commit)
+
+            def note(result: simulate.Result, answered: dict[str, float] = answered) -> None:
+                found = REF.search(result.reply or "")
+                if found:
+                    answered[found.group(1)] = time.time()
+
             summary = simulate.run(
                 f"http://127.0.0.1:{web_port}",
                 token,
@@ -254,28 +273,59 @@ def main() -> None:
                 rate=args.rate,
                 concurrency=8,
                 database=database,
+                on_result=note,
             )
             sent = summary.sent
             wait_empty(database, 120)
             stop(running[1:])
             stop(running[:1])
             running = []
-            delays = []
-            rows = sqlite3.connect(receiver_db).execute("SELECT received_at, body FROM events")
+            delays, waits, sends, after = [], [], [], []
+            with database.engine.connect() as c:
+                dispatched = dict(
+                    c.execute(
+                        text(
+                            "SELECT e.id, d.created_at FROM outbox_events e"
+                            " JOIN outbox_deliveries d ON d.event_seq = e.seq"
+                        )
+                    ).all()
+                )
+            rows = sqlite3.connect(receiver_db).execute("SELECT received_at, body FROM events").fetchall()
+            # One transaction's events share occurred_at; its report's ref names its webhook's answer.
+            commits = {}
+            for _, body in rows:
+                event = json.loads(body)
+                stored = event["data"].get("report") or {}
+                ref = stored.get("ref") if event["type"] == "report.accepted" else None
+                if ref in answered:
+                    commits[event["occurred_at"]] = answered[ref]
             for received_at, body in rows:
-                occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
+                event = json.loads(body)
+                if event["occurred_at"] in commits:
+                    after.append(received_at - commits[event["occurred_at"]])
+                occurred = datetime.fromisoformat(event["occurred_at"])
                 if occurred >= load_start:
                     delays.append(received_at - occurred.timestamp())
-            delays.sort()
-            p50 = statistics.median(delays)
-            p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
+                    at = dispatched.get(event["id"])
+                    if at is not None:
+                        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+                        waits.append(at.timestamp() - occurred.timestamp())
+                        sends.append(received_at - at.timestamp())
+            p50, p99 = percentile(delays, 50), percentile(delays, 99)
             print(
                 f"delay commit -> delivery, {delay_workers} worker(s) {mode}"
                 f" on {database.engine.dialect.name},"
                 f" {sent} SMS from smsgate simulate "
                 f"at {args.rate:g}/s "
                 f"(webhook p50 {summary.percentile(50) * 1000:.0f} ms, {len(delays)} events): "
-                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+                f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (from occurred_at, taken when handling"
+                f" starts: includes the webhook's own transaction)\n"
+                f"  from the webhook's answer (after the commit; {len(after)} events):"
+                f" p50 {percentile(after, 50) * 1000:.0f} ms, p99 {percentile(after, 99) * 1000:.0f} ms\n"
+                f"  of which commit -> a worker dispatches it: p50 {percentile(waits, 50) * 1000:.0f} ms,"
+                f" p99 {percentile(waits, 99) * 1000:.0f} ms; dispatch -> the receiver has it (claim, sign,"
+                f" POST, verify): p50 {percentile(sends, 50) * 1000:.0f} ms,"
+                f" p99 {percentile(sends, 99) * 1000:.0f} ms"
             )
         print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
         print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
