@@ -328,8 +328,7 @@ def overview() -> ResponseReturnValue:
         code = region_in_scope(db, request.args.get("region"))
         document = _overview(db, code)
         crumbs = queries.breadcrumbs(db, code, scope_code())
-        figures, error = fleet_figures(db)
-    warnings = figures.warnings if figures is not None else [error]
+        warnings = fleet_warnings(db)
     return render_template(
         "dashboard/overview.html", doc=document, code=code, crumbs=crumbs, fleet_warnings=warnings
     )
@@ -621,6 +620,19 @@ def fleet_figures(db: Session) -> tuple[Any, str | None]:
     except FleetError as exc:
         return None, str(exc)
     return fleet_status(db, fleet, utcnow()), None
+
+
+def fleet_warnings(db: Session) -> list[str]:
+    """The fleet's warnings for the overview (without the traffic figures it does not show),
+    or the reason the gateways file is wrong."""
+    from ..outgoing.fleet import FleetError, load_fleet
+    from ..outgoing.fleet_status import fleet_warnings as warnings
+
+    try:
+        fleet = load_fleet(current_app.extensions["smsgate.settings"])
+    except FleetError as exc:
+        return [str(exc)]
+    return warnings(db, fleet, utcnow())
 
 
 @bp.get("/gateways")

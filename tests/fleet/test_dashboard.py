@@ -49,6 +49,38 @@ def test_gateways_page_and_overview_warn_about_a_silent_phone(app, client, users
     assert "SMS gateways" in english and "Reply lag p50/p95" in english
 
 
+def test_the_overview_warns_as_the_fleet_status_does_without_counting_the_inbound_traffic(
+    app, client, users, database
+):  # type: ignore[no-untyped-def]
+    """The overview shows exactly the warnings of ``fleet_status`` but never groups the night's
+    inbound messages (2 million nationally) to count traffic it does not show."""
+    from sqlalchemy import event
+
+    from smsgate.models import utcnow
+    from smsgate.outgoing.fleet import load_fleet
+    from smsgate.outgoing.fleet_status import fleet_status, fleet_warnings
+
+    browser = app.test_client()
+    assert login(browser, ADMIN).status_code == 302
+    fleet = load_fleet(app.extensions["smsgate.settings"])
+    with database.read() as session:
+        full = fleet_status(session, fleet, utcnow()).warnings
+        assert fleet_warnings(session, fleet, utcnow()) == full
+    assert full  # phone-a has sent no heartbeat yet
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append(" ".join(statement.split()).lower())
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        overview = browser.get("/dashboard/").get_data(as_text=True)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", capture)
+    assert all(w in overview for w in full)
+    assert not [s for s in sent if "from inbound_messages group by" in s]
+
+
 def test_a_wrong_gateways_file_is_shown_not_a_500(app, users, settings, tmp_path):  # type: ignore[no-untyped-def]
     with open(settings.gateways_file, "a", encoding="utf-8") as handle:
         handle.write('\n[[device]]\nname = "phone-a"\nprovider = "android"\nurl = "http://x"\n')
