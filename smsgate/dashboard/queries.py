@@ -6,6 +6,8 @@ reports; lists are limited or paginated.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from ..csv_cells import safe_row
 from ..models import (
     Candidate,
     Contact,
@@ -590,6 +593,68 @@ def results_csv_rows(session: Session, key: str, zone: tzinfo = UTC) -> Iterator
             int(bool(flagged)),
             updated.astimezone(zone).isoformat(timespec="seconds") if status is not None and updated else "",
         ]
+
+
+#: A text cell a spreadsheet would evaluate, as ``csv_cells.safe_cell`` decides it, in SQL: it
+#: starts with a formula character and is neither a plain number nor an E.164 number.
+_SQL_FORMULA = (
+    "{name} ~ '^[-=+@\t\r]'"
+    " AND {name} !~ '^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$'"
+    " AND {name} !~ '^[+][1-9][0-9]{{6,14}}$'"
+)
+
+
+def results_csv_copy(session: Session, key: str, zone: tzinfo = UTC) -> Iterator[bytes] | None:
+    """The results CSV of ``results_csv_rows`` byte for byte, written by PostgreSQL itself
+    (``COPY (SELECT …) TO STDOUT``), or None where it cannot be (SQLite; a region name with a
+    line break, which only the ``csv`` module writes the same way).
+
+    Formatting 823,220 rows in Python took about 30 s nationally; PostgreSQL writes them in a
+    few seconds and the app only passes the chunks on. A cell a spreadsheet would evaluate gets
+    the leading apostrophe ``csv_cells.safe_cell`` gives it, ``updated_at`` is written in
+    ``zone`` as ``results_csv_rows`` writes it (to the second, with the offset), and lines end
+    with CRLF as the ``csv`` module ends them."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    from psycopg import sql
+
+    broken = session.execute(select(literal(1)).where(Region.name.regexp_match("[\r\n]")).limit(1))
+    if broken.first() is not None:
+        return None
+    codes = [c for c, _ in candidates(session)]
+    header = [
+        "station_id", "region_code", "desa", "tps", "status", *(f"votes_{c}" for c in codes),
+        "valid", "invalid", "report_count", "flagged", "updated_at",
+    ]  # fmt: skip
+    name = sql.SQL("nullif(g.name, '')")
+    desa = sql.SQL("CASE WHEN {formula} THEN '''' || {name} ELSE {name} END").format(
+        formula=sql.SQL(_SQL_FORMULA).format(name=name), name=name
+    )
+    votes = sql.SQL("").join(sql.SQL("r.votes ->> {}, ").format(sql.Literal(c)) for c in codes)
+    # to_char writes a timestamptz in the session's zone: this transaction's is ``zone``.
+    session.execute(select(func.set_config("TimeZone", getattr(zone, "key", "UTC"), True)))
+    updated = sql.SQL(
+        "CASE WHEN r.status IS NOT NULL THEN to_char(r.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM') END"
+    )
+    where = sql.SQL("WHERE s.id LIKE {}").format(sql.Literal(f"{key}%")) if key else sql.SQL("")
+    query = sql.SQL(
+        "COPY (SELECT s.id, s.region_code, {desa}, s.tps, coalesce(r.status, 'missing'), {votes}"
+        "r.valid, r.invalid, coalesce(r.report_count, 0), CASE WHEN r.flagged THEN 1 ELSE 0 END,"
+        " {updated} FROM stations s JOIN regions g ON g.code = s.region_code"
+        " LEFT JOIN station_results r ON r.station_id = s.id {where} ORDER BY s.id)"
+        " TO STDOUT WITH (FORMAT csv)"
+    ).format(desa=desa, votes=votes, updated=updated, where=where)
+    connection = session.connection().connection.driver_connection
+
+    def chunks() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(safe_row(header))
+        yield buffer.getvalue().encode()
+        with connection.cursor() as cursor, cursor.copy(query) as copy:
+            for data in copy:
+                yield bytes(data).replace(b"\n", b"\r\n")
+
+    return chunks()
 
 
 def _stream(session: Session, query: Any) -> Iterator[Any]:
