@@ -33,25 +33,30 @@ BARS = 60
 SETTLE = timedelta(minutes=2)
 
 
-def chart(database: Database, key: str, now: datetime, hours: int = HOURS) -> dict[str, Any]:
+def chart(
+    database: Database, key: str, now: datetime, hours: int = HOURS, session: Session | None = None
+) -> dict[str, Any]:
     """Reports per minute for stations under ``key`` (undotted; ``""`` is the country),
-    put into at most ``BARS`` bars."""
+    put into at most ``BARS`` bars. Read in ``session`` when given (the overview's own, which
+    saves a transaction per refresh), else in a read transaction of its own."""
+    if session is None:
+        with database.read() as own:
+            return chart(database, key, now, hours, own)
     since = _minute(now - timedelta(hours=hours))
     settled = _minute(now - SETTLE)
-    with database.read() as session:
-        mark = session.get(ActivityMark, key)
-        until = mark.settled_until if mark is not None else since
-        if until < since or until > settled:  # too old to help, or a clock that went back
-            until = since
-        rows = session.execute(
-            select(ActivityMinute.minute, ActivityMinute.reports).where(
-                ActivityMinute.region_key == key,
-                ActivityMinute.minute >= since,
-                ActivityMinute.minute < until,
-            )
+    mark = session.get(ActivityMark, key)
+    until = mark.settled_until if mark is not None else since
+    if until < since or until > settled:  # too old to help, or a clock that went back
+        until = since
+    rows = session.execute(
+        select(ActivityMinute.minute, ActivityMinute.reports).where(
+            ActivityMinute.region_key == key,
+            ActivityMinute.minute >= since,
+            ActivityMinute.minute < until,
         )
-        stored = {minute: reports for minute, reports in rows}
-        counted = count_minutes(session, key, until, now.tzinfo)
+    )
+    stored = {minute: reports for minute, reports in rows}
+    counted = count_minutes(session, key, until, now.tzinfo)
     if settled > until:
         _remember(database, key, since, settled, {m: n for m, n in counted.items() if m < settled})
     return _bars(stored | counted, now)

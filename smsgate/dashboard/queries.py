@@ -77,7 +77,7 @@ def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
         }
         for c, v in document["votes"].items()
     ]
-    document["quick_count"] = quick_count(session, code)
+    document["quick_count"] = quick_count(session, code, names)
     document["updated_at"] = now.isoformat(timespec="seconds")
     return document
 
@@ -115,22 +115,20 @@ def history_chart(points: Sequence[dict[str, Any]], codes: Sequence[str]) -> dic
     return {"series": series, "first": points[0]["t"], "last": points[-1]["t"], "top": top}
 
 
-def quick_count(session: Session, code: str) -> dict[str, Any] | None:
+def quick_count(session: Session, code: str, names: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The quick-count card: shares in percent with their 95% intervals (None when the
     estimate is indicative), the lead and the call, the warnings, the adjusted estimate and
     the estimate through the night, from the quick-count service (cached there: a refresh
     does not recompute it). None when it is not installed or has no active sample design."""
     try:
-        from ..quickcount.service import NoDesign, history
-        from ..quickcount.service import quickcount as estimate
+        from ..quickcount.service import NoDesign, card
     except ImportError:  # pragma: no cover - the quick count is a separate feature
         return None
     try:
-        document = estimate(session, code or None, comparison=False)
-        night = history(session, code or None)
+        document, night = card(session, code or None)
     except NoDesign:
         return None
-    names = dict(candidates(session))
+    names = dict(candidates(session)) if names is None else names
     lead = document["lead"]
     adjusted = document["adjusted"]
     president = document["presidential"]

@@ -95,7 +95,7 @@ def _overview(db: Session, code: str) -> dict[str, Any]:
     """The overview document with its times also in the deployment's zone, for people."""
     now = utcnow()
     document = queries.overview(db, code, now)
-    document["activity"] = activity.chart(database(), to_key(code), now)
+    document["activity"] = activity.chart(database(), to_key(code), now, session=db)
     document["updated_local"] = when(document["updated_at"])
     for point in document["activity"]["points"]:
         point["label"] = when(point["t"], "%H:%M")

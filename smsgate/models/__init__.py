@@ -7,7 +7,7 @@ from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, GatewayDevice, GatewayPing, OutboundMessage
 from .outbox import OutboxDelivery, OutboxEvent
-from .quickcount import PreviousResult, SampleDesign, SampleStation, SampleStratum
+from .quickcount import PreviousResult, SampleDesign, SampleResultChange, SampleStation, SampleStratum
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
 from .users import AppSecret, LoginFailure, StationDecision, User
@@ -41,6 +41,7 @@ __all__ = [
     "RegistrationFailure",
     "Report",
     "SampleDesign",
+    "SampleResultChange",
     "SampleStation",
     "SampleStratum",
     "Station",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime, utcnow
@@ -56,6 +56,27 @@ class SampleStation(Base):
     design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"), primary_key=True)
     station_id: Mapped[str] = mapped_column(String(13), ForeignKey("stations.id"), primary_key=True)
     stratum_id: Mapped[int] = mapped_column(ForeignKey("sample_strata.id"), index=True)
+
+    #: Looked up by station alone when a station's result changes (``SampleResultChange``).
+    __table_args__ = (Index("ix_sample_stations_station_id", "station_id"),)
+
+
+class SampleResultChange(Base):
+    """One change of a sampled station's result: written by the database itself (triggers on
+    ``station_results``, migration ``2003``) in the transaction that changes the result.
+
+    The quick count's cached estimate is still valid while the number of these rows for its
+    design is what it was when the estimate was computed. Counting them reads a few rows per
+    sampled report, where comparing the sampled stations' results read the whole sample
+    (2,000 stations) on every dashboard refresh. A count, not the highest id: ids are handed
+    out before commit, so a later commit can bring a lower one; every commit raises the count.
+    """
+
+    __tablename__ = "sample_result_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"), index=True)
+    station_id: Mapped[str] = mapped_column(String(13))
 
 
 class PreviousResult(Base):

@@ -112,3 +112,45 @@ def test_refresh_does_not_recompute_until_a_sampled_station_changes(
     with Statements() as after:
         three = client.get("/api/quickcount?region=62", headers=AUTH).get_json()
     assert after.loads() == 1 and three["stations"]["counted"] == 11
+
+
+def test_the_cache_check_counts_the_logged_changes_of_sampled_stations(
+    frame, database, database_url, sms, admin
+) -> None:
+    """The database logs a change of a sampled station's result in the transaction that makes
+    it (a trigger), and nothing for other stations; a refresh checks the cached estimate with
+    one statement over that log instead of reading every sampled station's result, and reads
+    the design and that check once for the estimate and the night together."""
+    from sqlalchemy import select
+
+    from smsgate.models import SampleResultChange
+
+    draw(database_url)
+    truth = votes_of(frame)
+    stations = sorted(sampled(database))
+    outside = next(s for s in frame.station_ids if s not in set(stations))
+
+    def logged() -> list[str]:
+        with database.read() as session:
+            return list(
+                session.scalars(select(SampleResultChange.station_id).order_by(SampleResultChange.id))
+            )
+
+    report(sms, outside, truth[outside])
+    assert logged() == []
+    report(sms, stations[0], truth[stations[0]])
+    assert set(logged()) == {stations[0]}  # once per write of the row in that transaction
+    count = len(logged())
+    with Statements() as first:
+        before = admin.get("/dashboard/api/overview?region=62").get_json()["quick_count"]
+    with Statements() as again:
+        admin.get("/dashboard/api/overview?region=62")
+    checks = [s for s in again.seen if "sample_result_changes" in s]
+    assert len(checks) == 1 and again.loads() == 0 and first.loads() == 2  # estimate, night
+    assert not [s for s in again.seen if "JOIN station_results" in s]
+    assert sum("FROM sample_designs" in s for s in again.seen) == 1
+    report(sms, stations[1], truth[stations[1]])
+    with Statements() as after:
+        now = admin.get("/dashboard/api/overview?region=62").get_json()["quick_count"]
+    assert after.loads() == 2 and now["counted"] == before["counted"] + 1
+    assert set(logged()) == {stations[0], stations[1]} and len(logged()) > count
