@@ -38,6 +38,7 @@ from ..services import review as review_service
 from . import accounts, activity, queries
 from .csrf_protect import csrf
 from .i18n import DEFAULT, LANGUAGES, translate
+from .shared import Shared
 
 bp = Blueprint(
     "dashboard",
@@ -91,7 +92,7 @@ def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
-def _overview(db: Session, code: str) -> dict[str, Any]:
+def _overview(db: Session, code: str, language: str) -> dict[str, Any]:
     """The overview document with its times also in the deployment's zone, for people."""
     now = utcnow()
     document = queries.overview(db, code, now)
@@ -101,7 +102,7 @@ def _overview(db: Session, code: str) -> dict[str, Any]:
         point["label"] = when(point["t"], "%H:%M")
     quick = document.get("quick_count")
     if quick:
-        _quick_count_texts(quick, lang())
+        _quick_count_texts(quick, language)
     return document
 
 
@@ -321,14 +322,31 @@ def station_in_scope(db: Session, station_id: str) -> Station:
 # -- overview ------------------------------------------------------------------------------
 
 
+#: Overview documents being computed, shared by the viewers of a region who asked meanwhile.
+_shared_overviews = Shared()
+
+
+def shared_overview(code: str) -> dict[str, Any]:
+    """The overview document of ``code`` (already checked against the viewer's scope), computed
+    once for every viewer of that region in the viewer's language who asked while it had not
+    started yet (``shared.Shared``: never older than the request). Read-only: it is shared."""
+    language = lang()
+
+    def compute() -> dict[str, Any]:
+        with database().read() as db:
+            return _overview(db, code, language)
+
+    return _shared_overviews.get((id(database()), code, language), compute)
+
+
 @bp.get("/")
 @login_required
 def overview() -> ResponseReturnValue:
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
-        document = _overview(db, code)
         crumbs = queries.breadcrumbs(db, code, scope_code())
         warnings = fleet_warnings(db)
+    document = shared_overview(code)
     return render_template(
         "dashboard/overview.html", doc=document, code=code, crumbs=crumbs, fleet_warnings=warnings
     )
@@ -339,8 +357,7 @@ def overview() -> ResponseReturnValue:
 def overview_json() -> ResponseReturnValue:
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
-        document = _overview(db, code)
-    response = jsonify(document)
+    response = jsonify(shared_overview(code))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -354,7 +371,7 @@ def overview_json() -> ResponseReturnValue:
 def region(code: str | None = None) -> ResponseReturnValue:
     with database().read() as db:
         dotted = region_in_scope(db, code)
-        document = _overview(db, dotted)
+        document = _overview(db, dotted, lang())
         kind, rows = queries.child_rows(db, dotted)
         crumbs = queries.breadcrumbs(db, dotted, scope_code())
         codes = queries.candidates(db)
