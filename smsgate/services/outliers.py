@@ -41,7 +41,9 @@ def outliers(session: Session, key: str, limit: int = LIMIT, min_rate: float = M
     "settled", "outvoted", "rate", "deviation", "favours", "stations"}]}``.
     """
     in_region = Report.station_id.like(f"{key}%")
-    outvoted = Report.outvoted.is_(True) & _current() & in_region & Report.by_coordinator.is_(False)
+    # ``outvoted`` as the partial index states it (``WHERE outvoted``): PostgreSQL cannot tell
+    # that ``outvoted IS true`` implies it and scanned every report (about 1 s nationally).
+    outvoted = Report.outvoted & _current() & in_region & Report.by_coordinator.is_(False)
     total = session.scalar(select(func.count(func.distinct(Report.contact_id))).where(outvoted)) or 0
     top = list(
         session.execute(

@@ -25,7 +25,7 @@ from smsgate.dashboard import activity, queries
 from smsgate.db import Database
 from smsgate.models.postgres_indexes import PREFIX_INDEXES, SEARCH_INDEXES
 from smsgate.schema import alembic_config, upgrade
-from smsgate.services import review
+from smsgate.services import outliers, review
 
 BIG_TABLES = (
     "reports", "stations", "station_results", "flags", "incidents", "inbound_messages",
@@ -110,6 +110,10 @@ def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
     _assert_indexed(
         _plans(collated, lambda s: queries.volunteers_without_report(s, "63.71")), "ix_contacts_region_prefix"
     )
+    for key in ("", "6371"):  # the volunteers page's outvoted volunteers, nationally and by region
+        _assert_indexed(
+            _plans(collated, lambda s, key=key: outliers.outliers(s, key)), "ix_reports_outvoted_station"
+        )
     text = "\n".join(p for _, p in _plans(collated, lambda s: queries.results_csv_rows(s, "6371")))
     assert "Index Cond" in text and "~>=~" in text  # a range on the pattern-ops index, not a filter
 
