@@ -533,7 +533,8 @@ def _run(expr: pp.ParserElement, text: str) -> Message | ReportDraft:
     except pp.ParseBaseException as exc:
         loc = min(exc.loc, len(text))
         raise Rejection(errors.UNEXPECTED_TOKEN, loc, len(text)) from None
-    return result[0]
+    parsed: Message | ReportDraft = result[0]  # the parse action built it
+    return parsed
 
 
 def parse_normalised(text: str) -> Message | ReportDraft:

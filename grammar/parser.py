@@ -14,7 +14,7 @@ from grammar.language import parse_normalised
 from grammar.masking import mask
 from grammar.messages import Message, ParseError
 from grammar.normalise import is_empty, normalise
-from grammar.semantics import ReportDraft, build_report, candidate_set, ordered
+from grammar.semantics import Candidates, ReportDraft, build_report, candidate_set, ordered
 
 DEFAULT_CANDIDATES: tuple[str, ...] = ("01", "02", "03")
 
@@ -49,6 +49,18 @@ def parse_full(
     return result
 
 
+def _understand(text: str, contest: Candidates) -> Message:
+    """The fast path for a plain report, else the full grammar (raises ``Rejection``)."""
+    fast = parse_report_fast(text, contest)
+    if fast is not None:
+        return fast
+    with _PYPARSING:
+        draft_or_message = parse_normalised(text)
+    if isinstance(draft_or_message, ReportDraft):
+        return build_report(text, draft_or_message, contest)
+    return draft_or_message
+
+
 def parse(
     text: str, candidates: Sequence[str] = DEFAULT_CANDIDATES, aliases: Mapping[str, str] | None = None
 ) -> Message | ParseError:
@@ -81,14 +93,7 @@ def _parse(
         return ParseError(errors.EMPTY)
     contest = candidate_set(_candidates(candidates), _aliases(aliases))
     try:
-        result = parse_report_fast(normalised.text, contest)
-        if result is None:
-            with _PYPARSING:
-                draft_or_message = parse_normalised(normalised.text)
-            if isinstance(draft_or_message, ReportDraft):
-                result = build_report(normalised.text, draft_or_message, contest)
-            else:
-                result = draft_or_message
+        result = _understand(normalised.text, contest)
     except Rejection as rejection:
         return normalised.error(rejection)
     if normalised.changed:

@@ -12,11 +12,13 @@ polling for the write lock starve each other into second-long tails, where a que
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,7 +48,7 @@ CONNECT_TIMEOUT = 10
 
 def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         wait = connection.get_execution_options().get(LOCK_WAIT)
         if wait:  # both apply to this transaction only
             ms = str(max(1, int(wait * 1000)))
@@ -63,7 +65,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     synchronous = synchronous.upper()
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: object) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -75,7 +77,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         wait = options.get(LOCK_WAIT)
         busy = max(1, int(wait * 1000)) if wait else BUSY_TIMEOUT_MS
@@ -179,3 +181,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def upsert_for(session: Session) -> Callable[..., postgresql.Insert | sqlite.Insert]:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update``: PostgreSQL's or
+    SQLite's, whichever the session is bound to."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 from sqlalchemy import select
@@ -283,7 +284,7 @@ def show_tally(demo: Demo) -> None:
     demo.echo(format_table(documents))
 
 
-def format_table(documents: list[dict]) -> str:
+def format_table(documents: list[dict[str, Any]]) -> str:
     """One line per region: stations reported, then each candidate's share of the valid votes."""
     codes = list(documents[0]["votes"]) if documents else []
     header = f"  {'region':<40} {'reported':>15}" + "".join(f" {c:>7}" for c in codes) + f" {'valid':>10}"
@@ -387,13 +388,13 @@ def stop_server(demo: Demo) -> None:
         server.wait()
 
 
-def _stop_on_signals() -> dict[int, object]:
+def _stop_on_signals() -> dict[int, signal._HANDLER]:
     """SIGTERM and SIGHUP end the demo like Ctrl-C does, so its server is stopped with it."""
 
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous: dict[int, object] = {}
+    previous: dict[int, signal._HANDLER] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, stop)

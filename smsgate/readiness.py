@@ -15,12 +15,16 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .config import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 
 class NotReady(ConfigError):
@@ -49,7 +53,7 @@ def sqlite_path(url: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _scripts():  # type: ignore[no-untyped-def]
+def _scripts() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     from .schema import alembic_config

@@ -159,7 +159,9 @@ class Store:
                 " report_count, dissent, station_sequence FROM stations"
             ).fetchall()
             events = self._connection.execute("SELECT count(*) FROM events").fetchone()[0]
-        stations, votes, statuses = {}, Counter(), Counter()
+        stations: dict[str, dict[str, Any]] = {}
+        votes: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
         valid = invalid = flagged = 0
         for row in rows:
             station_id, sequence, status, raw_votes, v, inv, flag, reference, count, dissent, station_sq = row

@@ -34,10 +34,11 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Never
 
 import requests
 from sqlalchemy import func, select
@@ -154,7 +155,9 @@ def roster_from_database(database: Database, window: float = DUPLICATE_WINDOW) -
             .where(Contact.role == VOLUNTEER, Contact.active.is_(True), Contact.region_code.is_not(None))
             .order_by(Contact.id)
         ).all()
-        volunteers = [Volunteer(phone, code, tps, lang or "id") for phone, code, tps, lang in rows]
+        volunteers = [
+            Volunteer(phone, code, tps, lang or "id") for phone, code, tps, lang in rows if code is not None
+        ]
         desas = {v.desa for v in volunteers}
         stations: dict[str, dict[int, int | None]] = defaultdict(dict)
         for code, tps, voters in session.execute(
@@ -336,7 +339,7 @@ def mistake_body(kind: str, count: Count, tps: int, candidates: Sequence[str]) -
     return "#".join([f"TPS#{tps:03d}"] + [str(v) for _, v in pairs[:-1]])
 
 
-def _unregistered_phones(rng: random.Random, known: set[str]) -> Iterable[str]:
+def _unregistered_phones(rng: random.Random, known: set[str]) -> Iterator[str]:
     while True:
         phone = f"+62819{rng.randrange(10**7, 10**8)}"
         if phone not in known:
@@ -653,7 +656,7 @@ class Summary:
         return "\n".join(lines)
 
 
-def progress_bar(total: int, description: str = "sending") -> tqdm:
+def progress_bar(total: int, description: str = "sending") -> tqdm[Never]:
     """A tqdm bar on stderr, off when stderr is not a terminal; ``update()`` once per reply.
 
     The bar is updated from the sending threads; tqdm's own lock makes that safe.
@@ -699,7 +702,7 @@ def send_all(
     concurrency: int = 8,
     timeout: float = 15.0,
     max_seconds: float | None = None,
-    on_result: Callable[[Result], None] | None = None,
+    on_result: Callable[[Result], object] | None = None,
 ) -> tuple[list[Result], float, bool]:
     """Post ``items`` at ``rate`` per second over ``concurrency`` connections.
 
@@ -878,7 +881,7 @@ def run(
     seed: int = 1,
     max_seconds: float | None = None,
     database: Database | None = None,
-    on_result: Callable[[Result], None] | None = None,
+    on_result: Callable[[Result], object] | None = None,
 ) -> Summary:
     """Plan and send an election night, then count what the database kept (when given)."""
     run_id = secrets.token_hex(4)

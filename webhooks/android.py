@@ -154,11 +154,15 @@ def _record_status(status: str, payload: dict[str, Any]) -> bool:
     return gateway().delivery_report(report)
 
 
-def _heartbeat(device: str, payload: dict) -> Heartbeat:
+def _object(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a missing or odd field is no error."""
+    return value if isinstance(value, dict) else {}
+
+
+def _heartbeat(device: str, payload: dict[str, Any]) -> Heartbeat:
     """The app's health report (its ``/health`` document) boiled down to status and battery."""
-    health = payload.get("health") if isinstance(payload.get("health"), dict) else {}
-    checks = health.get("checks") if isinstance(health.get("checks"), dict) else {}
-    battery = checks.get("battery:level") if isinstance(checks.get("battery:level"), dict) else {}
+    health = _object(payload.get("health"))
+    battery = _object(_object(health.get("checks")).get("battery:level"))
     level = battery.get("observedValue")
     return Heartbeat(
         "android",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,12 +43,18 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def ok(self, key: str, *extras: str, outcome: str = "command", **params: object) -> Outcome:
-        return Outcome(outcome, render(key, self.lang, *extras, **params))
+        return Outcome(outcome, render(key, self.lang, *extras, example=False, **params))
 
     def fail(
         self, key: str, *extras: str, example: bool = False, outcome: str = "rejected", **params: object
     ) -> Outcome:
         return Outcome(outcome, render(key, self.lang, *extras, example=example, **params), error_code=key)
+
+    def fail_with(
+        self, key: str, params: Mapping[str, object], *, example: bool = False, outcome: str = "rejected"
+    ) -> Outcome:
+        """``fail`` with the template's values as one mapping (a refusal's ``params``)."""
+        return self.fail(key, example=example, outcome=outcome, **params)
 
 
 Handler = Callable[[Context, Any], Outcome]

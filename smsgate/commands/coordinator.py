@@ -35,7 +35,7 @@ def resolve_region(
             choices=scope.choices_text(found.regions),
         )
     if isinstance(found, stations.Refusal):
-        return ctx.fail(found.key, command=command, **found.params)
+        return ctx.fail_with(found.key, {"command": command, **found.params})
     return found
 
 
@@ -92,7 +92,7 @@ def status(ctx: Context, message: grammar.Status) -> Outcome:
         return ctx.fail("unknown_station", station=station_id)
     refusal = stations.authorise(ctx.contact, station)
     if refusal is not None:
-        return ctx.fail(refusal.key, **refusal.params)
+        return ctx.fail_with(refusal.key, refusal.params)
     result = ctx.session.get(StationResult, station.id)
     kinds = sorted(
         set(

@@ -24,7 +24,7 @@ def register(ctx: Context, message: grammar.Register) -> Outcome:
         if "until" in params:  # in the zone the volunteer lives in (SMSGATE_TIMEZONE), e.g. 14/02 19:05 WITA
             local = params["until"].astimezone(ZoneInfo(ctx.settings.timezone))  # type: ignore[attr-defined]
             params["until"] = f"{local:%d/%m %H:%M} {local.tzname()}"
-        return ctx.fail(result.key, **params)
+        return ctx.fail_with(result.key, params)
     contact = result.contact
     ctx.inbound.contact_id = contact.id
     region = ctx.session.get(Region, contact.region_code) if contact.region_code else None

@@ -21,10 +21,10 @@ def report(ctx: Context, message: grammar.Report) -> Outcome:
     assert ctx.contact is not None
     station = stations.find(ctx.session, message.station, ctx.contact)
     if isinstance(station, stations.Refusal):
-        return ctx.fail(station.key, example=True, **station.params)
+        return ctx.fail_with(station.key, station.params, example=True)
     refusal = stations.authorise(ctx.contact, station)
     if refusal is not None:
-        return ctx.fail(refusal.key, **refusal.params)
+        return ctx.fail_with(refusal.key, refusal.params)
     stored = reports.store(
         ctx.session,
         contact=ctx.contact,

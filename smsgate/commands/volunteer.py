@@ -21,6 +21,7 @@ from .formatting import extras_text, votes_text
 @handles(grammar.Check, name="CEK")
 def check(ctx: Context, message: grammar.Check) -> Outcome:
     assert ctx.contact is not None
+    station: Station | stations.Refusal | None
     if message.station is None:
         latest = reports.latest_of(ctx.session, ctx.contact)
         if latest is None:
@@ -32,11 +33,11 @@ def check(ctx: Context, message: grammar.Check) -> Outcome:
     if isinstance(station, stations.Refusal):
         if station.key == "station_required":
             return ctx.fail("cancel_none")
-        return ctx.fail(station.key, **station.params)
+        return ctx.fail_with(station.key, station.params)
     assert station is not None
     refusal = stations.authorise(ctx.contact, station)
     if refusal is not None:
-        return ctx.fail(refusal.key, **refusal.params)
+        return ctx.fail_with(refusal.key, refusal.params)
     label = stations.label(station, ctx.contact)
     mine = reports.latest_of(ctx.session, ctx.contact, station.id)
     if mine is None:

@@ -124,4 +124,4 @@ def _bars(counts: dict[datetime, int], now: datetime) -> dict[str, Any]:
         {"t": (start + timedelta(minutes=i * width)).isoformat(), "per_minute": round(n / width, 2)}
         for i, n in enumerate(bars)
     ]
-    return {"bucket_minutes": width, "points": points, "peak": max(p["per_minute"] for p in points)}
+    return {"bucket_minutes": width, "points": points, "peak": round(max(bars) / width, 2)}

@@ -244,7 +244,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """Ends every session of this account on the server, not only this browser's cookie."""
     with database().begin() as db:
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         accounts.end_sessions(user)
     language = lang()
     session.clear()
@@ -386,6 +386,8 @@ def station(station_id: str) -> ResponseReturnValue:
     with database().read() as db:
         station_in_scope(db, station_id)
         page = queries.station_page(db, station_id)
+        if page is None:
+            abort(404)
         crumbs = queries.breadcrumbs(db, page["station"].region_code, scope_code())
         codes = queries.candidates(db)
     return render_template("dashboard/station.html", page=page, crumbs=crumbs, codes=codes)
@@ -437,7 +439,7 @@ def clear_kecamatan_dissent() -> ResponseReturnValue:
         code = region_in_scope(db, request.form.get("region", "").strip() or "-")
         if level_of(code) < 3:
             abort(400)
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         cleared = review_service.clear_dissent(
             db, to_key(code), f"{user.email} (dasbor)", utcnow(), minor_only=True
         )
@@ -451,7 +453,7 @@ def clear_station_dissent(station_id: str) -> ResponseReturnValue:
     """Clear one station's dissent, contested or not: the reviewer let its majority stand."""
     with database().begin() as db:
         station_in_scope(db, station_id)
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         cleared = review_service.clear_dissent(
             db, station_id, f"{user.email} (dasbor)", utcnow(), minor_only=False
         )
@@ -468,7 +470,7 @@ def confirm(station_id: str) -> ResponseReturnValue:
         abort(400)
     with database().begin() as db:
         station_in_scope(db, station_id)
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         try:
             rule = current_app.extensions["smsgate.settings"].consensus
             report = queries.confirm_report(db, station_id, report_id, user, utcnow(), rule)

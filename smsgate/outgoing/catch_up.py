@@ -47,7 +47,7 @@ def replay(database: Database, destination: str, prefix: str = "", now: datetime
                 return total
             for station_id in ids:
                 result = lock(session, station_id)
-                reference = session.get(Report, result.report_id).ref if result.report_id else None
+                reference = session.get_one(Report, result.report_id).ref if result.report_id else None
                 outbox.station_snapshot(session, result, reference, destination, now or utcnow())
             total += len(ids)
             after = ids[-1]

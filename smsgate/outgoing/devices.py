@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import upsert_for
 from ..models import GatewayDevice, GatewayPing
 from .fleet import Device, Fleet
 
@@ -47,10 +48,7 @@ def local_day(now: datetime, timezone: str) -> str:
 def ensure(session: Session, capacities: dict[str, float], now: datetime) -> None:
     """Create the state rows of devices seen for the first time, with a full bucket (concurrent
     workers may race; the first insert wins)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = upsert_for(session)
     if not capacities:
         return
     session.execute(

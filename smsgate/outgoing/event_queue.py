@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import CursorResult, and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..config import Settings
@@ -243,4 +243,6 @@ def retry(session: Session, now: datetime, *, dead: bool, destination: str | Non
     values: dict[str, Any] = {"next_attempt_at": now}
     if dead:
         values.update(status=PENDING, attempts=0, lease_owner=None, lease_expires_at=None)
-    return session.execute(query.values(**values)).rowcount or 0
+    result = session.execute(query.values(**values))
+    assert isinstance(result, CursorResult)  # an UPDATE's result counts its rows
+    return result.rowcount or 0

@@ -113,15 +113,15 @@ def _status(session: Session, fleet: Fleet, now: datetime, *, traffic: bool) -> 
         if traffic
         else []
     )
-    for provider, device, count, latest in inbound:
-        name = home(provider, device)
+    for provider, via_device, count, latest in inbound:
+        name = home(provider, via_device)
         if name is not None:
             received[name] = received.get(name, 0) + count
             last_in[name] = max(latest, last_in.get(name, latest))
 
     queued: dict[str | None, int] = {}
     oldest: dict[str | None, datetime] = {}
-    for provider, via, count, first in session.execute(
+    for provider, via, count, first_queued in session.execute(
         select(
             OutboundMessage.provider, OutboundMessage.via, func.count(), func.min(OutboundMessage.created_at)
         )
@@ -130,18 +130,20 @@ def _status(session: Session, fleet: Fleet, now: datetime, *, traffic: bool) -> 
     ):
         name = home(provider, via)
         queued[name] = queued.get(name, 0) + count
-        oldest[name] = min(first, oldest.get(name, first))
+        oldest[name] = min(first_queued, oldest.get(name, first_queued))
 
     sent: dict[str, int] = {}
     lags: dict[str, list[float]] = {}
-    for device, kind, created, sent_at in session.execute(
+    for sender, kind, created, sent_at in session.execute(
         select(
             OutboundMessage.device, OutboundMessage.kind, OutboundMessage.created_at, OutboundMessage.sent_at
         ).where(OutboundMessage.sent_at > since, OutboundMessage.device.is_not(None))
     ):
-        sent[device] = sent.get(device, 0) + 1
+        if sender is None or sent_at is None:  # excluded by the query; the row types allow it
+            continue
+        sent[sender] = sent.get(sender, 0) + 1
         if kind == "reply":
-            lags.setdefault(device, []).append(max((sent_at - created).total_seconds(), 0.0))
+            lags.setdefault(sender, []).append(max((sent_at - created).total_seconds(), 0.0))
 
     threshold = fleet.silent_after_seconds
     found = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 
@@ -61,7 +61,7 @@ class AndroidSender:
         self.device_id, self.sim, self.name = device_id, sim, name
 
     def send(self, to: str, text: str, ref: str = "") -> str:
-        body: dict[str, object] = {"textMessage": {"text": text}, "phoneNumbers": [to]}
+        body: dict[str, Any] = {"textMessage": {"text": text}, "phoneNumbers": [to]}
         if ref:
             body["id"] = ref
         if self.device_id:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import call, estimate, nonresponse
+from .call import Presidential
 
 DISPUTED_SHARE = 0.05
 DISPUTED_MINIMUM = 2
@@ -68,7 +69,7 @@ class Analysis:
     adjusted: nonresponse.Adjusted | None
     warnings: list[str]
     call: str
-    presidential: call.Presidential | None = None
+    presidential: Presidential | None = None
     third_gap: estimate.Ratio | None = None
     extra: dict[str, object] = field(default_factory=dict)
 

@@ -242,9 +242,9 @@ class Coverage:
 
 def coverage(
     codes: Sequence[str],
-    sampled: Sequence[int],
-    reported: Sequence[int],
-    registered: Sequence[float],
+    sampled: Sequence[int] | np.ndarray,
+    reported: Sequence[int] | np.ndarray,
+    registered: Sequence[float] | np.ndarray,
 ) -> Coverage:
     """Overall coverage and the two warnings.
 
@@ -267,7 +267,7 @@ def coverage(
         lag_share = float(voters[lag_mask].sum() / weight)
     else:
         lag_share = float(lag_mask.mean()) if len(n) else 0.0
-    lagging = [codes[i] for i in np.flatnonzero(lag_mask)]
+    lagging = [codes[int(i)] for i in np.flatnonzero(lag_mask)]
     return Coverage(
         sampled=int(total),
         reported=int(done),

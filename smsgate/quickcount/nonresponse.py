@@ -59,7 +59,7 @@ NONRESPONSE_Z = 3.0
 FLOORS = {"registered": 0.03, "kelurahan": 0.03, "previous": 0.01}
 
 
-def is_kelurahan(station_ids: Sequence[str]) -> np.ndarray:
+def is_kelurahan(station_ids: Sequence[str] | np.ndarray) -> np.ndarray:
     """Kemendagri village codes 1xxx are kelurahan (urban); 2xxx and anything else desa.
     ``station_ids`` are 13-digit KPU station IDs (PPKKCCDDDDTTT)."""
     return np.array([len(s) >= 7 and s[6] == "1" for s in station_ids], dtype=bool)
@@ -173,7 +173,7 @@ class Adjusted:
     previous: list[int]
 
 
-def cells_of(station_ids: Sequence[str], group: np.ndarray, counted: np.ndarray) -> np.ndarray:
+def cells_of(station_ids: Sequence[str] | np.ndarray, group: np.ndarray, counted: np.ndarray) -> np.ndarray:
     """Weighting classes: kecamatan x kelurahan/desa within each group of strata, merged with a
     neighbour (``collapse``: the other class of the same kecamatan first, then the next
     kecamatan in code order) until each has two reports. Returns a class number per station."""
@@ -210,7 +210,7 @@ def adjusted(
     y: np.ndarray,
     x: np.ndarray,
     *,
-    station_ids: Sequence[str],
+    station_ids: Sequence[str] | np.ndarray,
     previous: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     domain: Sequence[bool] | np.ndarray | None = None,
 ) -> Adjusted | None:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from ..importers import ImportError_
@@ -108,7 +108,7 @@ def import_previous(session: Session, stream: TextIO) -> int:
     session.execute(delete(PreviousResult))
     now = utcnow()
     session.execute(
-        PreviousResult.__table__.insert(),
+        insert(PreviousResult),
         [
             {
                 "station_id": r.station_id,

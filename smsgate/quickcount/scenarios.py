@@ -210,12 +210,13 @@ class Tally:
         if self.domains:
             d = np.array(self.domains)
             bins = {"2-4": (2, 4), "5-9": (5, 9), "10-19": (10, 19), "20+": (20, 10**9)}
-            out["domains"] = {}
+            domains: dict[str, tuple[int, float, float]] = {}
+            out["domains"] = domains
             for name, (low, high) in bins.items():
                 mine = d[(d[:, 0] >= low) & (d[:, 0] <= high)]
                 t_rate = float(mine[:, 1].mean()) if len(mine) else float("nan")
                 z_rate = float(mine[:, 2].mean()) if len(mine) else float("nan")
-                out["domains"][name] = (len(mine), t_rate, z_rate)
+                domains[name] = (len(mine), t_rate, z_rate)
         return out
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..importers import ImportError_
@@ -105,7 +105,7 @@ def _store(
         ids[code] = row.id
     rows = [{"design_id": record.id, "station_id": s, "stratum_id": ids[code]} for s, code in members]
     if rows:
-        session.execute(SampleStation.__table__.insert(), rows)
+        session.execute(insert(SampleStation), rows)
     return record
 
 
@@ -470,7 +470,7 @@ def _core(
 ) -> dict[str, Any]:
     """The estimate part of the document, recomputed only when ``fingerprint`` (``mark``, when
     the caller has just read it) changed."""
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
     key = (url, record.id, record.created_at.isoformat(), info.key)
     mark = fingerprint(session, record) if mark is None else mark
     cached = _cache.get(key)
@@ -592,7 +592,7 @@ def card(session: Session, region: str | None = None) -> tuple[dict[str, Any], d
 def _history(
     session: Session, record: SampleDesign, info: tally_service.RegionInfo, mark: tuple[Any, ...], points: int
 ) -> dict[str, Any]:
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
     key = (url, record.id, record.created_at.isoformat(), info.key)
     cached = _history_cache.get(key)
     if cached is not None and cached[0] == mark:

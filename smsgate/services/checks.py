@@ -207,8 +207,10 @@ def run(
 
 
 def _unique(found: Iterable[Finding]) -> list[Finding]:
-    seen: set[str] = set()
-    return [f for f in found if not (f.kind in seen or seen.add(f.kind))]
+    first: dict[str, Finding] = {}
+    for finding in found:
+        first.setdefault(finding.kind, finding)
+    return list(first.values())
 
 
 def open_flags(session: Session, region_key: str, limit: int = 500) -> list[dict[str, object]]:

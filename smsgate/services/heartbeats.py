@@ -12,15 +12,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ..db import upsert_for
 from ..inbound import Heartbeat
 from ..models import GatewayPing
 
 
 def record(session: Session, beat: Heartbeat, now: datetime) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = upsert_for(session)
     values = {"last_ping_at": now, "health": beat.health[:8], "battery": beat.battery}
     session.execute(
         insert(GatewayPing)

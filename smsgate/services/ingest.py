@@ -199,7 +199,7 @@ class Ingest:
             "codes": ",".join(ctx.candidates),
             "usage": usage(error.field or "", ctx.lang),
         }
-        return ctx.fail(error.code, example=error.code != "missing_argument", **params)
+        return ctx.fail_with(error.code, params, example=error.code != "missing_argument")
 
     # -- the failure path ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Candidate, RegionCounter, Station, StationResult
@@ -60,7 +60,7 @@ def expected(session: Session, region_key: str = "") -> Counts:
     counted = StationResult.status != MISSING
     desa = func.substr(Station.id, 1, KEY_LENGTHS[4]).label("desa")
 
-    def when(condition, value=1):  # type: ignore[no-untyped-def]
+    def when(condition: ColumnElement[bool], value: ColumnElement[int] | int = 1) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
     columns = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 #: No 0/O, 1/I/L: a code read off a tiny screen must survive being typed back.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -16,9 +16,9 @@ def new_code(length: int = LENGTH) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
-def unique_ref(session: Session, column: object, length: int = LENGTH) -> str:
+def unique_ref(session: Session, column: InstrumentedAttribute[str], length: int = LENGTH) -> str:
     """A code not yet used in ``column``; 31^6 ≈ 887 million codes make a retry rare."""
     while True:
         code = new_code(length)
-        if session.scalar(select(column).where(column == code).limit(1)) is None:  # type: ignore[arg-type]
+        if session.scalar(select(column).where(column == code).limit(1)) is None:
             return code

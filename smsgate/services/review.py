@@ -40,7 +40,7 @@ def _readings(
     for report in sorted(reports, key=lambda r: (r.created_at, r.id)):
         groups.setdefault(tuple(sorted(report.votes.items())), []).append(report)
     counted = dict(result.votes or {})
-    readings = []
+    readings: list[dict[str, Any]] = []
     for key, members in groups.items():
         votes = dict(key)
         newest = members[-1]

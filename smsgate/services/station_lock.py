@@ -7,7 +7,7 @@ under the same lock, needs nothing else of it.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..models import StationResult
 from ..models.reports import MISSING
@@ -26,12 +26,13 @@ def lock(session: Session, station_id: str) -> StationResult:
     report (lock, outbox event, refresh) goes to the database for it once, not three times.
     """
     transaction = session.get_transaction()
-    held = session.info.get(_LOCKED)
+    held: tuple[SessionTransaction | None, dict[str, StationResult]] | None = session.info.get(_LOCKED)
     if held is None or held[0] is not transaction:
         held = (transaction, {})
         session.info[_LOCKED] = held
-    if station_id in held[1]:
-        return held[1][station_id]
+    locked = held[1]
+    if station_id in locked:
+        return locked[station_id]
     query = (
         select(StationResult)
         .where(StationResult.station_id == station_id)
@@ -43,5 +44,5 @@ def lock(session: Session, station_id: str) -> StationResult:
         result = StationResult(station_id=station_id, status=MISSING, report_count=0, flagged=False)
         session.add(result)
         session.flush()
-    held[1][station_id] = result
+    locked[station_id] = result
     return result

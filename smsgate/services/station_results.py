@@ -34,10 +34,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Contact, Flag, Report, StationDecision, StationResult, utcnow
-from ..models.reports import MISSING
+from ..models.reports import MISSING as MISSING
 from . import checks, consensus, counters, outbox
-from .consensus import DEFAULT_RULE, Rule
-from .station_lock import lock
+from .consensus import DEFAULT_RULE as DEFAULT_RULE
+from .consensus import Rule as Rule
+from .station_lock import lock as lock
 
 REPORTED, VERIFIED, DISPUTED = "reported", "verified", "disputed"
 #: A coordinator's SMS contradicts the volunteers' qualified majority; the majority is counted.
