@@ -23,7 +23,7 @@ def database() -> Database:
 
 @bp.before_request
 def require_token() -> ResponseReturnValue | None:
-    token = current_app.config.get("SMSGATE_API_TOKEN")
+    token = current_app.extensions["smsgate.settings"].api_token
     if not token:
         abort(404)
     supplied = request.headers.get("Authorization", "")

@@ -32,13 +32,8 @@ def create_app(
     virtual clock, so replies are queued at the texts' virtual arrival times)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    # Flask's own options only: smsgate's settings live in app.extensions["smsgate.settings"].
     app.config.update(
-        SMSGATE_DATABASE_URL=settings.database_url,
-        SMSGATE_PUBLIC_URL=settings.public_url,
-        SMSGATE_API_TOKEN=settings.api_token,
-        TWILIO_AUTH_TOKEN=settings.twilio_auth_token,
-        TWILIO_ACCOUNT_SID=settings.twilio_account_sid,
-        TWILIO_FROM=settings.twilio_from,
         JSON_SORT_KEYS=False,
         # A 10-part UCS-2 SMS is about 8 kB even percent-encoded; anything far larger is refused
         # with 413 from its Content-Length, before the body is read into memory.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -31,10 +30,10 @@ class _Main(click.Group):
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
         except (OperationalError, ProgrammingError) as exc:
-            from .config import database_url
             from .readiness import explain
 
-            url = database_url(os.environ.get("SMSGATE_DATABASE_URL", "").strip() or None)
+            env = ctx.find_object(Env)  # the command that failed used the database: it has one
+            url = env.settings.database_url if env is not None else Settings.from_env().database_url
             raise click.ClickException(explain(exc, url)) from None
 
 
@@ -194,7 +193,7 @@ def _start_checks(env: Env, command: str) -> None:
 
     from . import logs, preflight
 
-    logs.configure()
+    logs.configure(env.settings.log_format)
     database = env.database  # exits with one line when missing, unreachable or not migrated
     problems = preflight.run(env.settings, database)
     preflight.log_problems(problems, logging.getLogger(f"smsgate.{command}"))
@@ -401,7 +400,12 @@ def remind(env: Env, region: str | None, dry_run: bool) -> None:
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Signing key [env TWILIO_AUTH_TOKEN].")
 @click.option("--seed", default=1, show_default=True, type=int, help="Who sends what (message ids are new).")
-@click.option("--database", "database_url", help="Read volunteers and count reports [SMSGATE_DATABASE_URL].")
+@click.option(
+    "--database",
+    "database_url",
+    envvar="SMSGATE_DATABASE_URL",
+    help="Read volunteers and count reports [env SMSGATE_DATABASE_URL].",
+)
 @click.option(
     "--volunteers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -420,16 +424,16 @@ def simulate(
     max_seconds: float | None,
 ) -> None:
     """Send an election night of signed Twilio webhooks to URL and print throughput and latency."""
-    import os
-
+    from .config import database_url as normalised_url
     from .simulate import progress_bar, roster_from_csv, roster_from_database
     from .simulate import run as simulate_run
 
     if not auth_token:
         raise click.UsageError("give --auth-token or set TWILIO_AUTH_TOKEN (the server's signing key)")
-    database_url = database_url or os.environ.get("SMSGATE_DATABASE_URL") or None
-    if volunteers is None:
-        database_url = database_url or Settings.database_url
+    if database_url is not None:  # --database, or SMSGATE_DATABASE_URL
+        database_url = normalised_url(database_url)
+    elif volunteers is None:
+        database_url = Settings.database_url
     database = Database.from_url(database_url) if database_url else None
     if database is not None:
         from .readiness import require_schema

@@ -1,10 +1,16 @@
-"""Configuration from environment variables."""
+"""Configuration from environment variables: ``Settings``, the one place they are read.
+
+Every variable is read here, in ``Settings.from_env``, checked, and given its default once, on
+the field; the rest of smsgate takes a ``Settings`` (the app keeps it in
+``app.extensions["smsgate.settings"]``) and never reads the environment or ``app.config``.
+A bad value raises ``ConfigError`` with one line naming the variable and the fix.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,7 +58,7 @@ def database_url(value: str | None) -> str:
 
 def parse_timezone(value: str | None) -> str:
     """An IANA zone name, checked now so a typo fails at start-up, not on the first page."""
-    name = value or "Asia/Jakarta"
+    name = value or Settings.timezone
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -69,7 +75,7 @@ def parse_trusted_proxies(value: str | None) -> int:
     except ValueError:
         hops = -1
     if hops < 0:
-        raise ValueError(f"SMSGATE_TRUSTED_PROXIES: expected a number of proxies (0, 1, 2…), not {value!r}")
+        raise ConfigError(f"SMSGATE_TRUSTED_PROXIES: expected a number of proxies (0, 1, 2…), not {value!r}")
     return hops
 
 
@@ -137,10 +143,10 @@ class Settings:
     outbound_backoff_seconds: float = 30.0
     broadcast_ttl_minutes: float = 15.0
     remind_every_hours: float = 3.0
-    #: Flood control; 0 turns a limit off. Off in a bare ``Settings()``, on by default in ``from_env``.
-    flood_per_minute: int = 0
-    flood_replies_per_hour: int = 0
-    flood_duplicate_seconds: int = 0
+    #: Flood control per sender (``SMSGATE_FLOOD_*``); 0 turns a limit off.
+    flood_per_minute: int = 10
+    flood_replies_per_hour: int = 30
+    flood_duplicate_seconds: int = 600
     # --- forwarding events to the tally (README "Forwarding to the tally") ---
     tally_url: str | None = None
     tally_secret: str | None = None
@@ -161,7 +167,18 @@ class Settings:
     outbox_lease_seconds: float = 60.0
     outbox_batch: int = 100
     outbox_concurrency: int = 8
-    extra: Mapping[str, str] = field(default_factory=dict)
+    #: Signs the dashboard's session cookies (``SMSGATE_SECRET_KEY``); unset, the first process
+    #: stores a random one in the database for every process to share.
+    secret_key: str | None = None
+    #: ``GET /metrics`` asks for ``Authorization: Bearer <token>`` when set (``SMSGATE_METRICS_TOKEN``).
+    metrics_token: str | None = None
+    #: ``text`` or ``json`` log lines for ``serve`` and ``worker`` (``SMSGATE_LOG_FORMAT``).
+    log_format: str = "text"
+
+    def without_flood_control(self) -> Settings:
+        """These settings with every flood limit off: for tests and benchmarks that send one
+        sender's messages faster than a person could."""
+        return replace(self, flood_per_minute=0, flood_replies_per_hour=0, flood_duplicate_seconds=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -210,18 +227,22 @@ class Settings:
             kannel_from=get("SMSGATE_KANNEL_FROM"),
             gammu_inject=get("SMSGATE_GAMMU_INJECT"),
             kannel_reply=_choice(
-                "SMSGATE_KANNEL_REPLY", get("SMSGATE_KANNEL_REPLY") or "inline", ("inline", "queue")
+                "SMSGATE_KANNEL_REPLY", get("SMSGATE_KANNEL_REPLY") or cls.kannel_reply, ("inline", "queue")
             ),
             send_rates={**SEND_RATES, **_rates(get("SMSGATE_SEND_RATE"))},
             gateways_file=get("SMSGATE_GATEWAYS"),
             outbound_concurrency=number("SMSGATE_OUTBOUND_CONCURRENCY", int, cls.outbound_concurrency),
             outbound_max_attempts=number("SMSGATE_OUTBOUND_MAX_ATTEMPTS", int, cls.outbound_max_attempts),
-            outbound_backoff_seconds=number("SMSGATE_OUTBOUND_BACKOFF_SECONDS", float, 30.0),
-            broadcast_ttl_minutes=number("SMSGATE_BROADCAST_TTL_MINUTES", float, 15.0),
-            remind_every_hours=number("SMSGATE_REMIND_EVERY_HOURS", float, 3.0),
-            flood_per_minute=number("SMSGATE_FLOOD_PER_MINUTE", int, 10),
-            flood_replies_per_hour=number("SMSGATE_FLOOD_REPLIES_PER_HOUR", int, 30),
-            flood_duplicate_seconds=number("SMSGATE_FLOOD_DUPLICATE_SECONDS", int, 600),
+            outbound_backoff_seconds=number(
+                "SMSGATE_OUTBOUND_BACKOFF_SECONDS", float, cls.outbound_backoff_seconds
+            ),
+            broadcast_ttl_minutes=number("SMSGATE_BROADCAST_TTL_MINUTES", float, cls.broadcast_ttl_minutes),
+            remind_every_hours=number("SMSGATE_REMIND_EVERY_HOURS", float, cls.remind_every_hours),
+            flood_per_minute=number("SMSGATE_FLOOD_PER_MINUTE", int, cls.flood_per_minute),
+            flood_replies_per_hour=number("SMSGATE_FLOOD_REPLIES_PER_HOUR", int, cls.flood_replies_per_hour),
+            flood_duplicate_seconds=number(
+                "SMSGATE_FLOOD_DUPLICATE_SECONDS", int, cls.flood_duplicate_seconds
+            ),
             tally_url=get("SMSGATE_TALLY_URL"),
             tally_secret=get("SMSGATE_TALLY_SECRET"),
             tally_previous_secret=get("SMSGATE_TALLY_PREVIOUS_SECRET"),
@@ -238,7 +259,11 @@ class Settings:
             outbox_lease_seconds=number("SMSGATE_OUTBOX_LEASE", float, cls.outbox_lease_seconds),
             outbox_batch=number("SMSGATE_OUTBOX_BATCH", int, cls.outbox_batch),
             outbox_concurrency=number("SMSGATE_OUTBOX_CONCURRENCY", int, cls.outbox_concurrency),
-            extra={k: v for k, v in env.items() if k.startswith("SMSGATE_")},
+            secret_key=get("SMSGATE_SECRET_KEY"),
+            metrics_token=get("SMSGATE_METRICS_TOKEN"),
+            log_format=_choice(
+                "SMSGATE_LOG_FORMAT", (get("SMSGATE_LOG_FORMAT") or cls.log_format).lower(), ("text", "json")
+            ),
         )
 
 
@@ -248,7 +273,7 @@ SEND_RATES: Mapping[str, float] = {"twilio": 10.0, "android": 1.0, "kannel": 5.0
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
 
 

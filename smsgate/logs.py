@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -34,13 +33,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
-def configure(log_format: str | None = None, level: int = logging.INFO) -> None:
-    """Send smsgate's log lines to standard error in the chosen format (idempotent)."""
-    chosen = (log_format or os.environ.get("SMSGATE_LOG_FORMAT", "") or "text").strip().lower()
-    if chosen not in ("text", "json"):
-        from .config import ConfigError
-
-        raise ConfigError(f"SMSGATE_LOG_FORMAT: {chosen!r} is not text or json")
+def configure(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Send smsgate's log lines to standard error as ``text`` or ``json`` (``Settings.log_format``;
+    idempotent)."""
+    chosen = log_format
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT))
     handler.set_name("smsgate")

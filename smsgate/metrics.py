@@ -256,7 +256,7 @@ bp = Blueprint("metrics", __name__)
 def metrics() -> Response:
     from .models import utcnow
 
-    token = current_app.extensions["smsgate.settings"].extra.get("SMSGATE_METRICS_TOKEN", "").strip()
+    token = current_app.extensions["smsgate.settings"].metrics_token
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):

@@ -139,7 +139,7 @@ def check_public_url(ctx: Context) -> Iterable[Problem]:
 
 
 def check_secret_key(ctx: Context) -> Iterable[Problem]:
-    if not ctx.settings.extra.get("SMSGATE_SECRET_KEY", "").strip():
+    if not ctx.settings.secret_key:
         yield warning(
             "SMSGATE_SECRET_KEY is unset: dashboard sessions are signed with a key kept in the "
             "database, so restoring a backup or moving hosts logs everyone out",

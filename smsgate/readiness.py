@@ -10,7 +10,6 @@ because a read-only PostgreSQL or a SQLite file with a broken disk still answers
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,7 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from .config import ConfigError
+from .config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -153,7 +152,7 @@ def require_schema(engine: Engine, url: str) -> None:
     """
     path = sqlite_path(url)
     if path is not None and not path.exists():
-        where = "SMSGATE_DATABASE_URL is unset, so " if "SMSGATE_DATABASE_URL" not in os.environ else ""
+        where = "SMSGATE_DATABASE_URL is unset, so " if url == Settings.database_url else ""
         raise NotReady(f"no database at {path} ({where}{masked(url)}): run smsgate init")
     try:
         with engine.connect() as connection:

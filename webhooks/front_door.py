@@ -10,12 +10,20 @@ from typing import NoReturn
 
 from flask import abort, current_app, request
 
+from smsgate.config import Settings
 from smsgate.inbound import Gateway
 
 
 def gateway() -> Gateway:
     """The core's front door, installed by the app factory."""
-    return current_app.extensions["smsgate.gateway"]
+    installed: Gateway = current_app.extensions["smsgate.gateway"]
+    return installed
+
+
+def settings() -> Settings:
+    """The deployment's settings, installed by the app factory."""
+    installed: Settings = current_app.extensions["smsgate.settings"]
+    return installed
 
 
 def refuse(provider: str, reason: str) -> NoReturn:

@@ -6,20 +6,20 @@ URL must be rebuilt from ``SMSGATE_PUBLIC_URL`` rather than from what Flask sees
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from smsgate.inbound import InboundSMS
 
-from .front_door import gateway, refuse
+from .front_door import gateway, refuse, settings
 
 bp = Blueprint("twilio", __name__, url_prefix="/webhooks")
 
 
 def public_url() -> str:
     """The URL Twilio signed: the configured public base plus our path and query string."""
-    base = current_app.config.get("SMSGATE_PUBLIC_URL")
+    base = settings().public_url
     if not base:
         return request.url
     url = base.rstrip("/") + request.path
@@ -29,7 +29,7 @@ def public_url() -> str:
 
 def refusal() -> str | None:
     """Why this request is not Twilio's, or None when its signature is right."""
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    token = settings().twilio_auth_token
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token:
         return "no_secret"

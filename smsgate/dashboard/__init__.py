@@ -9,7 +9,6 @@ when it is unset, the first process generates one and stores it in the database
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from datetime import timedelta
 
@@ -40,9 +39,8 @@ def stored_secret(database: Database) -> str:
 
 
 def secret_key(settings: Settings, database: Database) -> str:
-    configured = settings.extra.get("SMSGATE_SECRET_KEY") or os.environ.get("SMSGATE_SECRET_KEY", "")
-    if configured.strip():
-        return configured.strip()
+    if settings.secret_key:
+        return settings.secret_key
     try:
         return stored_secret(database)
     except SQLAlchemyError:

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..services.outbox import SCHEMA_VERSION, SCHEMA_VERSIONS
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

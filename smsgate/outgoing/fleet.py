@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from .senders import AndroidSender, GammuSender, KannelSender, Sender, TwilioSender
 
 PROVIDERS = ("android", "kannel", "gammu", "twilio")
@@ -32,7 +32,7 @@ FAILOVER_POLICIES = ("any", "same-provider", "none")
 DEFAULT_RATES: Mapping[str, float] = {"android": 0.35, "kannel": 0.5, "gammu": 0.5, "twilio": 10.0}
 
 
-class FleetError(ValueError):
+class FleetError(ConfigError):
     """The gateways file is wrong; the message says where and how."""
 
 

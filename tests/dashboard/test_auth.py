@@ -91,7 +91,7 @@ def test_session_secret_is_shared_through_the_database(settings, database):
 def test_session_secret_from_the_environment(settings, database):
     from dataclasses import replace
 
-    app = create_app(replace(settings, extra={"SMSGATE_SECRET_KEY": "from-env"}), database=database)
+    app = create_app(replace(settings, secret_key="from-env"), database=database)
     assert app.secret_key == "from-env"
 
 

@@ -76,7 +76,7 @@ def test_metrics_token(app, client) -> None:
     settings = app.extensions["smsgate.settings"]
     from dataclasses import replace
 
-    app.extensions["smsgate.settings"] = replace(settings, extra={"SMSGATE_METRICS_TOKEN": "m-token"})
+    app.extensions["smsgate.settings"] = replace(settings, metrics_token="m-token")
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer m-token"}).status_code == 200
