@@ -12,25 +12,16 @@ is always this run's. Set-up is deterministic for a seed; message ids are new on
 
 Extending the demo
 ------------------
-The demo is the list ``STEPS`` of named ``Step``\\ s run in order by ``run``. A step is a
-function ``step(demo: Demo) -> None`` that reads and writes the shared ``Demo`` state
-(``demo.database``, ``demo.url``, ``demo.env``, ``demo.summary``, ``demo.echo`` ...). A feature
-that wants to show itself adds a step where it belongs::
-
-    from smsgate import demo
-
-    def quick_count(d: demo.Demo) -> None:
-        d.echo(...)
-
-    demo.add_step("quick count", quick_count, after="tally")
-
-``add_step`` is called at import time of the feature's module; list that module in
-``EXTENSIONS`` below so the demo imports it. The last step, ``serve``, keeps the server up.
+The demo is the list ``STEPS`` of named ``Step``\\ s run in order by ``run``, written out in
+one place at the end of this module. A step is a function ``step(demo: Demo) -> None`` that
+reads and writes the shared ``Demo`` state (``demo.database``, ``demo.url``, ``demo.env``,
+``demo.summary``, ``demo.echo`` ...). A feature that wants to show itself writes its steps in
+its own ``demo_steps.py`` (taking ``Demo`` for type checking only) and adds them to ``STEPS``
+where they belong. The last step, ``serve``, keeps the server up.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import random
@@ -50,10 +41,12 @@ from typing import Any
 import requests
 from sqlalchemy import select
 
+from .dashboard import demo_steps as dashboard_steps
 from .db import Database
 from .importers import import_candidates, upsert_contacts, upsert_regions, upsert_stations
 from .models import COORDINATOR, VOLUNTEER, Region, Station
 from .phones import normalise_phone
+from .quickcount import demo_steps as quickcount_steps
 from .regions import normalise_code, time_zone
 from .schema import upgrade
 
@@ -65,8 +58,6 @@ CANDIDATES_CSV = (
 #: Stations per desa: mean about 6.7 like Kalimantan Selatan's 13,584 TPS in 2,016 desa (2024).
 STATIONS_PER_DESA = (6.74, 2.4)
 VOTERS = (150, 300)
-#: Modules that add demo steps (``add_step``) when imported; other features append here.
-EXTENSIONS: list[str] = ["smsgate.quickcount.demo_steps", "smsgate.dashboard.demo_steps"]
 
 
 @dataclass(frozen=True)
@@ -332,30 +323,25 @@ def serve(demo: Demo) -> None:
         demo.echo("")
 
 
-STEPS: list[Step] = [
+STEPS: tuple[Step, ...] = (
     Step("database", prepare_database),
     Step("regions", load_regions),
     Step("candidates", load_candidates),
     Step("stations", create_stations),
     Step("volunteers", create_people),
     Step("server", start_server),
+    Step("dashboard", dashboard_steps.dashboard),
+    Step("quick count sample", quickcount_steps.draw),
     Step("simulate", simulate_night),
     Step("tally", show_tally),
+    Step("dashboard link", dashboard_steps.where),
+    Step("quick count", quickcount_steps.converge),
     Step("serve", serve),
-]
-
-
-def add_step(name: str, function: Callable[[Demo], None], *, after: str) -> None:
-    """Insert a step after the one named ``after`` (replacing a step of the same name)."""
-    STEPS[:] = [step for step in STEPS if step.name != name]
-    position = next(i for i, step in enumerate(STEPS) if step.name == after)
-    STEPS.insert(position + 1, Step(name, function))
+)
 
 
 def run(options: Options, echo: Callable[[str], None] = print) -> Demo:
     """Run every step in order; the server is stopped when the last step returns or fails."""
-    for module in EXTENSIONS:
-        importlib.import_module(module)
     demo = Demo(options=options, echo=echo)
     started = time.monotonic()
     previous = _stop_on_signals()

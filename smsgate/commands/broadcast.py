@@ -20,7 +20,7 @@ from ..replies import text as template
 from ..services import outbound
 from ..services.refs import unique_ref
 from ..sms import SMS_LIMIT, to_gsm7
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 
 CODE_LENGTH = 4
 
@@ -41,7 +41,6 @@ def _room(name: str) -> int:
     )
 
 
-@handles(grammar.Broadcast, name="SIARAN", coordinator_only=True, needs_pin=True)
 def broadcast(ctx: Context, message: grammar.Broadcast) -> Outcome:
     assert ctx.contact is not None
     body = to_gsm7(" ".join(message.text.split()))
@@ -64,7 +63,6 @@ def broadcast(ctx: Context, message: grammar.Broadcast) -> Outcome:
     return ctx.ok("broadcast_pending", count=count, code=pending.code, minutes=f"{minutes:g}")
 
 
-@handles(grammar.Confirm, name="YA", coordinator_only=True, needs_pin=True)
 def confirm(ctx: Context, message: grammar.Confirm) -> Outcome:
     assert ctx.contact is not None
     code = message.code.upper()

@@ -14,7 +14,7 @@ import grammar
 from ..models import Flag, Report, Station, StationResult
 from ..replies import status_word, text
 from ..services import incidents, scope, stations, tally
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 from .formatting import extras_text, votes_text
 
 #: How many missing station IDs BELUM lists (14 characters each with the space).
@@ -39,7 +39,6 @@ def resolve_region(
     return found
 
 
-@handles(grammar.Totals, name="REKAP", coordinator_only=True)
 def totals(ctx: Context, message: grammar.Totals) -> Outcome:
     region = resolve_region(ctx, message.region, "REKAP")
     if isinstance(region, Outcome):
@@ -62,7 +61,6 @@ def totals(ctx: Context, message: grammar.Totals) -> Outcome:
     )
 
 
-@handles(grammar.Missing, name="BELUM", coordinator_only=True)
 def missing(ctx: Context, message: grammar.Missing) -> Outcome:
     region = resolve_region(ctx, message.region, "BELUM")
     if isinstance(region, Outcome):
@@ -81,7 +79,6 @@ def missing(ctx: Context, message: grammar.Missing) -> Outcome:
     return ctx.ok("missing_list", region=region.name, missing=left, total=counts["total"], stations=shown)
 
 
-@handles(grammar.Status, name="STATUS", coordinator_only=True)
 def status(ctx: Context, message: grammar.Status) -> Outcome:
     assert ctx.contact is not None
     station_id = message.station.station_id

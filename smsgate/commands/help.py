@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import grammar
 
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 
 
-@handles(grammar.Help, name="BANTUAN", public=True)
 def help_(ctx: Context, message: grammar.Help) -> Outcome:
     if ctx.contact is not None and ctx.contact.is_coordinator:
         return ctx.ok("help_coordinator")

@@ -7,10 +7,9 @@ import grammar
 from ..models import Region
 from ..regions import to_code
 from ..services import incidents
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 
 
-@handles(grammar.Incident, name="LAPOR")
 def incident(ctx: Context, message: grammar.Incident) -> Outcome:
     assert ctx.contact is not None
     stored = incidents.record(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import grammar
 
 from ..services import pins
-from . import Context, Outcome, handles, pin_refused
+from .context import Context, Outcome, pin_refused
 
 
-@handles(grammar.Pin, name="PIN", coordinator_only=True)
 def choose_pin(ctx: Context, message: grammar.Pin) -> Outcome:
     assert ctx.contact is not None
     first = ctx.contact.pin_hash is None

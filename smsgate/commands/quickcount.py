@@ -13,7 +13,7 @@ import grammar
 
 from ..quickcount import call, service
 from ..replies import QC_WARNINGS, lang_index, text
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 from .coordinator import resolve_region
 
 
@@ -53,7 +53,6 @@ def cautions(document: dict[str, Any], lang: str) -> str:
     return text("qc_caution", lang, warnings=", ".join(words)) if words else ""
 
 
-@handles(grammar.QuickCount, name="QC", coordinator_only=True)
 def quick_count(ctx: Context, message: grammar.QuickCount) -> Outcome:
     found = resolve_region(ctx, message.region, "QC")
     if isinstance(found, Outcome):

@@ -9,10 +9,9 @@ import grammar
 from ..models import COORDINATOR, Region
 from ..phones import InvalidPhone, normalise_phone
 from ..services import invites
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 
 
-@handles(grammar.Register, name="DAFTAR", public=True)
 def register(ctx: Context, message: grammar.Register) -> Outcome:
     try:
         phone = normalise_phone(ctx.inbound.from_number)

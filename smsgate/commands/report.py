@@ -12,11 +12,10 @@ from __future__ import annotations
 import grammar
 
 from ..services import reports, station_results, stations
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 from .formatting import extras_text, votes_text
 
 
-@handles(grammar.Report, name="LAPORAN", needs_pin=True)
 def report(ctx: Context, message: grammar.Report) -> Outcome:
     assert ctx.contact is not None
     station = stations.find(ctx.session, message.station, ctx.contact)

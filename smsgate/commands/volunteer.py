@@ -14,11 +14,10 @@ import grammar
 from ..models import Report, Station, StationResult
 from ..replies import status_word
 from ..services import reports, stations
-from . import Context, Outcome, handles
+from .context import Context, Outcome
 from .formatting import extras_text, votes_text
 
 
-@handles(grammar.Check, name="CEK")
 def check(ctx: Context, message: grammar.Check) -> Outcome:
     assert ctx.contact is not None
     station: Station | stations.Refusal | None
@@ -70,11 +69,10 @@ def _cancellable(ctx: Context, ref: str) -> Report | Outcome:
         assert station is not None
         refusal = stations.authorise(ctx.contact, station)
         if refusal is not None:
-            return ctx.fail(refusal.key, **refusal.params)
+            return ctx.fail_with(refusal.key, refusal.params)
     return target
 
 
-@handles(grammar.Cancel, name="BATAL", needs_pin=True)
 def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
     assert ctx.contact is not None
     # Picked without a lock: ``reports.cancel`` re-checks under the station's lock, and if a

@@ -25,7 +25,6 @@ from ..signing import HEADER, IDEMPOTENCY_HEADER, sign
 from .destinations import Destination, load_destinations
 from .event_queue import Claimed, Outcome, claim, dispatch, record
 from .retry import lease_holder, retry_after, retryable
-from .worker import job
 
 
 class OutboxJob:
@@ -121,6 +120,5 @@ class OutboxJob:
         self.http.close()
 
 
-@job
 def outbox_job(settings: Settings) -> OutboxJob:
     return OutboxJob(settings)

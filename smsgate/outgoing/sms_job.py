@@ -42,7 +42,6 @@ from . import devices, routing
 from .fleet import Device, Fleet, load_fleet
 from .retry import Backoff, lease_until
 from .senders import Sender, SendError
-from .worker import job
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +210,6 @@ class OutboundJob:
             row.next_attempt_at = self.backoff.next_attempt(now, row.attempts, self.jitter)
 
 
-@job
 def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
 

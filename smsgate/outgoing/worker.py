@@ -1,14 +1,13 @@
 """``smsgate worker``: runs every background job in a loop.
 
 A job is any object with a ``name`` and ``run_once(database, settings) -> int`` (how many
-items it handled). Jobs register with ``@job``; each module that defines jobs is listed in
-``JOB_MODULES``. Every job must be safe to run in several worker processes at once
+items it handled), made from the settings by one of the factories in ``JOBS``: adding a job is
+one entry there. Every job must be safe to run in several worker processes at once
 (leases or ``FOR UPDATE SKIP LOCKED`` in the database), since any number of workers may run.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import time
@@ -17,13 +16,11 @@ from typing import Protocol
 
 from ..config import Settings
 from ..db import Database
+from .event_job import outbox_job
+from .sms_job import outbound_job
 from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
-
-#: Modules whose import registers jobs. Add yours here.
-JOB_MODULES: list[str] = ["smsgate.outgoing.event_job", "smsgate.outgoing.sms_job"]
-
 
 class Job(Protocol):
     name: str
@@ -31,19 +28,12 @@ class Job(Protocol):
     def run_once(self, database: Database, settings: Settings) -> int: ...
 
 
-_FACTORIES: list[Callable[[Settings], Job]] = []
-
-
-def job(factory: Callable[[Settings], Job]) -> Callable[[Settings], Job]:
-    """Register a job factory (a class or function taking the settings)."""
-    _FACTORIES.append(factory)
-    return factory
+#: Every background job, in the order one pass runs them: events to the tally, then SMS.
+JOBS: tuple[Callable[[Settings], Job], ...] = (outbox_job, outbound_job)
 
 
 def jobs(settings: Settings) -> list[Job]:
-    for module in JOB_MODULES:
-        importlib.import_module(module)
-    return [factory(settings) for factory in _FACTORIES]
+    return [factory(settings) for factory in JOBS]
 
 
 def run(

@@ -4,18 +4,22 @@ changed) beside the full tally of every station that reported."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 
-from .. import demo as demo_module
 from ..models import Candidate, SampleStation, Station, StationResult
 from ..regions import to_key
 from ..simulate import station_count
 from . import service
 
+if TYPE_CHECKING:  # the demo lists these steps; they only take its state
+    from ..demo import Demo
+
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)
 
 
-def draw(demo: demo_module.Demo) -> None:
+def draw(demo: Demo) -> None:
     """A sample of a tenth of the stations (at most 400), by kabupaten/kota (kecamatan in a kota)."""
     region = demo.options.region
     with demo.db.begin() as session:
@@ -31,7 +35,7 @@ def draw(demo: demo_module.Demo) -> None:
         )
 
 
-def converge(demo: demo_module.Demo) -> None:
+def converge(demo: Demo) -> None:
     region = demo.options.region
     with demo.db.read() as session:
         times = session.execute(
@@ -81,7 +85,7 @@ def inside(interval: list[float] | None, value: float) -> bool | None:
     return None if interval is None else interval[0] <= value <= interval[1]
 
 
-def simulated_truth(demo: demo_module.Demo) -> tuple[dict[str, float], int]:
+def simulated_truth(demo: Demo) -> tuple[dict[str, float], int]:
     """Each candidate's share of valid votes over every station of the region, as the
     simulator generated them (reported during the night or not)."""
     with demo.db.read() as session:
@@ -97,7 +101,3 @@ def simulated_truth(demo: demo_module.Demo) -> tuple[dict[str, float], int]:
             totals[code] += votes
     valid = sum(totals.values()) or 1
     return {code: votes / valid for code, votes in totals.items()}, len(rows)
-
-
-demo_module.add_step("quick count sample", draw, after="server")
-demo_module.add_step("quick count", converge, after="tally")
