@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -865,7 +865,7 @@ def flood_outcomes(database: Database, sid_prefix: str) -> tuple[Counter[str], s
             )
         )
         for sid, outcome, error_code in rows:
-            kinds[outcome if outcome in ("duplicate_text", "throttled") else error_code] += 1
+            kinds[outcome if outcome in ("duplicate_text", "throttled") else error_code or outcome] += 1
             ids.add(sid)
     return kinds, ids
 
