@@ -24,6 +24,7 @@ from ..models import (
     Flag,
     InboundMessage,
     Incident,
+    OutboundMessage,
     Region,
     RegionCounter,
     Report,
@@ -35,11 +36,6 @@ from ..models import (
 from ..regions import LEVEL_NAMES, level_of, to_code, to_key
 from ..services import outbox, station_results
 from ..services.tally import tally
-
-try:  # the outbound queue (the message log shows it when the table exists)
-    from ..models.outbound import OutboundMessage
-except ImportError:  # pragma: no cover - depends on which features are installed
-    OutboundMessage = None  # type: ignore[assignment,misc]
 
 COUNTER_NAMES = ("stations", "reported", "verified", "disputed", "flagged")
 PAGE_SIZE = 50
@@ -119,11 +115,9 @@ def quick_count(session: Session, code: str, names: dict[str, str] | None = None
     """The quick-count card: shares in percent with their 95% intervals (None when the
     estimate is indicative), the lead and the call, the warnings, the adjusted estimate and
     the estimate through the night, from the quick-count service (cached there: a refresh
-    does not recompute it). None when it is not installed or has no active sample design."""
-    try:
-        from ..quickcount.service import NoDesign, card
-    except ImportError:  # pragma: no cover - the quick count is a separate feature
-        return None
+    does not recompute it). None when there is no active sample design."""
+    from ..quickcount.service import NoDesign, card
+
     try:
         document, night = card(session, code or None)
     except NoDesign:
@@ -471,26 +465,25 @@ def message_log(
             inbound.order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(wanted)
         )
     ]
-    if OutboundMessage is not None:
-        outbound = select(OutboundMessage)
-        if scope_code:
-            outbound = outbound.join(Contact, Contact.id == OutboundMessage.contact_id).where(
-                _contact_in_scope(scope_code)
-            )
-        if filters.phone:
-            outbound = outbound.where(OutboundMessage.to_number.contains(filters.phone.strip()))
-        if filters.text:
-            outbound = outbound.where(func.lower(OutboundMessage.text).contains(filters.text.strip().lower()))
-        if filters.outcome:
-            outbound = outbound.where(OutboundMessage.status == filters.outcome)
-        if station_messages is not None:
-            outbound = outbound.where(OutboundMessage.inbound_message_id.in_(station_messages))
-        entries += [
-            LogEntry("out", m.created_at, m.to_number, m.text, m.status, m.last_error, m.id)
-            for m in session.scalars(
-                outbound.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc()).limit(wanted)
-            )
-        ]
+    outbound = select(OutboundMessage)
+    if scope_code:
+        outbound = outbound.join(Contact, Contact.id == OutboundMessage.contact_id).where(
+            _contact_in_scope(scope_code)
+        )
+    if filters.phone:
+        outbound = outbound.where(OutboundMessage.to_number.contains(filters.phone.strip()))
+    if filters.text:
+        outbound = outbound.where(func.lower(OutboundMessage.text).contains(filters.text.strip().lower()))
+    if filters.outcome:
+        outbound = outbound.where(OutboundMessage.status == filters.outcome)
+    if station_messages is not None:
+        outbound = outbound.where(OutboundMessage.inbound_message_id.in_(station_messages))
+    entries += [
+        LogEntry("out", m.created_at, m.to_number, m.text, m.status, m.last_error, m.id)
+        for m in session.scalars(
+            outbound.order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc()).limit(wanted)
+        )
+    ]
     entries.sort(key=lambda e: (e.at, e.direction == "in", e.id), reverse=True)
     start = (page - 1) * PAGE_SIZE
     return entries[start : start + PAGE_SIZE], len(entries) > start + PAGE_SIZE
@@ -498,9 +491,9 @@ def message_log(
 
 def outcomes() -> list[str]:
     from ..models.messages import OUTCOMES
+    from ..models.outbound import STATUSES
 
-    extra = ["queued", "sending", "sent", "failed"] if OutboundMessage is not None else []
-    return list(OUTCOMES) + extra
+    return list(OUTCOMES) + list(STATUSES)
 
 
 def volunteer_history(session: Session, phone: str) -> dict[str, Any] | None:

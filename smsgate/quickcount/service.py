@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ..importers import ImportError_
 from ..models import (
     Candidate,
+    OfficialResult,
     PreviousResult,
     Report,
     SampleDesign,
@@ -677,10 +678,6 @@ def compare(session: Session, info: tally_service.RegionInfo, estimated: dict[st
         },
         "official": None,
     }
-    try:
-        from ..models import OfficialResult
-    except ImportError:  # the official-results feature is not installed
-        return comparison
     query = select(OfficialResult.votes)
     if info.key:
         query = query.where(OfficialResult.station_id.like(f"{info.key}%"))

@@ -205,3 +205,31 @@ def volunteer_style(draw: st.DrawFn, v: Values) -> str:
     if v.registered is not None:
         text += " " + pick(st.sampled_from(["DPT ", "DPT: ", "JML DPT "])) + str(v.registered)
     return text + pick(st.sampled_from(["", ".", " Terima kasih", ", mksh", "\nSalam", " tks."]))
+
+
+@st.composite
+def near_reports(draw: st.DrawFn) -> str:
+    """A report as people type it, then up to two slips of the thumb: a character dropped,
+    doubled, swapped with the next or replaced. Most stay reports the fast path answers, the
+    rest are near misses it must decline or reject exactly as the grammar does."""
+    v = draw(values)
+    form = draw(st.sampled_from(["canonical", "careless", "volunteer"]))
+    if form == "canonical":
+        text = canonical(v)
+    else:
+        text = draw(careless(v) if form == "careless" else volunteer_style(v))
+    for _ in range(draw(st.integers(0, 2))):
+        if not text:
+            break
+        at = draw(st.integers(0, len(text) - 1))
+        slip = draw(st.sampled_from(["drop", "double", "swap", "replace"]))
+        if slip == "drop":
+            text = text[:at] + text[at + 1 :]
+        elif slip == "double":
+            text = text[:at] + text[at] + text[at:]
+        elif slip == "swap" and at + 1 < len(text):
+            text = text[:at] + text[at + 1] + text[at] + text[at + 2 :]
+        else:
+            text = text[:at] + draw(st.sampled_from(REPORTISH_ALPHABET)) + text[at + 1 :]
+    return text
+
