@@ -39,6 +39,7 @@ Normalisation identifiers recorded in ``normalisations`` (always in this order):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -364,6 +365,20 @@ def _alternating(numbers: Sequence[Lexeme], candidates: Candidates) -> list[tupl
     return list(zip(numbers[0::2], found, strict=True))
 
 
+@dataclass
+class _Reading:
+    """What a report's items say so far; ``build_report`` fills it one item at a time."""
+
+    station: StationRef | None
+    notes: set[str]
+    votes: dict[str, int] = dataclasses.field(default_factory=dict)
+    extras: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Where each of ``SAH``/``TS``/``DPT`` was written (a ``SAH`` mismatch points at it).
+    extra_lexemes: dict[str, Lexeme] = dataclasses.field(default_factory=dict)
+    #: The leading bare numbers: counts in the form's order, or codes and counts alternating.
+    positional: list[Lexeme] = dataclasses.field(default_factory=list)
+
+
 def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Report:
     """Judge a report: every candidate exactly once, counts 0..9999, SAH equal to the sum.
 
@@ -380,100 +395,119 @@ def build_report(text: str, draft: ReportDraft, candidates: Candidates) -> Repor
     after_station = draft.station_number.end if draft.station_number else 0
     if _PAIR_PUNCTUATION.search(text, after_station):
         notes.add("punctuation")
-    votes: dict[str, int] = {}
-    extras: dict[str, int] = {}
-    extra_lexemes: dict[str, Lexeme] = {}
-    positional: list[Lexeme] = []
-    items = draft.items
+    reading = _Reading(station, notes)
     index = 0
-    while index < len(items):
-        item = items[index]
-        if item.kind == FILLER:
-            notes.add("words_ignored")
-            index += 1
-            continue
-        if item.kind == CLOSING:
-            if index + 1 < len(items):
-                following = items[index + 1]
-                start = (following.key or following.value).start
-                raise Rejection(errors.UNEXPECTED_TOKEN, start, following.value.end)
-            notes.add("words_ignored")
-            index += 1
-            continue
-        if item.kind == STRAY:
-            raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
-        if item.kind == NUMBER:
-            # Only a leading run of bare numbers gets here; later ones are absorbed below.
-            if station is None:
-                raise Rejection(errors.NO_STATION, item.value.start, item.value.end)
-            if votes or extras:  # a number apart from any value, after words that carry none
-                raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
-            positional.append(item.value)
-            index += 1
-            continue
-        key = item.key
-        assert key is not None
-        if item.kind in (PAIR, NAMED):
-            if positional:
-                raise Rejection(errors.UNEXPECTED_TOKEN, key.start, item.value.end)
-            if item.kind == PAIR:
-                field = candidate_code(key, candidates, notes)
-            elif station is None and index == 0 and key.text.upper() not in candidates.by_alias:
-                raise Rejection(errors.UNKNOWN_COMMAND, key.start, key.end)  # "HALO 5" is no report
-            else:
-                field = candidate_by_name(key, candidates, notes)
-        else:
-            field = label_field(key.text)
-        after = _absorbed(items, index)
-        if after > index + 1:
-            raise Rejection(errors.BAD_NUMBER, item.value.start, items[after - 1].value.end, field=field)
-        value = count_value(item.value, field, notes)
-        if item.assign is not None and item.assign.text == ":":
-            notes.add("colon_as_equals")
-        if item.kind != EXTRA:
-            if field in votes:
-                raise Rejection(errors.DUPLICATE_CANDIDATE, key.start, key.end, field=field)
-            votes[field] = value
-        else:
-            if field in extras:
-                raise Rejection(errors.UNEXPECTED_TOKEN, key.start, item.value.end, field=field)
-            extras[field] = value
-            extra_lexemes[field] = Lexeme(key.text, key.start, item.value.end)
-        index = after
-    if positional:
-        pairs = _alternating(positional, candidates)
-        if pairs is not None:
-            for (code_lexeme, code), lexeme in zip(pairs, positional[1::2], strict=True):
-                candidate_code(code_lexeme, candidates, notes)  # the leading-zero notes
-                votes[code] = count_value(lexeme, code, notes)
-            notes.add("codes_and_counts")
-        elif len(positional) != len(candidates.codes):
-            raise Rejection(
-                errors.POSITIONAL_COUNT,
-                positional[0].start,
-                positional[-1].end,
-                expected=len(candidates.codes),
-                actual=len(positional),
-            )
-        else:
-            for code, lexeme in zip(candidates.codes, positional, strict=True):
-                votes[code] = count_value(lexeme, code, notes)
-            notes.add("positional")
-    missing = tuple(code for code in candidates.codes if code not in votes)
-    if missing:
-        raise Rejection(errors.MISSING_CANDIDATE, field=missing[0], details=missing)
-    total = sum(votes.values())
-    if "SAH" in extras and extras["SAH"] != total:
-        sah = extra_lexemes["SAH"]
-        raise Rejection(
-            errors.SUM_MISMATCH, sah.start, sah.end, field="SAH", expected=extras["SAH"], actual=total
-        )
+    while index < len(draft.items):
+        index = _read_item(draft.items, index, reading, candidates)
+    if reading.positional:
+        _read_positional(reading, candidates)
+    _check_whole(reading, candidates)
     return Report(
         station=station,
-        votes=votes,
-        valid=extras.get("SAH"),
-        invalid=extras.get("TS"),
-        registered=extras.get("DPT"),
+        votes=reading.votes,
+        valid=reading.extras.get("SAH"),
+        invalid=reading.extras.get("TS"),
+        registered=reading.extras.get("DPT"),
         normalisations=ordered(notes),
         pin=draft.pin,
     )
+
+
+def _read_item(items: Sequence[Item], index: int, reading: _Reading, candidates: Candidates) -> int:
+    """Read ``items[index]`` into ``reading``; returns the index of the next item to read."""
+    item = items[index]
+    if item.kind == FILLER:
+        reading.notes.add("words_ignored")
+        return index + 1
+    if item.kind == CLOSING:
+        if index + 1 < len(items):
+            following = items[index + 1]
+            start = (following.key or following.value).start
+            raise Rejection(errors.UNEXPECTED_TOKEN, start, following.value.end)
+        reading.notes.add("words_ignored")
+        return index + 1
+    if item.kind == STRAY:
+        raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
+    if item.kind == NUMBER:
+        # Only a leading run of bare numbers gets here; later ones are absorbed below.
+        if reading.station is None:
+            raise Rejection(errors.NO_STATION, item.value.start, item.value.end)
+        if reading.votes or reading.extras:  # a number apart from any value, after words that carry none
+            raise Rejection(errors.UNEXPECTED_TOKEN, item.value.start, item.value.end)
+        reading.positional.append(item.value)
+        return index + 1
+    return _read_keyed(items, index, reading, candidates)
+
+
+def _read_keyed(items: Sequence[Item], index: int, reading: _Reading, candidates: Candidates) -> int:
+    """A value with its key (``01=123``, ``AMIN=123``, ``SAH=371``) and the numbers it absorbs."""
+    item = items[index]
+    key = item.key
+    assert key is not None
+    field = _field_of(item, key, index, reading, candidates)
+    after = _absorbed(items, index)
+    if after > index + 1:
+        raise Rejection(errors.BAD_NUMBER, item.value.start, items[after - 1].value.end, field=field)
+    value = count_value(item.value, field, reading.notes)
+    if item.assign is not None and item.assign.text == ":":
+        reading.notes.add("colon_as_equals")
+    if item.kind != EXTRA:
+        if field in reading.votes:
+            raise Rejection(errors.DUPLICATE_CANDIDATE, key.start, key.end, field=field)
+        reading.votes[field] = value
+    else:
+        if field in reading.extras:
+            raise Rejection(errors.UNEXPECTED_TOKEN, key.start, item.value.end, field=field)
+        reading.extras[field] = value
+        reading.extra_lexemes[field] = Lexeme(key.text, key.start, item.value.end)
+    return after
+
+
+def _field_of(item: Item, key: Lexeme, index: int, reading: _Reading, candidates: Candidates) -> str:
+    """The candidate code or the label (``SAH``, ``TS``, ``DPT``) a key names."""
+    if item.kind not in (PAIR, NAMED):
+        return label_field(key.text)
+    if reading.positional:
+        raise Rejection(errors.UNEXPECTED_TOKEN, key.start, item.value.end)
+    if item.kind == PAIR:
+        return candidate_code(key, candidates, reading.notes)
+    if reading.station is None and index == 0 and key.text.upper() not in candidates.by_alias:
+        raise Rejection(errors.UNKNOWN_COMMAND, key.start, key.end)  # "HALO 5" is no report
+    return candidate_by_name(key, candidates, reading.notes)
+
+
+def _read_positional(reading: _Reading, candidates: Candidates) -> None:
+    """Bare numbers: codes and counts alternating when that is the only reading, else one
+    count per candidate in the form's order."""
+    positional, notes = reading.positional, reading.notes
+    pairs = _alternating(positional, candidates)
+    if pairs is not None:
+        for (code_lexeme, code), lexeme in zip(pairs, positional[1::2], strict=True):
+            candidate_code(code_lexeme, candidates, notes)  # the leading-zero notes
+            reading.votes[code] = count_value(lexeme, code, notes)
+        notes.add("codes_and_counts")
+    elif len(positional) != len(candidates.codes):
+        raise Rejection(
+            errors.POSITIONAL_COUNT,
+            positional[0].start,
+            positional[-1].end,
+            expected=len(candidates.codes),
+            actual=len(positional),
+        )
+    else:
+        for code, lexeme in zip(candidates.codes, positional, strict=True):
+            reading.votes[code] = count_value(lexeme, code, notes)
+        notes.add("positional")
+
+
+def _check_whole(reading: _Reading, candidates: Candidates) -> None:
+    """Every candidate given, and ``SAH`` (when given) equal to the sum of the votes."""
+    missing = tuple(code for code in candidates.codes if code not in reading.votes)
+    if missing:
+        raise Rejection(errors.MISSING_CANDIDATE, field=missing[0], details=missing)
+    total = sum(reading.votes.values())
+    if "SAH" in reading.extras and reading.extras["SAH"] != total:
+        sah = reading.extra_lexemes["SAH"]
+        raise Rejection(
+            errors.SUM_MISMATCH, sah.start, sah.end, field="SAH", expected=reading.extras["SAH"], actual=total
+        )
