@@ -77,6 +77,7 @@ def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
     assert ctx.contact is not None
     # Picked without a lock: ``reports.cancel`` re-checks under the station's lock, and if a
     # concurrent message got there first, the choice is made again (as if the two had queued).
+    target: Report | Outcome | None
     for _ in range(3):
         if message.ref is None:
             target = reports.latest_of(ctx.session, ctx.contact)
@@ -86,6 +87,7 @@ def cancel(ctx: Context, message: grammar.Cancel) -> Outcome:
             target = _cancellable(ctx, message.ref.upper())
             if isinstance(target, Outcome):
                 return target
+        assert target is not None
         done = reports.cancel(
             ctx.session, target, ctx.inbound, ctx.now, rule=ctx.settings.consensus, by=ctx.contact
         )

@@ -492,7 +492,7 @@ def reject(station_id: str) -> ResponseReturnValue:
         abort(400)
     with database().begin() as db:
         station_in_scope(db, station_id)
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         try:
             rule = current_app.extensions["smsgate.settings"].consensus
             report = queries.reject_override(db, station_id, report_id, user, utcnow(), rule)
@@ -509,7 +509,7 @@ def resolve(station_id: str) -> ResponseReturnValue:
     """Mark a flagged station without readings reviewed (its open flags resolved by this user)."""
     with database().begin() as db:
         station_in_scope(db, station_id)
-        user = db.get(User, g.user.id)
+        user = db.get_one(User, g.user.id)
         rule = current_app.extensions["smsgate.settings"].consensus
         count = queries.resolve_flags(db, station_id, user, utcnow(), rule)
     flash(t("flags_resolved", count=count, station=station_id))
