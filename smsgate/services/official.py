@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -225,26 +225,38 @@ def discrepancies(
     """
     if status not in STATUS_CHOICES:
         raise ValueError(f"status must be one of {', '.join(STATUS_CHOICES)}")
-    limit = max(1, min(limit, MAX_LIMIT))
     region = region_info(session, code)
     codes = candidate_codes(session)
+    query = _discrepancy_query(codes, region.key, status, max(1, min(limit, MAX_LIMIT)))
+    rows = session.execute(query).all()
+    return {
+        "region": {"code": region.code, "name": region.name, "level": region.level},
+        "status": status,
+        "total": int(rows[0].total) if rows else 0,
+        "discrepancies": [_discrepancy(row, codes) for row in rows],
+    }
+
+
+def _discrepancy_query(codes: Sequence[str], region_key: str, status: str, limit: int) -> Select[Any]:
+    """Our counted result beside the official one for each station of the region that differs,
+    with the size of the difference (votes and invalid ballots) and how many differ in all."""
     ours, official = StationResult, OfficialResult
     # Our invalid count as the volunteer gave it (None when the report had no TS=).
     our_invalid = Report.invalid
     terms = [func.abs(_vote(official.votes, c) - _vote(ours.votes, c)) for c in codes]
     invalid_term = func.coalesce(func.abs(official.invalid - our_invalid), 0)
     difference = sum(terms[1:], terms[0]) + invalid_term
-    low, high = station_range(region.key)
-    query = (
+    low, high = station_range(region_key)
+    return (
         select(
             ours.station_id,
             ours.status,
             ours.votes,
             ours.valid,
-            our_invalid,
-            official.votes,
-            official.valid,
-            official.invalid,
+            our_invalid.label("invalid"),
+            official.votes.label("official_votes"),
+            official.valid.label("official_valid"),
+            official.invalid.label("official_invalid"),
             difference.label("difference"),
             func.count().over().label("total"),
         )
@@ -261,35 +273,27 @@ def discrepancies(
         .order_by(difference.desc(), ours.station_id)
         .limit(limit)
     )
-    rows = session.execute(query).all()
-    items = []
-    for station, st, votes, valid, invalid, off_votes, off_valid, off_invalid, diff, _ in rows:
-        votes, off_votes = votes or {}, off_votes or {}
-        changes: dict[str, int | None] = {c: off_votes.get(c, 0) - votes.get(c, 0) for c in codes}
-        changes["valid"] = off_valid - (valid or 0)
-        changes["invalid"] = (
-            off_invalid - invalid if off_invalid is not None and invalid is not None else None
-        )
-        items.append(
-            {
-                "station_id": station,
-                "region_code": desa_of_station(station),
-                "status": st,
-                "difference": int(diff),
-                "ours": {"votes": {c: votes.get(c, 0) for c in codes}, "valid": valid, "invalid": invalid},
-                "official": {
-                    "votes": {c: off_votes.get(c, 0) for c in codes},
-                    "valid": off_valid,
-                    "invalid": off_invalid,
-                },
-                "diff": changes,
-            }
-        )
+
+
+def _discrepancy(row: Row[Any], codes: Sequence[str]) -> dict[str, Any]:
+    """One station of the list: both results and, per field, official minus ours."""
+    votes, official_votes = row.votes or {}, row.official_votes or {}
+    changes: dict[str, int | None] = {c: official_votes.get(c, 0) - votes.get(c, 0) for c in codes}
+    changes["valid"] = row.official_valid - (row.valid or 0)
+    both_invalid = row.official_invalid is not None and row.invalid is not None
+    changes["invalid"] = row.official_invalid - row.invalid if both_invalid else None
     return {
-        "region": {"code": region.code, "name": region.name, "level": region.level},
-        "status": status,
-        "total": int(rows[0][-1]) if rows else 0,
-        "discrepancies": items,
+        "station_id": row.station_id,
+        "region_code": desa_of_station(row.station_id),
+        "status": row.status,
+        "difference": int(row.difference),
+        "ours": {"votes": {c: votes.get(c, 0) for c in codes}, "valid": row.valid, "invalid": row.invalid},
+        "official": {
+            "votes": {c: official_votes.get(c, 0) for c in codes},
+            "valid": row.official_valid,
+            "invalid": row.official_invalid,
+        },
+        "diff": changes,
     }
 
 
