@@ -23,7 +23,7 @@ Kinds:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -74,6 +74,22 @@ def one_digit_apart(a: int, b: int) -> bool:
     return len(x) == len(y) and sum(p != q for p, q in zip(x, y, strict=True)) == 1
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the checks look at: the stored report and what surrounds it.
+
+    ``others`` are the station's other current reports; ``other_desa`` is the desa key of
+    another station the same volunteer reported for, if any.
+    """
+
+    report: Report
+    station: Station
+    contact: Contact
+    others: Sequence[Report]
+    other_desa: str | None
+    settings: Settings
+
+
 def findings(
     report: Report,
     *,
@@ -83,74 +99,113 @@ def findings(
     other_desa: str | None,
     settings: Settings,
 ) -> list[Finding]:
-    """Every check that fires for ``report`` (pure: no I/O).
+    """Every check that fires for ``report``, in the order of ``CHECKS`` (pure: no I/O)."""
+    facts = Facts(report, station, contact, others, other_desa, settings)
+    return [finding for check in CHECKS if (finding := check(facts)) is not None]
 
-    ``others`` are the station's other current reports; ``other_desa`` is the desa key of
-    another station the same volunteer reported for, if any.
-    """
-    found: list[Finding] = []
-    ref = report.ref
-    total = ballots(report)
-    registered = capacity(station, report)
-    if is_over_capacity(total, registered):
-        found.append(
-            Finding("over_capacity", f"Suara+TS {total} melebihi DPT {registered} + 2% (laporan {ref})")
-        )
+
+def over_capacity(facts: Facts) -> Finding | None:
+    """More ballots than registered voters allow (``is_over_capacity``, the reply's rule too)."""
+    total, registered = ballots(facts.report), capacity(facts.station, facts.report)
+    if not is_over_capacity(total, registered):
+        return None
+    return Finding(
+        "over_capacity", f"Suara+TS {total} melebihi DPT {registered} + 2% (laporan {facts.report.ref})"
+    )
+
+
+def totals_mismatch(facts: Facts) -> Finding | None:
+    """Another report of the station gives a different SAH (or TS)."""
+    report = facts.report
     for field, name in (("valid", "SAH"), ("invalid", "TS")):
         mine = getattr(report, field)
-        clash = next((o for o in others if mine is not None and getattr(o, field) not in (None, mine)), None)
+        if mine is None:
+            continue
+        clash = next((o for o in facts.others if getattr(o, field) not in (None, mine)), None)
         if clash is not None:
-            found.append(
-                Finding(
-                    "totals_mismatch",
-                    f"{name} beda: {mine} (laporan {ref}) vs {getattr(clash, field)} (laporan {clash.ref})",
-                )
+            return Finding(
+                "totals_mismatch",
+                f"{name} beda: {mine} (laporan {report.ref}) "
+                f"vs {getattr(clash, field)} (laporan {clash.ref})",
             )
-            break
-    big = sorted(code for code, votes in report.votes.items() if votes > MAX_CANDIDATE_VOTES)
-    if big:
-        found.append(
-            Finding("over_999", f"Suara {big[0]}={report.votes[big[0]]} di atas 999 (laporan {ref})")
-        )
-    winners = [code for code, votes in report.votes.items() if votes > 0]
-    if len(winners) == 1 and len(report.votes) > 1 and registered and total >= LANDSLIDE_TURNOUT * registered:
-        share = round(100 * total / registered)
-        found.append(
-            Finding(
-                "landslide",
-                f"Semua suara untuk {winners[0]}, kehadiran {share}% dari DPT {registered} (laporan {ref})",
-            )
-        )
-    for other in others:
+    return None
+
+
+def over_999(facts: Facts) -> Finding | None:
+    """A candidate above what one station's form can hold."""
+    votes = facts.report.votes
+    big = sorted(code for code, count in votes.items() if count > MAX_CANDIDATE_VOTES)
+    if not big:
+        return None
+    return Finding("over_999", f"Suara {big[0]}={votes[big[0]]} di atas 999 (laporan {facts.report.ref})")
+
+
+def landslide(facts: Facts) -> Finding | None:
+    """Every vote for one candidate at a near-full turnout."""
+    report = facts.report
+    total, registered = ballots(report), capacity(facts.station, report)
+    winners = [code for code, count in report.votes.items() if count > 0]
+    if not (
+        len(winners) == 1 and len(report.votes) > 1 and registered and total >= LANDSLIDE_TURNOUT * registered
+    ):
+        return None
+    share = round(100 * total / registered)
+    return Finding(
+        "landslide",
+        f"Semua suara untuk {winners[0]}, kehadiran {share}% dari DPT {registered} (laporan {report.ref})",
+    )
+
+
+def one_digit(facts: Facts) -> Finding | None:
+    """Another report differs in one candidate by one digit: a misread form."""
+    report = facts.report
+    for other in facts.others:
         differing = [c for c in report.votes if report.votes[c] != other.votes.get(c)]
         if len(differing) == 1 and set(other.votes) == set(report.votes):
             code = differing[0]
             if one_digit_apart(report.votes[code], other.votes[code]):
-                found.append(
-                    Finding(
-                        "one_digit",
-                        f"Beda 1 digit: {code}={report.votes[code]} (laporan {ref}) "
-                        f"vs {code}={other.votes[code]} (laporan {other.ref}). Salah baca?",
-                    )
+                return Finding(
+                    "one_digit",
+                    f"Beda 1 digit: {code}={report.votes[code]} (laporan {report.ref}) "
+                    f"vs {code}={other.votes[code]} (laporan {other.ref}). Salah baca?",
                 )
-                break
+    return None
+
+
+def late(facts: Facts) -> Finding | None:
+    """Sent more than ``SMSGATE_LATE_HOURS`` after the polls closed."""
+    settings, report = facts.settings, facts.report
     closed = settings.polls_close
-    if closed is not None and report.created_at > closed + timedelta(hours=settings.late_hours):
-        hours = (report.created_at - closed).total_seconds() / 3600
-        found.append(
-            Finding(
-                "late",
-                f"Laporan {ref} masuk {hours:.0f} jam setelah TPS tutup (batas {settings.late_hours:g})",
-            )
-        )
-    if other_desa is not None and not contact.is_coordinator:
-        found.append(
-            Finding(
-                "multi_desa",
-                f"Nomor {contact.phone} juga melapor untuk desa {other_desa} (laporan {ref})",
-            )
-        )
-    return found
+    if closed is None or report.created_at <= closed + timedelta(hours=settings.late_hours):
+        return None
+    hours = (report.created_at - closed).total_seconds() / 3600
+    return Finding(
+        "late",
+        f"Laporan {report.ref} masuk {hours:.0f} jam setelah TPS tutup (batas {settings.late_hours:g})",
+    )
+
+
+def multi_desa(facts: Facts) -> Finding | None:
+    """A volunteer who also reported for a station in another desa."""
+    if facts.other_desa is None or facts.contact.is_coordinator:
+        return None
+    return Finding(
+        "multi_desa",
+        f"Nomor {facts.contact.phone} juga melapor untuk desa {facts.other_desa} "
+        f"(laporan {facts.report.ref})",
+    )
+
+
+#: Every check, in the order of ``KINDS``.
+CHECKS: tuple[Callable[[Facts], Finding | None], ...] = (
+    over_capacity,
+    totals_mismatch,
+    over_999,
+    landslide,
+    one_digit,
+    late,
+    multi_desa,
+)
 
 
 def run(
