@@ -636,6 +636,7 @@ def results_csv_copy(session: Session, key: str, zone: tzinfo = UTC) -> Iterator
         " TO STDOUT WITH (FORMAT csv)"
     ).format(desa=desa, votes=votes, updated=updated, where=where)
     connection = session.connection().connection.driver_connection
+    assert connection is not None  # a live psycopg connection: the session has just connected
 
     def chunks() -> Iterator[bytes]:
         buffer = io.StringIO()

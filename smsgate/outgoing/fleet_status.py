@@ -12,11 +12,12 @@ fleet's threshold (``silent_after_seconds``, 2 minutes by default) carries a war
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from ..models import GatewayDevice, GatewayPing, InboundMessage, OutboundMessage
@@ -95,13 +96,13 @@ def _status(session: Session, fleet: Fleet, now: datetime, *, traffic: bool) -> 
     states = {s.name: s for s in session.scalars(select(GatewayDevice))}
     pings = {(p.provider, p.device): p for p in session.scalars(select(GatewayPing))}
 
-    def home(provider: str, via: str) -> str | None:
+    def home(provider: str, via: str | None) -> str | None:
         found = fleet.home(provider, via or "")
         return found.name if found else None
 
     received: dict[str, int] = {}
     last_in: dict[str, datetime] = {}
-    inbound = (
+    inbound: Iterable[Row[str, str | None, int, datetime]] = (
         session.execute(
             select(
                 InboundMessage.provider,
