@@ -250,10 +250,12 @@ def test_a_laptop_screen_shows_everything(page, live_url, client):
     assert page.locator(".crumbs").count() == 0
     assert page.locator("main").inner_text().count("Indonesia") == 1
     # Reports per minute in whole numbers, as rendered and after the page refreshed itself.
+    # (3 reports in one minute, or 2 and 1 when they straddle a minute's end: never "3.0")
     label = page.locator("#activity text", has_text="max ")
-    assert label.text_content() == "max 3/min"
+    assert label.text_content() in ("max 3/min", "max 2/min"), label.text_content()
     sync_api.expect(page.locator("#overview[data-refreshed]")).to_have_count(1, timeout=20000)
-    assert page.locator("#activity text", has_text="max ").text_content() == "max 3/min"
+    refreshed = page.locator("#activity text", has_text="max ").text_content()
+    assert refreshed in ("max 3/min", "max 2/min"), refreshed
     page.screenshot(path=str(ARTIFACTS / "laptop-overview.png"), full_page=True)
 
     # A kabupaten/kota's table: every column, the last one included, inside its card.
