@@ -15,13 +15,13 @@ is too early to trust.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..importers import ImportError_
@@ -274,27 +274,8 @@ def load(session: Session, record: SampleDesign, info: tally_service.RegionInfo)
     and their previous result), one for the strata, and one for the desa-level previous
     results when any were imported."""
     key = info.key
-    rows = session.execute(
-        select(
-            SampleStation.station_id,
-            SampleStratum.code,
-            StationResult.status,
-            StationResult.votes,
-            Report.invalid,
-            Station.registered_voters,
-            StationResult.updated_at,
-            PreviousResult.votes,
-            PreviousResult.valid,
-        )
-        .join(SampleStratum, SampleStratum.id == SampleStation.stratum_id)
-        .join(Station, Station.id == SampleStation.station_id)
-        .outerjoin(StationResult, StationResult.station_id == SampleStation.station_id)
-        .outerjoin(Report, Report.id == StationResult.report_id)
-        .outerjoin(PreviousResult, PreviousResult.station_id == SampleStation.station_id)
-        .where(SampleStation.design_id == record.id)
-        .order_by(SampleStation.station_id)
-    ).all()
-    inside_strata = sorted({code for sid, code, *_ in rows if sid.startswith(key)})
+    rows = _sampled_rows(session, record)
+    inside_strata = sorted({row.stratum for row in rows if row.station_id.startswith(key)})
     strata = {
         s.code: s
         for s in session.scalars(
@@ -305,42 +286,27 @@ def load(session: Session, record: SampleDesign, info: tally_service.RegionInfo)
     }
     codes = sorted(strata)
     position = {code: i for i, code in enumerate(codes)}
-    rows = [row for row in rows if row[1] in position]
+    rows = [row for row in rows if row.stratum in position]
     candidates = list(session.scalars(select(Candidate.code).order_by(Candidate.code)))
-    candidates += sorted({c for row in rows for c in (row[3] or {})} - set(candidates))
+    candidates += sorted({c for row in rows for c in (row.votes or {})} - set(candidates))
     K = len(candidates)
-    votes = np.array([[(row[3] or {}).get(c, 0) for c in candidates] for row in rows], dtype=float)
+    votes = np.array([[(row.votes or {}).get(c, 0) for c in candidates] for row in rows], dtype=float)
     votes = votes.reshape(len(rows), K)
-    station_ids = np.array([row[0] for row in rows], dtype=str)
-    previous_votes = previous_valid = desa_votes = None
-    if any(row[8] is not None for row in rows):
-        previous_votes = np.array(
-            [
-                [np.nan if row[8] is None else float((row[7] or {}).get(c, np.nan)) for c in candidates]
-                for row in rows
-            ]
-        ).reshape(len(rows), K)
-        previous_valid = np.array([np.nan if row[8] is None else float(row[8]) for row in rows])
-        desas = _previous_of_desa(session, sorted({sid[:10] for sid in station_ids}), candidates)
-        known_columns = ~np.all(np.isnan(previous_votes), axis=0)
-        desa_votes = np.full((len(rows), K), np.nan)
-        for i, sid in enumerate(station_ids):
-            total = desas.get(sid[:10])
-            if total is not None and total[-1] > 0 and np.isfinite(previous_valid[i]):
-                desa_votes[i] = np.where(known_columns, total[:-1] / total[-1] * previous_valid[i], np.nan)
-    updated = np.array([np.nan if row[6] is None else row[6].timestamp() for row in rows])
+    station_ids = np.array([row.station_id for row in rows], dtype=str)
+    previous_votes, previous_valid, desa_votes = _previous(session, rows, candidates, station_ids)
+    updated = np.array([np.nan if row.updated_at is None else row.updated_at.timestamp() for row in rows])
     sample = analysis.Sample(
         candidates=candidates,
         strata=codes,
         population=np.array([strata[c].population for c in codes], dtype=float),
         stratum_registered=np.array([strata[c].registered for c in codes], dtype=float),
         station_ids=station_ids,
-        unit_stratum=np.array([position[row[1]] for row in rows], dtype=np.int64),
-        counted=np.array([row[2] in COUNTED for row in rows], dtype=bool),
-        disputed=np.array([row[2] == DISPUTED for row in rows], dtype=bool),
+        unit_stratum=np.array([position[row.stratum] for row in rows], dtype=np.int64),
+        counted=np.array([row.status in COUNTED for row in rows], dtype=bool),
+        disputed=np.array([row.status == DISPUTED for row in rows], dtype=bool),
         votes=votes,
-        invalid=np.array([np.nan if row[4] is None else float(row[4]) for row in rows]),
-        registered=np.array([np.nan if row[5] is None else float(row[5]) for row in rows]),
+        invalid=np.array([np.nan if row.invalid is None else float(row.invalid) for row in rows]),
+        registered=np.array([np.nan if row.registered is None else float(row.registered) for row in rows]),
         domain=np.array([sid.startswith(key) for sid in station_ids], dtype=bool),
         previous_votes=previous_votes,
         previous_valid=previous_valid,
@@ -348,7 +314,65 @@ def load(session: Session, record: SampleDesign, info: tally_service.RegionInfo)
         desa_previous_valid=previous_valid if desa_votes is not None else None,
         national=info.code == "",
     )
-    return Loaded(sample, updated, [row[2] for row in rows], [strata[c] for c in codes])
+    return Loaded(sample, updated, [row.status for row in rows], [strata[c] for c in codes])
+
+
+def _sampled_rows(session: Session, record: SampleDesign) -> list[Row[Any]]:
+    """Every sampled station of ``record``, by station id: its stratum, counted result (status,
+    votes, the TS of the report it rests on, when it changed), registered voters and previous
+    result, each column read by its name."""
+    return list(
+        session.execute(
+            select(
+                SampleStation.station_id,
+                SampleStratum.code.label("stratum"),
+                StationResult.status,
+                StationResult.votes,
+                Report.invalid,
+                Station.registered_voters.label("registered"),
+                StationResult.updated_at,
+                PreviousResult.votes.label("previous_votes"),
+                PreviousResult.valid.label("previous_valid"),
+            )
+            .join(SampleStratum, SampleStratum.id == SampleStation.stratum_id)
+            .join(Station, Station.id == SampleStation.station_id)
+            .outerjoin(StationResult, StationResult.station_id == SampleStation.station_id)
+            .outerjoin(Report, Report.id == StationResult.report_id)
+            .outerjoin(PreviousResult, PreviousResult.station_id == SampleStation.station_id)
+            .where(SampleStation.design_id == record.id)
+            .order_by(SampleStation.station_id)
+        )
+    )
+
+
+def _previous(
+    session: Session, rows: Sequence[Row[Any]], candidates: Sequence[str], station_ids: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The sampled stations' previous votes and valid ballots, and the previous votes of their
+    desa scaled to each station's valid ballots (all None when no previous result was imported)."""
+    if all(row.previous_valid is None for row in rows):
+        return None, None, None
+    K = len(candidates)
+    previous_votes = np.array(
+        [
+            [
+                np.nan if row.previous_valid is None else float((row.previous_votes or {}).get(c, np.nan))
+                for c in candidates
+            ]
+            for row in rows
+        ]
+    ).reshape(len(rows), K)
+    previous_valid = np.array(
+        [np.nan if row.previous_valid is None else float(row.previous_valid) for row in rows]
+    )
+    desas = _previous_of_desa(session, sorted({sid[:10] for sid in station_ids}), list(candidates))
+    known_columns = ~np.all(np.isnan(previous_votes), axis=0)
+    desa_votes = np.full((len(rows), K), np.nan)
+    for i, sid in enumerate(station_ids):
+        total = desas.get(sid[:10])
+        if total is not None and total[-1] > 0 and np.isfinite(previous_valid[i]):
+            desa_votes[i] = np.where(known_columns, total[:-1] / total[-1] * previous_valid[i], np.nan)
+    return previous_votes, previous_valid, desa_votes
 
 
 def replay(loaded: Loaded, moment: datetime) -> analysis.Sample:
