@@ -6,16 +6,23 @@ Lohr, *Sampling: Design and Analysis*, 2nd ed., 4.5):
     p = sum_h w_h sum_i y_hi / sum_h w_h sum_i x_hi,  w_h = N_h / n_h
 
 where y_hi are a candidate's votes and x_hi the valid votes at sampled station i of stratum h,
-N_h the stations in the stratum and n_h the sampled stations of the stratum that have reported.
-Its variance comes from the residuals e_hi = y_hi - p x_hi:
+N_h the stations in the stratum and n_h the sampled stations of the stratum that have reported
+(r_h below, where n_h is the whole sample of the stratum). Its variance comes from the
+residuals e_hi = y_hi - p x_hi, in two phases (Särndal, Swensson & Wretman, *Model Assisted
+Survey Sampling*, 1992, 9.3): the systematic sample of n_h stations, then the r_h of them
+counted, taken as a random subsample:
 
-    V(p) = X^-2 sum_h N_h^2 (1 - f_h) s_h^2 / n_h,   f_h = n_h / N_h,   X = sum_h w_h sum_i x_hi
+    V(p) = X^-2 sum_h N_h^2 [(1 - n_h / N_h) s_h^2 / n_h + (1 / r_h - 1 / n_h) S_h^2]
 
-with s_h^2 the variance of the residuals in stratum h, estimated from successive differences
-in geographic order (Wolter, *Introduction to Variance Estimation*, 2nd ed., 2007, 4.3-4.4,
-estimator v2):
+with S_h^2 the textbook variance of the counted residuals (the order of a random subsample
+does not matter) and s_h^2 the sampling variance of the sorted sample, estimated from
+successive differences in geographic order (Wolter, *Introduction to Variance Estimation*,
+2nd ed., 2007, 4.3-4.4, estimator v2) between consecutive counted stations of the same
+kecamatan (``successive_variance``):
 
-    s_h^2 = sum_{i=2..n_h} (e_hi - e_h,i-1)^2 / (2 (n_h - 1))
+    s_h^2 = sum_pairs (e_hi - e_h,i-1)^2 / (2 pairs)
+
+With every sampled station in, the second term is 0.
 
 The sample is drawn systematically from the stations sorted geographically (``design``), so
 neighbours in the sample are neighbours on the ground; the successive-difference estimator
@@ -65,18 +72,47 @@ def parent_of(code: str) -> str:
     return code.rsplit(".", 1)[0] if "." in code else ""
 
 
-def successive_variance(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
-    """Per group, sum (v_i - v_i-1)^2 / (2 (n - 1)) over consecutive units of the group in the
-    order given (0 for groups with fewer than two units)."""
+def successive_variance(
+    values: np.ndarray, group: np.ndarray, groups: int, block: np.ndarray | None = None
+) -> np.ndarray:
+    """Per group, sum (v_i - v_i-1)^2 / (2 (number of pairs)) over consecutive units of the
+    group in the order given (0 for groups with fewer than two units).
+
+    With ``block`` (the implicit stratum of each unit: its kecamatan), only pairs of
+    consecutive units in the same block count, so a difference never straddles a boundary of
+    the sort: a systematic sample along the sorted list gives every kecamatan its proportional
+    share of the sample (to within one station), so the jump between one kecamatan's level and
+    the next is not part of the sampling variance, and a pair across the boundary would count
+    it. A group without any such pair falls back to all its consecutive pairs. Without
+    ``block`` this is Wolter's v2 (pairs = n - 1)."""
     values = np.asarray(values, dtype=float)
     group = np.asarray(group, dtype=np.int64)
     order = np.argsort(group, kind="stable")
     g, v = group[order], values[order]
     same = g[1:] == g[:-1]
     squares = np.bincount(g[1:][same], weights=np.diff(v)[same] ** 2, minlength=groups)
-    count = np.bincount(group, minlength=groups).astype(float)
+    pairs = np.bincount(g[1:][same], minlength=groups).astype(float)
+    if block is not None:
+        b = np.asarray(block)[order]
+        inner = same & (b[1:] == b[:-1])
+        inner_squares = np.bincount(g[1:][inner], weights=np.diff(v)[inner] ** 2, minlength=groups)
+        inner_pairs = np.bincount(g[1:][inner], minlength=groups).astype(float)
+        use = inner_pairs > 0
+        squares = np.where(use, inner_squares, squares)
+        pairs = np.where(use, inner_pairs, pairs)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 1, squares / (2 * np.maximum(count - 1, 1)), 0.0)
+        return np.where(pairs > 0, squares / (2 * np.maximum(pairs, 1)), 0.0)
+
+
+def spread(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Per group, the textbook variance sum (v - mean)^2 / (n - 1) (0 below two units): the
+    variance of a random subsample does not depend on the order."""
+    count = np.bincount(group, minlength=groups).astype(float)
+    total = np.bincount(group, weights=values, minlength=groups)
+    squares = np.bincount(group, weights=values**2, minlength=groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        return np.where(count > 1, np.maximum(squares - count * mean**2, 0.0) / np.maximum(count - 1, 1), 0.0)
 
 
 def collapse(codes: Sequence[str], reported: Sequence[int], minimum: int = 2) -> list[list[int]]:
@@ -164,12 +200,17 @@ def ratio_estimate(
     y: np.ndarray,
     x: Sequence[float] | np.ndarray,
     domain: Sequence[bool] | np.ndarray | None = None,
+    block: Sequence[str] | np.ndarray | None = None,
+    sampled: Sequence[int] | np.ndarray | None = None,
 ) -> RatioEstimate | None:
     """The stratified ratio estimate of each column of ``y`` over ``x``.
 
     ``strata`` are the stratum codes and ``population`` their N_h; ``unit_stratum[i]`` is the
     position in ``strata`` of reported sampled station i, ``y[i, k]`` its numerators and
-    ``x[i]`` its denominator; ``domain[i]`` (optional) whether it lies in the domain. Every
+    ``x[i]`` its denominator; ``domain[i]`` (optional) whether it lies in the domain;
+    ``block[i]`` (optional) its implicit stratum, the kecamatan, for the variance
+    (``successive_variance``); ``sampled[h]`` (optional) the stations of stratum ``h`` in the
+    sample, reported or not (default: those passed, i.e. the whole sample is in). Every
     stratum passed takes part (pass only those the estimate is about); one with fewer than two
     reported stations is collapsed with a neighbour. Returns None when nothing is estimable
     (no station, or X = 0).
@@ -202,15 +243,22 @@ def ratio_estimate(
     if X <= 0:
         return None
     ratios: list[Ratio] = []
-    fpc = np.clip(1.0 - ng / np.maximum(Ng, 1.0), 0.0, 1.0)
+    # phase 1, the systematic sample of n_g stations; phase 2, the r_g of them counted
+    if sampled is None:
+        drawn = ng
+    else:
+        drawn = np.bincount(group_of[present], weights=np.asarray(sampled, dtype=float)[present], minlength=G)
+        drawn = np.maximum(drawn, ng)
+    fpc = np.clip(1.0 - drawn / np.maximum(Ng, 1.0), 0.0, 1.0)
+    phase2 = np.clip(1.0 / ng - 1.0 / drawn, 0.0, None)
     active = np.ones(len(h), dtype=bool) if domain is None else np.asarray(domain, dtype=bool)
     df = max(int(active.sum()) - len(np.unique(gh[active])), 1)
     for k in range(ys.shape[1]):
         yk = ys[:, k]
         p = float(np.sum(w[gh] * yk)) / X
         e = yk - p * xs
-        s2 = successive_variance(e, gh, G)
-        variance = float(np.sum(Ng * Ng * fpc * s2 / ng)) / (X * X)
+        s2 = successive_variance(e, gh, G, None if block is None else np.asarray(block))
+        variance = float(np.sum(Ng * Ng * (fpc * s2 / drawn + phase2 * spread(e, gh, G)))) / (X * X)
         ratios.append(Ratio(value=p, se=float(np.sqrt(variance)), df=df))
     return RatioEstimate(
         ratios=ratios,
@@ -329,6 +377,8 @@ def lead_of(
     x: np.ndarray,
     shares: RatioEstimate,
     domain: np.ndarray | None = None,
+    block: np.ndarray | None = None,
+    sampled: np.ndarray | None = None,
 ) -> Lead | None:
     """The lead of the top candidate over the runner-up (None with fewer than two candidates)."""
     if y.shape[1] < 2:
@@ -336,7 +386,7 @@ def lead_of(
     order = np.argsort([-r.value for r in shares.ratios], kind="stable")
     first, second = int(order[0]), int(order[1])
     difference = ratio_estimate(
-        strata, population, unit_stratum, (y[:, first] - y[:, second])[:, None], x, domain
+        strata, population, unit_stratum, (y[:, first] - y[:, second])[:, None], x, domain, block, sampled
     )
     if difference is None:
         return None
@@ -355,6 +405,7 @@ def quick_count(
     *,
     disputed: Sequence[bool] | np.ndarray | None = None,
     domain: Sequence[bool] | np.ndarray | None = None,
+    block: Sequence[str] | np.ndarray | None = None,
 ) -> QuickCountResult:
     """The shares, lead, turnout and coverage of a quick count from its sampled stations.
 
@@ -362,7 +413,8 @@ def quick_count(
     weights). Per sampled station of those strata: ``unit_stratum`` (position in ``strata``),
     ``counted`` (its result counts: reported or verified), ``votes`` (stations x candidates),
     ``invalid`` (NaN when the report gave no TS), ``registered`` (NaN when unknown),
-    ``disputed`` and ``domain`` (inside the region asked about; all when None). Only counted
+    ``disputed``, ``domain`` (inside the region asked about; all when None) and ``block``
+    (the station's kecamatan, for the variance; see ``successive_variance``). Only counted
     stations enter the estimate; coverage is counted over the domain's sampled stations.
 
     Turnout (valid + invalid over registered) and the invalid share (invalid over valid +
@@ -378,25 +430,38 @@ def quick_count(
     voters = np.asarray(registered, dtype=float)
     codes = list(strata)
     H = len(codes)
+    blocks = None if block is None else np.asarray(block)
     # Two counted stations in the domain at the least: with one, its residual is zero by
     # construction and the margin would read 0.
     enough = int((use & inside).sum()) >= 2
     valid = y.sum(axis=1)
-    shares = ratio_estimate(codes, population, h[use], y[use], valid[use], inside[use]) if enough else None
-    lead = lead_of(codes, population, h[use], y[use], valid[use], shares, inside[use]) if shares else None
+    part = None if blocks is None else blocks[use]
+    drawn = np.bincount(h, minlength=H)
+    shares = (
+        ratio_estimate(codes, population, h[use], y[use], valid[use], inside[use], part, drawn)
+        if enough
+        else None
+    )
+    lead = (
+        lead_of(codes, population, h[use], y[use], valid[use], shares, inside[use], part, drawn)
+        if shares
+        else None
+    )
     gave = use & np.isfinite(bad)
     with_invalid = int((gave & inside).sum())
     turnout = invalid_share = None
     if enough and with_invalid >= 2:
         cast = valid + np.nan_to_num(bad)
         invalid_share = ratio_estimate(
-            codes, population, h[gave], bad[gave][:, None], cast[gave], inside[gave]
-        )
+            codes, population, h[gave], bad[gave][:, None], cast[gave], inside[gave],
+            None if blocks is None else blocks[gave], drawn,
+        )  # fmt: skip
         known = gave & np.isfinite(voters)
         if (known & inside).sum() >= 2:
             turnout = ratio_estimate(
-                codes, population, h[known], cast[known][:, None], voters[known], inside[known]
-            )
+                codes, population, h[known], cast[known][:, None], voters[known], inside[known],
+                None if blocks is None else blocks[known], drawn,
+            )  # fmt: skip
     sampled = np.bincount(h[inside], minlength=H)
     reported = np.bincount(h[inside & use], minlength=H)
     in_dispute = np.bincount(h[inside & argued], minlength=H)

@@ -49,6 +49,55 @@ def test_successive_differences_follow_the_order_given() -> None:
     assert pooled.tolist() == pytest.approx([2.0, 0.0])
 
 
+def test_successive_differences_stay_inside_the_kecamatan() -> None:
+    """Two kecamatan in one stratum, residuals 1, 2 | 6, 7: the jump 2 -> 6 is the gap between
+    the kecamatan's levels, which a systematic sample along the sorted list does not draw at
+    random (each kecamatan gets its share of the sample). Across: (1 + 16 + 1) / 6 = 3; within
+    the kecamatan: (1 + 1) / (2 * 2) = 0.5. A stratum without two stations in any one
+    kecamatan keeps every pair (group 1: 5, 9 -> 16 / 2 = 8)."""
+    values = np.array([1, 2, 6, 7, 5, 9])
+    group = np.array([0, 0, 0, 0, 1, 1])
+    block = np.array(["630101", "630101", "630102", "630102", "630201", "630202"])
+    assert estimate.successive_variance(values, group, 2).tolist() == pytest.approx([3.0, 8.0])
+    assert estimate.successive_variance(values, group, 2, block).tolist() == pytest.approx([0.5, 8.0])
+    result = estimate.ratio_estimate(
+        ["A", "B"], [40, 20], group, (values + 10)[:, None], np.full(6, 100.0), block=block
+    )
+    assert result is not None
+    # p = (40/4 * 56 + 20/2 * 34) / (40/4 * 400 + 20/2 * 200) = 900 / 6000; e = y - p x
+    p = 900 / 6000
+    e = values + 10 - p * 100
+    s2 = estimate.successive_variance(e, group, 2, block)
+    assert s2[0] == pytest.approx(((e[1] - e[0]) ** 2 + (e[3] - e[2]) ** 2) / 4)
+    variance = (40**2 * (1 - 4 / 40) * s2[0] / 4 + 20**2 * (1 - 2 / 20) * s2[1] / 2) / 6000**2
+    assert result.ratios[0].value == pytest.approx(p)
+    assert result.ratios[0].se == pytest.approx(math.sqrt(variance))
+
+
+def test_two_phases_when_part_of_the_sample_is_in() -> None:
+    """One stratum N=100 with 8 sample stations, 4 counted: (y, x) = (30, 100), (50, 100),
+    (20, 100), (40, 100), one kecamatan.
+
+    w = 100/4 = 25, X = 25 * 400 = 10000, p = 140/400 = 0.35, e = -5, 15, -15, 5
+    s2 (successive differences) = (20^2 + 30^2 + 20^2) / (2 * 3) = 283.33
+    S2 (textbook) = (25 + 225 + 225 + 25) / 3 = 166.67
+    V = 100^2 [(1 - 8/100) * 283.33 / 8 + (1/4 - 1/8) * 166.67] / 10000^2 = 0.0053417
+    With all 8 taken as the sample (the old reading, sampled = counted) the same four give
+    100^2 (1 - 4/100) 283.33 / 4 / 10000^2 = 0.0068 instead."""
+    y = np.array([[30], [50], [20], [40]])
+    block = np.array(["630101"] * 4)
+    x = np.full(4, 100.0)
+    found = estimate.ratio_estimate(["A"], [100], [0, 0, 0, 0], y, x, block=block, sampled=[8])
+    assert found is not None
+    variance = 100**2 * ((1 - 8 / 100) * (1700 / 6) / 8 + (1 / 4 - 1 / 8) * (500 / 3)) / 10000**2
+    assert variance == pytest.approx(0.0053417, abs=1e-7)
+    assert found.ratios[0].value == pytest.approx(0.35)
+    assert found.ratios[0].se == pytest.approx(math.sqrt(variance))
+    whole = estimate.ratio_estimate(["A"], [100], [0, 0, 0, 0], y, x, block=block)
+    assert whole is not None
+    assert whole.ratios[0].se == pytest.approx(math.sqrt(100**2 * 0.96 * (1700 / 6) / 4 / 10000**2))
+
+
 def test_full_sample_of_a_stratum_has_no_variance() -> None:
     """f_h = 1 (every station in): the finite-population correction makes the variance 0."""
     result = estimate.ratio_estimate(["A"], [3], [0, 0, 0], np.array([[1], [5], [2]]), [10, 10, 10])
