@@ -11,7 +11,7 @@ Warnings (each a stable key):
 * ``uneven_coverage`` — strata with 10%+ of the voters under half the overall rate;
 * ``collapsed_strata`` — strata with fewer than two reports merged with a neighbour;
 * ``nonresponse_bias`` — the reported stations differ from those not yet in on something known
-  before the night (``nonresponse.checks``);
+  before the night (``nonresponse.examine``: a joint score test, and a difference that matters);
 * ``many_disputed`` — at least ``DISPUTED_SHARE`` of the sampled stations that sent anything
   are disputed (and at least ``DISPUTED_MINIMUM``): they are left out as if missing, and if
   disputes cluster where one side is strong, that is non-random too.
@@ -72,6 +72,8 @@ class Analysis:
     presidential: Presidential | None = None
     third_gap: estimate.Ratio | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    #: the joint test of random reporting behind ``nonresponse_bias`` (None: nothing to test)
+    test: nonresponse.Test | None = None
 
     @property
     def adjusted_lead(self) -> estimate.Ratio | None:
@@ -94,9 +96,16 @@ def previous_shares(sample: Sample) -> dict[str, np.ndarray]:
     return shares
 
 
+def kecamatan_of(station_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Each station's kecamatan code (the first six digits of its 13-digit ID): the implicit
+    stratum of the geographic sort, for the variance (``estimate.successive_variance``)."""
+    return np.array([str(s)[:6] for s in station_ids])
+
+
 def analyse(sample: Sample) -> Analysis:
     """The quick count of the region ``sample.domain`` marks (module docstring)."""
     s = sample
+    kec = kecamatan_of(s.station_ids)
     result = estimate.quick_count(
         s.strata,
         s.population,
@@ -108,9 +117,10 @@ def analyse(sample: Sample) -> Analysis:
         s.registered,
         disputed=s.disputed,
         domain=s.domain,
+        block=kec,
     )
     kelurahan = nonresponse.is_kelurahan(s.station_ids)
-    checks = nonresponse.checks(
+    examination = nonresponse.examine(
         s.population,
         s.unit_stratum,
         s.counted,
@@ -157,7 +167,7 @@ def analyse(sample: Sample) -> Analysis:
         warnings.append("uneven_coverage")
     if result.shares is not None and result.shares.collapsed:
         warnings.append("collapsed_strata")
-    if any(c.warn for c in checks):
+    if examination.warn:
         warnings.append("nonresponse_bias")
     argued = int((np.asarray(s.disputed, dtype=bool) & np.asarray(s.domain, dtype=bool)).sum())
     sent = argued + result.counted
@@ -175,7 +185,10 @@ def analyse(sample: Sample) -> Analysis:
     third_gap = None
     if s.national and result.shares is not None and lead is not None:
         presidential, third_gap = _presidential(s, result, warnings)
-    return Analysis(result, checks, adjusted, warnings, status, presidential, third_gap)
+    return Analysis(
+        result, examination.checks, adjusted, warnings, status, presidential, third_gap,
+        test=examination.test,
+    )  # fmt: skip
 
 
 def _presidential(
@@ -185,6 +198,8 @@ def _presidential(
     use = np.asarray(s.counted, dtype=bool)
     inside = np.asarray(s.domain, dtype=bool)
     valid = s.votes.sum(axis=1)
+    kec = kecamatan_of(s.station_ids)
+    drawn = np.bincount(s.unit_stratum, minlength=len(s.strata))
     order = np.argsort([-r.value for r in result.shares.ratios], kind="stable")
     third_gap = None
     if len(order) >= 3:
@@ -195,6 +210,8 @@ def _presidential(
             (s.votes[use, order[1]] - s.votes[use, order[2]])[:, None],
             valid[use],
             inside[use],
+            kec[use],
+            drawn,
         )
         third_gap = gap.ratios[0] if gap else None
     province_of = np.array([sid[:2] for sid in s.station_ids])
@@ -205,7 +222,7 @@ def _presidential(
             provinces.append(None)
             continue
         found = estimate.ratio_estimate(
-            s.strata, s.population, s.unit_stratum[use], s.votes[use], valid[use], mine[use]
+            s.strata, s.population, s.unit_stratum[use], s.votes[use], valid[use], mine[use], kec[use], drawn
         )
         provinces.append(found.ratios if found else None)
     rule = call.presidential(

@@ -316,6 +316,8 @@ def _domains(
             sample.votes[use],
             valid[use],
             inside[use],
+            analysis.kecamatan_of(sample.station_ids[use]),
+            np.bincount(sample.unit_stratum, minlength=len(sample.strata)),
         )
         if found is None:
             continue

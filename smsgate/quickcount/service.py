@@ -461,6 +461,17 @@ def document_of(found: analysis.Analysis, sample: analysis.Sample) -> dict[str, 
             }
             for c in found.checks
         ],
+        "nonresponse_test": (
+            {
+                "statistic": round(found.test.statistic, 3),
+                "df": found.test.df,
+                "p_value": round(found.test.p_value, 5),
+                "level": found.test.level,
+                "reject": found.test.reject,
+            }
+            if found.test is not None
+            else None
+        ),
         "warnings": found.warnings,
         "collapsed_strata": result.shares.collapsed if result.shares else [],
         "lagging_strata": cov.lagging,
@@ -783,6 +794,12 @@ def format_quickcount(document: dict[str, Any]) -> str:
                 lines.append(f"  lead     {_pct(adjusted['lead'])}")
     else:
         lines.append("no estimate yet: fewer than two sampled stations have reported")
+    test = document["nonresponse_test"]
+    if test is not None:
+        lines.append(
+            f"  reported vs missing, joint test: chi2 {test['statistic']} on {test['df']} df, "
+            f"p {test['p_value']:.4f} (level {test['level']}){' REJECTED' if test['reject'] else ''}"
+        )
     for check in document["nonresponse"]:
         lines.append(
             f"  reported vs missing, {check['variable']}: {check['reported']:.4g} vs {check['missing']:.4g} "

@@ -3,13 +3,14 @@ and the adjusted estimate, on small examples worked by hand."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from smsgate.quickcount import analysis, call, design, estimate, nonresponse
+from smsgate.quickcount import analysis, call, design, estimate, nonresponse, scenarios
 from smsgate.quickcount.estimate import Ratio
 
 
@@ -116,24 +117,83 @@ def test_presidential_rule_two_pairs_is_plurality() -> None:
 
 
 def test_nonresponse_check_by_hand() -> None:
-    """One stratum of N=100, eight sampled stations; kelurahan = 1, 1, 1, 1, 0, 0, 0, 0 and the
-    four kelurahan reported: reported 100% kelurahan, missing 0%, difference 1; the stratum's
-    variance of the flag is 8/28 = 0.2857 and SE = sqrt(0.2857 * (1/4 + 1/4)) = 0.378, z = 2.65:
-    large but (with 8 stations) not beyond chance at |z| >= 3. With 16 stations the same
-    pattern gives z = 3.87 and warns."""
+    """One stratum of N=100, eight sampled stations, kelurahan = 1, 1, 1, 1, 0, 0, 0, 0.
+    The four kelurahan reported: T = 4 - 4 * 0.5 = 2 (kelurahan among the reported minus the
+    expected), V = r m / (n (n - 1)) * sum (c - mean)^2 = 16/56 * 2 = 0.571, z = 2.646,
+    W = z^2 = 7.0, p = 0.0082 <= 0.025: warns (difference 1 >= 3 points). Three kelurahan and
+    a desa reported: T = 1, z = 1.323, p = 0.186: chance."""
     flags = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
-    checks = nonresponse.checks(
+    found = nonresponse.examine(
         [100], np.zeros(8, int), flags, registered=np.full(8, np.nan), kelurahan=flags
     )
-    (check,) = checks
+    (check,) = found.checks
     assert (check.variable, check.reported, check.missing) == ("kelurahan", 1.0, 0.0)
-    assert check.z == pytest.approx(1 / math.sqrt((8 / 28) * 0.5), abs=1e-3)
-    assert not check.warn
-    flags16 = np.repeat(flags, 2)
-    (check,) = nonresponse.checks(
-        [100], np.zeros(16, int), flags16, registered=np.full(16, np.nan), kelurahan=flags16
-    )
-    assert check.warn and check.z == pytest.approx(1 / math.sqrt((64 / 240) * (2 / 8)), abs=1e-3)
+    assert check.z == pytest.approx(2 / math.sqrt(16 / 56 * 2), abs=1e-9)
+    assert found.test is not None and found.test.df == 1
+    assert found.test.statistic == pytest.approx(7.0, abs=1e-9)
+    assert found.test.p_value == pytest.approx(0.008151, abs=1e-6)
+    assert check.warn and found.warn
+    some = np.array([1, 1, 1, 0, 1, 0, 0, 0], dtype=bool)
+    found = nonresponse.examine([100], np.zeros(8, int), some, registered=np.full(8, np.nan), kelurahan=flags)
+    (check,) = found.checks
+    assert check.z == pytest.approx(1 / math.sqrt(16 / 56 * 2), abs=1e-9)
+    assert found.test is not None and found.test.p_value == pytest.approx(0.1859, abs=1e-4)
+    assert not check.warn and not found.warn
+
+
+def test_joint_test_uses_the_exact_randomisation_covariance() -> None:
+    """Two strata; registered voters (one unknown) and kelurahan. Enumerating every way the
+    same numbers of stations per stratum could have reported gives the covariance of the
+    reported sums; the test's z and W must be the ones that covariance gives."""
+    h = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    registered = np.array([120, 250, 180, np.nan, 300, 210, 150, 160, 290, 140, 200])
+    kelurahan = np.array([1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], dtype=float)
+    counted = np.array([1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 1], dtype=bool)
+    values = np.column_stack([registered, kelurahan])
+    centred = values.copy()
+    for g in (0, 1):
+        mine = h == g
+        for j in range(2):
+            known = mine & np.isfinite(values[:, j])
+            centred[known, j] -= values[known, j].mean()
+    centred = np.nan_to_num(centred)
+    sums = []
+    first, second = np.flatnonzero(h == 0), np.flatnonzero(h == 1)
+    for a in itertools.combinations(first, int(counted[first].sum())):
+        for b in itertools.combinations(second, int(counted[second].sum())):
+            sums.append(centred[list(a) + list(b)].sum(axis=0))
+    sums = np.array(sums)
+    assert np.allclose(sums.mean(axis=0), 0, atol=1e-9)
+    covariance = np.cov(sums.T, bias=True)
+    observed = centred[counted].sum(axis=0)
+    test, z = nonresponse.score_test(values, h, counted, np.ones(len(h), dtype=bool))
+    assert test is not None and test.df == 2
+    assert z == pytest.approx(observed / np.sqrt(np.diag(covariance)), abs=1e-9)
+    assert test.statistic == pytest.approx(float(observed @ np.linalg.solve(covariance, observed)), abs=1e-9)
+
+
+def test_joint_test_keeps_its_size_under_random_reporting() -> None:
+    """2,000 random reportings (80% at random) of one 600-station sample of the simulated
+    frame, on registered voters, kelurahan and three previous shares (which sum to one, so
+    the test drops the redundant direction): it rejects about as often as its level says
+    (2.5%; binomial SE 0.35%), and a tenth as often at 10%."""
+    frame = scenarios.build_frame()
+    rng = np.random.default_rng(3)
+    election = scenarios.simulate(frame, rng)
+    chosen, summary = design.draw_frame(frame.strata, frame.registered, 600, seed=3)
+    codes = sorted(summary)
+    h = np.array([codes.index(c) for c in frame.strata[chosen]])
+    previous = election.previous[chosen] / election.previous[chosen].sum(axis=1, keepdims=True)
+    values = np.column_stack([frame.registered[chosen], frame.kelurahan[chosen], previous])
+    inside = np.ones(len(chosen), dtype=bool)
+    p = []
+    for _ in range(2000):
+        test, _ = nonresponse.score_test(values, h, rng.random(len(chosen)) < 0.8, inside)
+        assert test is not None and test.df == 4
+        p.append(test.p_value)
+    p = np.array(p)
+    assert abs((p <= nonresponse.NONRESPONSE_LEVEL).mean() - nonresponse.NONRESPONSE_LEVEL) < 0.011
+    assert abs((p <= 0.10).mean() - 0.10) < 0.02
 
 
 def test_kelurahan_from_the_village_code() -> None:

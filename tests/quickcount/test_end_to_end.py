@@ -312,6 +312,8 @@ def test_previous_results_import_and_adjusted_estimate(frame, database, database
     assert checks["previous:02"]["reported"] < checks["previous:02"]["missing"]
     assert checks["previous:02"]["z"] < -3 and checks["previous:02"]["warn"]
     assert "nonresponse_bias" in document["warnings"] and document["call"] != "called"
+    test = document["nonresponse_test"]  # previous shares sum to one: one direction fewer
+    assert test["reject"] and test["p_value"] <= test["level"] == 0.025 and test["df"] in (3, 4)
     adjusted = document["adjusted"]
     assert "regression on the previous result" in adjusted["method"]
     assert set(adjusted["estimate"]) == {"01", "02", "03"} and adjusted["lead"] is not None

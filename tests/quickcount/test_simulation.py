@@ -42,9 +42,15 @@ def late_60(frame) -> dict:  # type: ignore[no-untyped-def]
     return scenarios.run(by_name("late 60%"), RUNS, frame=frame, seed=13).summary()
 
 
+@pytest.fixture(scope="module")
+def late_80_without_previous(frame) -> dict:  # type: ignore[no-untyped-def]
+    return scenarios.run(by_name("late 80%, no previous"), RUNS, frame=frame, seed=14).summary()
+
+
 def test_intervals_cover_when_every_sampled_station_is_in(all_in) -> None:
-    # columns: candidates 01, 02, 03, the lead, turnout; target 92-98% (geographic sorting
-    # makes the successive-difference variance somewhat conservative, hence the upper slack)
+    # columns: candidates 01, 02, 03, the lead, turnout; target 92-98% (the pairs of the
+    # successive differences lie in different desa, which keeps the variance somewhat
+    # conservative, hence the upper slack)
     rates = all_in["coverage"]
     assert ((rates >= 0.90) & (rates <= 1.0)).all(), rates
     assert np.abs(all_in["bias"]).max() < 0.002, all_in["bias"]  # < 0.2 points
@@ -79,3 +85,13 @@ def test_late_strongholds_warn_and_the_adjusted_estimate_covers(late_60) -> None
     assert (adjusted >= 0.85).all(), adjusted  # target >= 90%
     assert (np.abs(late_60["adjusted_bias"]) < np.abs(bias[:4]) / 3).all()
     assert late_60["called"] == 0  # never called while the warning stands
+
+
+def test_late_reporting_warns_without_a_previous_result(late_80_without_previous) -> None:
+    """80% in, rural desa and 02 strongholds late, nothing imported: the plain estimate is off
+    by more than a point, and the joint test on registered voters and kelurahan/desa alone
+    still raises the warning (target >= 90%; 2.5 Monte Carlo SE below it at 120 runs)."""
+    summary = late_80_without_previous
+    assert abs(summary["bias"][1]) > 0.01  # biased: the case the target is about
+    assert summary["warned"] >= 0.83
+    assert summary["wrong_call"] == 0
