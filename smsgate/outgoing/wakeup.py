@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "smsgate_outbox"
 #: Seconds before trying to listen again after the listening connection failed.
 RECONNECT_AFTER = 30.0
+#: After the first notification, how long to gather the commits that follow before the pass
+#: starts: at 30 commits a second every worker woke (and ran a whole pass) for each of them,
+#: and on a busy machine those small passes cost more than the wait they saved.
+GATHER = 0.05
 
 
 def listen_conninfo(settings: Settings) -> str | None:
@@ -70,7 +74,8 @@ class Wakeup:
             woke = False
             for _ in connection.notifies(timeout=seconds, stop_after=1):
                 woke = True
-            if woke:  # the ones that came meanwhile are answered by the same pass
+            if woke:  # the ones that come meanwhile are answered by the same pass
+                time.sleep(GATHER)
                 for _ in connection.notifies(timeout=0):
                     pass
             return woke
