@@ -308,6 +308,7 @@ def main() -> None:
                     delays.append(received_at - occurred.timestamp())
                     at = dispatched.get(event["id"])
                     if at is not None:
+                        at = datetime.fromisoformat(at) if isinstance(at, str) else at  # SQLite: text
                         at = at if at.tzinfo else at.replace(tzinfo=UTC)
                         waits.append(at.timestamp() - occurred.timestamp())
                         sends.append(received_at - at.timestamp())
