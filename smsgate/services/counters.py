@@ -11,9 +11,9 @@ import random
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db import upsert_for
 from ..models import RegionCounter
 from ..regions import ancestor_keys
 
@@ -63,9 +63,7 @@ def add_exact(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:
 def _upsert_add(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(RegionCounter).values(rows)
+    statement = upsert_for(session)(RegionCounter).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["region_key", "name", "shard"],
         set_={"value": RegionCounter.value + statement.excluded.value},

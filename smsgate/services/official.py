@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, Row, Select, and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db import upsert_for
 from ..importers import ImportError_, ImportResult
 from ..models import Candidate, OfficialResult, Report, Station, StationResult, utcnow
 from ..regions import desa_of_station
@@ -155,7 +155,7 @@ def store_official(session: Session, rows: Sequence[OfficialRow], source: str = 
         raise ImportError_(unknown)
     already = _existing(session, OfficialResult.station_id, ids)
     now = utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_for(session)
     for chunk in _chunks(rows):
         statement = insert(OfficialResult).values(
             [
