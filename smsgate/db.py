@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +30,23 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_SYNCHRONOUS = "FULL"
 
 
+#: Query parameter of a PostgreSQL URL saying it points at PgBouncer in transaction pooling
+#: mode (``...:6432/smsgate?pgbouncer=true``): smsgate then never prepares statements.
+PGBOUNCER_PARAMETER = "pgbouncer"
+
+
+def through_pgbouncer(url: str | URL) -> bool:
+    """Whether ``url`` says it goes through PgBouncer (``?pgbouncer=true``)."""
+    value = make_url(url).query.get(PGBOUNCER_PARAMETER, "")
+    return (value if isinstance(value, str) else value[-1]).lower() in ("1", "true", "yes", "on")
+
+
+def libpq_url(url: str | URL) -> URL:
+    """``url`` without smsgate's own parameters, as PostgreSQL's client library accepts it."""
+    return make_url(url).difference_update_query([PGBOUNCER_PARAMETER])
+
+
+
 def make_engine(url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -36,27 +54,56 @@ def make_engine(url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Engin
         return engine
     # A dead or unreachable server fails a connection within seconds instead of the kernel's
     # minutes; a URL that names its own connect_timeout keeps it.
-    connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+    connect_args: dict[str, object] = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+    if through_pgbouncer(url):
+        # PgBouncer's transaction pooling hands each transaction whichever server connection is
+        # free; a statement psycopg prepared on one is unknown on the next (PgBouncer before 1.21
+        # does not track them), so psycopg must never prepare.
+        connect_args["prepare_threshold"] = None
+    # No pre-ping: it is one more round trip on every checkout, on the path of every SMS. A
+    # connection the server dropped fails its first statement instead; SQLAlchemy then discards
+    # it and every pooled connection older than it, and the ingest retries the message once on a
+    # fresh one (``Ingest``), while jobs simply run again at their next turn.
+    engine = create_engine(
+        libpq_url(url), pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, connect_args=connect_args
+    )
     _configure_postgresql(engine)
     return engine
 
 
 #: Seconds to wait for PostgreSQL to accept a connection.
 CONNECT_TIMEOUT = 10
+#: Connections a process keeps open (``smsgate serve`` runs 4 threads per worker; the worker
+#: and CLI use one or two), and how many more it may open for a burst.
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+#: Execution option: a text whose transaction-scoped advisory lock (``hashtext``) the
+#: transaction takes in its opening statement, together with its lock wait (PostgreSQL only).
+ADVISORY_LOCK = "smsgate_advisory_lock"
 
 
 def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        wait = connection.get_execution_options().get(LOCK_WAIT)
-        if wait:  # both apply to this transaction only
-            ms = str(max(1, int(wait * 1000)))
-            connection.exec_driver_sql(
-                "SELECT set_config('lock_timeout', %(lock)s, true),"
-                " set_config('statement_timeout', %(statement)s, true)",
-                {"lock": ms, "statement": str(int(ms) + STATEMENT_MARGIN_MS)},
-            )
+        # One round trip opens a bounded transaction: its lock and statement timeouts (both for
+        # this transaction only, so nothing leaks to the next user of a pooled server connection
+        # behind PgBouncer) and, when asked, the advisory lock it serialises on.
+        options = connection.get_execution_options()
+        wait, key = options.get(LOCK_WAIT), options.get(ADVISORY_LOCK)
+        parts: list[str] = []
+        params: dict[str, str] = {}
+        if wait:
+            ms = max(1, int(wait * 1000))
+            parts += [
+                "set_config('lock_timeout', %(lock)s, true)",
+                "set_config('statement_timeout', %(statement)s, true)",
+            ]
+            params |= {"lock": str(ms), "statement": str(ms + STATEMENT_MARGIN_MS)}
+        if key is not None:
+            parts.append("pg_advisory_xact_lock(hashtext(%(key)s))")
+            params["key"] = key
+        if parts:
+            connection.exec_driver_sql("SELECT " + ", ".join(parts), params)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
@@ -135,7 +182,7 @@ class Database:
         return self._writers if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @contextmanager
-    def begin(self, wait: float | None = None) -> Iterator[Session]:
+    def begin(self, wait: float | None = None, *, serialise_on: str | None = None) -> Iterator[Session]:
         """A session inside one transaction: committed on success, rolled back on error.
 
         ``wait`` bounds the transaction's lock waits, in seconds: PostgreSQL's ``lock_timeout``
@@ -147,11 +194,13 @@ class Database:
         """
         if wait is None:
             with self._write_turn(), self.sessions.begin() as session:
+                if serialise_on is not None and self.engine.dialect.name != "sqlite":
+                    session.connection(execution_options={ADVISORY_LOCK: serialise_on})
                 yield session
             return
         if self.engine.dialect.name != "sqlite":
             with self.sessions.begin() as session:
-                session.connection(execution_options={LOCK_WAIT: wait})
+                session.connection(execution_options={LOCK_WAIT: wait, ADVISORY_LOCK: serialise_on})
                 yield session
             return
         if not self._writers.acquire(timeout=TURN_LIMIT):

@@ -24,6 +24,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from ..config import Settings
+from ..db import libpq_url
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def listen_conninfo(settings: Settings) -> str | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return None
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return libpq_url(parsed).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Wakeup:

@@ -209,21 +209,31 @@ CHECKS: tuple[Callable[[Facts], Finding | None], ...] = (
 
 
 def run(
-    session: Session, *, report: Report, station: Station, contact: Contact, settings: Settings
+    session: Session,
+    *,
+    report: Report,
+    station: Station,
+    contact: Contact,
+    settings: Settings,
+    others: Sequence[Report] | None = None,
 ) -> list[Finding]:
-    """Run every check for the stored ``report``, add a flag per new kind, return what fired."""
-    others = [
-        r
-        for r in session.scalars(
-            select(Report).where(
-                Report.station_id == station.id,
-                Report.id != report.id,
-                Report.superseded_at.is_(None),
-                Report.cancelled_at.is_(None),
+    """Run every check for the stored ``report``, add a flag per new kind, return what fired.
+
+    ``others``: the station's other current reports from other contacts, when the caller
+    already read them (``reports.store``); else they are read here."""
+    if others is None:
+        others = [
+            r
+            for r in session.scalars(
+                select(Report).where(
+                    Report.station_id == station.id,
+                    Report.id != report.id,
+                    Report.superseded_at.is_(None),
+                    Report.cancelled_at.is_(None),
+                )
             )
-        )
-        if r.contact_id != report.contact_id
-    ]
+            if r.contact_id != report.contact_id
+        ]
     other_desa = None
     if not contact.is_coordinator:
         other_station = session.scalar(

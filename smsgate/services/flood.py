@@ -17,14 +17,18 @@ Held messages get no reply and are not counted as processed, so a report first h
 is handled when resent later rather than mistaken for a duplicate of itself. The counts come
 from ``inbound_messages`` (indexed on sender and time), so every app server sees the same
 state; on PostgreSQL a transaction-scoped advisory lock per sender makes concurrent
-deliveries from one number take turns, and SQLite's write lock does the same.
+deliveries from one number take turns, and SQLite's write lock does the same. The three figures
+are read in one query (``recent_columns``), on PostgreSQL inside the statement that logs the
+message, after the sender's lock is held.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -43,54 +47,107 @@ def enabled(settings: Settings) -> bool:
     )
 
 
-def serialise(session: Session, settings: Settings, phone: str) -> None:
-    """Make concurrent transactions for one sender take turns (PostgreSQL; SQLite already does)."""
-    if enabled(settings) and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:phone))"), {"phone": phone})
+def serialise_on(settings: Settings, phone: str) -> str | None:
+    """The text ``Database.begin(serialise_on=...)`` takes turns on for ``phone``'s messages:
+    concurrent deliveries from one sender must see each other's outcome (PostgreSQL's advisory
+    lock; SQLite's write lock already serialises every writer). ``None`` when flood control is off."""
+    return phone if enabled(settings) else None
+
+
+@dataclass(frozen=True)
+class Recent:
+    """What flood control needs of a sender's recent messages, read in one query.
+
+    ``latest_body``: the body of their latest processed message in the duplicate window;
+    ``processed_last_minute``: processed messages in the last minute; ``replies_last_hour``:
+    messages answered in the last hour. The message being handled never counts."""
+
+    latest_body: str | None = None
+    processed_last_minute: int = 0
+    replies_last_hour: int = 0
+
+
+NOTHING_RECENT = Recent()
 
 
 def _normal(body: str) -> str:
     return " ".join(body.split()).upper()
 
 
-def _recent(session: Session, inbound: InboundMessage, window: timedelta):  # type: ignore[no-untyped-def]
-    return (
-        InboundMessage.from_number == inbound.from_number,
-        InboundMessage.id != inbound.id,
-        InboundMessage.received_at > inbound.received_at - window,
-        InboundMessage.received_at <= inbound.received_at,
+def recent_columns(
+    settings: Settings, phone: str, received_at: datetime, exclude_id: int | None = None
+) -> list[ColumnElement[object]]:
+    """The three values of ``Recent`` as scalar subqueries, so the ingest can fetch them in the
+    statement that logs the message (PostgreSQL) or in one query of their own. A limit that
+    is off costs no subquery."""
+
+    def recent(window: timedelta) -> list[ColumnElement[bool]]:
+        conditions = [
+            InboundMessage.from_number == phone,
+            InboundMessage.received_at > received_at - window,
+            InboundMessage.received_at <= received_at,
+        ]
+        if exclude_id is not None:
+            conditions.append(InboundMessage.id != exclude_id)
+        return conditions
+
+    processed = InboundMessage.outcome.not_in(HELD)
+    nothing = literal(None)
+    latest = count = replies = nothing
+    if settings.flood_duplicate_seconds:
+        latest = (
+            select(InboundMessage.body)
+            .where(*recent(timedelta(seconds=settings.flood_duplicate_seconds)), processed)
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+    if settings.flood_per_minute:
+        count = select(func.count()).where(*recent(timedelta(minutes=1)), processed).scalar_subquery()
+    if settings.flood_replies_per_hour:
+        replies = (
+            select(func.count())
+            .where(*recent(timedelta(hours=1)), InboundMessage.reply.is_not(None))
+            .scalar_subquery()
+        )
+    return [latest.label("flood_latest"), count.label("flood_minute"), replies.label("flood_hour")]
+
+
+def recent_from(row: Sequence[object]) -> Recent:
+    """``Recent`` from the three values ``recent_columns`` selected, in their order."""
+    latest, count, replies = row
+    return Recent(
+        latest_body=latest if isinstance(latest, str) else None,
+        processed_last_minute=int(count or 0),  # type: ignore[call-overload]
+        replies_last_hour=int(replies or 0),  # type: ignore[call-overload]
     )
 
 
-def hold(session: Session, settings: Settings, inbound: InboundMessage) -> str | None:
+def recent(session: Session, settings: Settings, inbound: InboundMessage) -> Recent:
+    """``Recent`` for ``inbound``'s sender, in one query (nothing when flood control is off)."""
+    if not enabled(settings):
+        return NOTHING_RECENT
+    columns = recent_columns(settings, inbound.from_number, inbound.received_at, exclude_id=inbound.id)
+    return recent_from(session.execute(select(*columns)).one())
+
+
+def hold(settings: Settings, inbound: InboundMessage, recent: Recent) -> str | None:
     """``duplicate_text`` or ``throttled`` when the message must not be handled, else ``None``."""
-    processed = InboundMessage.outcome.not_in(HELD)
-    if settings.flood_duplicate_seconds:
-        window = timedelta(seconds=settings.flood_duplicate_seconds)
-        latest = session.scalars(
-            select(InboundMessage.body)
-            .where(*_recent(session, inbound, window), processed)
-            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-            .limit(1)
-        ).first()
-        # Texts with a (masked) PIN all look alike once masked: a retry with the right PIN is no duplicate.
-        if latest is not None and _normal(latest) == _normal(inbound.body) and not pins.masked(inbound.body):
-            return DUPLICATE
-    if settings.flood_per_minute:
-        count = session.scalar(
-            select(func.count()).where(*_recent(session, inbound, timedelta(minutes=1)), processed)
-        )
-        if (count or 0) >= settings.flood_per_minute:
-            return THROTTLED
+    latest = recent.latest_body
+    # Texts with a (masked) PIN all look alike once masked: a retry with the right PIN is no duplicate.
+    if (
+        settings.flood_duplicate_seconds
+        and latest is not None
+        and _normal(latest) == _normal(inbound.body)
+        and not pins.masked(inbound.body)
+    ):
+        return DUPLICATE
+    if settings.flood_per_minute and recent.processed_last_minute >= settings.flood_per_minute:
+        return THROTTLED
     return None
 
 
-def may_reply(session: Session, settings: Settings, inbound: InboundMessage) -> bool:
+def may_reply(settings: Settings, recent: Recent) -> bool:
     if not settings.flood_replies_per_hour:
         return True
-    count = session.scalar(
-        select(func.count()).where(
-            *_recent(session, inbound, timedelta(hours=1)), InboundMessage.reply.is_not(None)
-        )
-    )
-    return (count or 0) < settings.flood_replies_per_hour
+    return recent.replies_last_hour < settings.flood_replies_per_hour

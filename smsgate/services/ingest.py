@@ -21,8 +21,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 import grammar
 from grammar.errors import INTERNAL_ERROR
@@ -99,20 +100,40 @@ class Ingest:
 
     def _process(self, sms: InboundSMS) -> Reply:
         try:
-            with self.database.begin(wait=HANDLE_WAIT) as session:
-                flood.serialise(session, self.settings, _sender(sms.from_number))
-                existing = self._logged(session, sms)
-                if existing is not None and existing.outcome != "error":
-                    return Reply(existing.reply, existing.outcome)
-                inbound = existing or self._log(session, sms)
-                held = flood.hold(session, self.settings, inbound)
+            return self._process_once(sms)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The server dropped the pooled connection (a restart, a failover, PgBouncer's
+            # idle timeout). There is no pre-ping; SQLAlchemy has discarded that connection and
+            # the older ones, so one retry runs on a fresh connection.
+            log.warning("connection lost; handling %s %s again", sms.provider, sms.provider_message_id)
+            return self._process_once(sms)
+
+    def _process_once(self, sms: InboundSMS) -> Reply:
+        sender = _sender(sms.from_number)
+        try:
+            serialise = flood.serialise_on(self.settings, sender)
+            with self.database.begin(wait=HANDLE_WAIT, serialise_on=serialise) as session:
+                inbound, recent = self._log_new(session, sms, sender)
+                if inbound is None:  # a redelivery
+                    existing = self._logged(session, sms)
+                    if existing is None:  # the first delivery rolled back meanwhile: try again
+                        raise RuntimeError("a redelivery's first delivery vanished")
+                    if existing.outcome != "error":
+                        return Reply(existing.reply, existing.outcome)
+                    inbound, recent = existing, flood.recent(session, self.settings, existing)
+                held = flood.hold(self.settings, inbound, recent)
                 if held is not None:  # logged, not handled, not answered
                     inbound.outcome, inbound.error_code, inbound.reply = held, held, None
                     return Reply(None, held)
-                outcome = self._handle(session, sms, inbound)
+                outcome, contact = self._handle(session, sms, inbound)
                 reply, error_code = outcome.reply, outcome.error_code
-                if reply is not None and not flood.may_reply(session, self.settings, inbound):
+                if reply is not None and not flood.may_reply(self.settings, recent):
                     reply, error_code = None, "reply_limit"
+                # The row is written once more, here, with everything handling found out.
+                if contact is not None and inbound.contact_id is None:
+                    inbound.contact_id = contact.id
                 inbound.outcome = outcome.outcome
                 inbound.error_code = error_code
                 inbound.reply = reply
@@ -126,6 +147,53 @@ class Ingest:
                 if existing is None:
                     raise
                 return Reply(existing.reply, existing.outcome)
+
+    def _log_new(
+        self, session: Session, sms: InboundSMS, sender: str
+    ) -> tuple[InboundMessage | None, flood.Recent]:
+        """Log ``sms`` unless it is a redelivery (then ``None``), with the sender's flood figures.
+
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a redelivery inserts nothing, with no
+        read before the write. On PostgreSQL the flood figures come in the same statement (its
+        subqueries see the database as it was before this insert, and after the sender's lock:
+        exactly the sender's earlier messages). The row becomes an ORM object without another
+        query; handling changes it, and it is written once more at commit.
+        """
+        values = {
+            "provider": sms.provider,
+            "provider_message_id": sms.provider_message_id,
+            "from_number": sender,
+            "to_number": sms.to_number[:40],
+            "device": sms.device[:64],
+            "body": pins.mask(_clean_body(sms.text)),
+            "received_at": sms.received_at or self.clock(),
+            "outcome": "ignored",
+            "contact_id": None,
+            "error_code": None,
+            "reply": None,
+        }
+        table = InboundMessage.__table__
+        dialect = session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(values)
+        insert = insert.on_conflict_do_nothing(
+            index_elements=["provider", "provider_message_id", "from_number"]
+        ).returning(table.c.id)
+        use_flood = flood.enabled(self.settings)
+        if dialect == "postgresql" and use_flood:
+            logged = insert.cte("logged")
+            columns = flood.recent_columns(self.settings, sender, values["received_at"])
+            row = session.execute(select(select(logged.c.id).scalar_subquery(), *columns)).one()
+            new_id, recent = row[0], flood.recent_from(row[1:])
+        else:
+            new_id, recent = session.execute(insert).scalar(), flood.NOTHING_RECENT
+        if new_id is None:
+            return None, recent
+        inbound = InboundMessage(id=new_id, **values)
+        make_transient_to_detached(inbound)
+        session.add(inbound)
+        if use_flood and dialect != "postgresql":
+            recent = flood.recent(session, self.settings, inbound)
+        return inbound, recent
 
     def _logged(self, session: Session, sms: InboundSMS) -> InboundMessage | None:
         return session.scalars(
@@ -151,9 +219,17 @@ class Ingest:
         session.flush()  # the unique (provider, id) constraint fires here, not at commit
         return inbound
 
-    def _handle(self, session: Session, sms: InboundSMS, inbound: InboundMessage) -> commands.Outcome:
+    def _handle(
+        self, session: Session, sms: InboundSMS, inbound: InboundMessage
+    ) -> tuple[commands.Outcome, Contact | None]:
+        """The outcome of handling ``sms`` and the sender's contact (the caller records it on
+        the message row together with the outcome, in one write)."""
         contact = self._contact(session, inbound.from_number)
-        inbound.contact_id = contact.id if contact else None
+        return self._outcome(session, sms, inbound, contact), contact
+
+    def _outcome(
+        self, session: Session, sms: InboundSMS, inbound: InboundMessage, contact: Contact | None
+    ) -> commands.Outcome:
         lang = contact.lang if contact else "id"
         contest = session.execute(select(Candidate.code, Candidate.aliases).order_by(Candidate.code)).all()
         candidates = tuple(code for code, _ in contest) or DEFAULT_CANDIDATES
@@ -208,6 +284,10 @@ class Ingest:
         try:
             with self.database.begin(wait=KEEP_WAIT) as session:
                 existing = self._logged(session, sms)
+                if existing is not None and existing.outcome != "error":
+                    # An earlier delivery was handled while this one failed (it gave up waiting
+                    # behind it, say): a redelivery is answered as that one was.
+                    return Reply(existing.reply, existing.outcome)
                 if existing is None:
                     inbound = self._log(session, sms, outcome="error")
                     inbound.reply = reply

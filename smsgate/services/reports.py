@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 import grammar
 
@@ -14,7 +15,7 @@ from ..config import Settings
 from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
 from . import checks, outbox, station_results
 from .consensus import DEFAULT_RULE, Rule
-from .refs import unique_ref
+from .refs import new_code
 
 #: The flag a coordinator's ``BATAL`` of someone else's report puts on the station.
 COORDINATOR_CANCEL = "coordinator_cancel"
@@ -45,8 +46,12 @@ def store(
     one after the other and the counters always match the reports.
     """
     station_results.lock(session, station.id)
-    report = Report(
-        ref=unique_ref(session, Report.ref),
+    # The station's current reports, read once under its lock: the sender's earlier ones are
+    # superseded, the others are what the checks compare with, and with the new report they
+    # are what the result is decided from.
+    before = station_results.current_reports(session, station.id)
+    report = _insert(
+        session,
         station_id=station.id,
         contact_id=contact.id,
         inbound_message_id=inbound.id,
@@ -55,32 +60,63 @@ def store(
         invalid=parsed.invalid,
         registered=parsed.registered,
         by_coordinator=contact.is_coordinator,
-        flagged=False,
         created_at=now,
     )
-    session.add(report)
-    session.flush()
     # The same rule, on the same row, as the over_capacity flag below: the reply cannot disagree.
     total, registered = checks.ballots(report), checks.capacity(station, report)
     over = checks.is_over_capacity(total, registered)
-    previous = select(Report).where(
-        Report.station_id == station.id,
-        Report.contact_id == contact.id,
-        Report.id != report.id,
-        Report.superseded_at.is_(None),
-        Report.cancelled_at.is_(None),
-    )
-    superseded = list(session.scalars(previous))
+    superseded = sorted((r for r in before if r.contact_id == contact.id), key=lambda r: r.id)
     for old in superseded:
         old.superseded_at = now
         old.superseded_by_id = report.id
+    others = [r for r in before if r.contact_id != contact.id]
     # The flag checks (services/checks.py) add Flag rows, including over_capacity.
     settings = settings or Settings()
-    checks.run(session, report=report, station=station, contact=contact, settings=settings)
+    checks.run(session, report=report, station=station, contact=contact, settings=settings, others=others)
     session.flush()
-    outbox.report_stored(session, report, superseded, now)
-    result = station_results.refresh(session, station.id, now=now, rule=settings.consensus)
+    # Nothing below reads what it writes, so the result row, its event sequence and the events
+    # are written once, at commit, instead of at every query in between.
+    with session.no_autoflush:
+        outbox.report_stored(session, report, superseded, now)
+        result = station_results.refresh(
+            session, station.id, now=now, rule=settings.consensus, current=[*others, report]
+        )
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
+
+
+#: Attempts at a reference code nobody has (31^6 codes: a second attempt is already rare).
+REF_ATTEMPTS = 8
+
+
+def _insert(session: Session, **values: object) -> Report:
+    """Insert a report with a new reference code and return it as a persistent ORM object.
+
+    ``INSERT ... ON CONFLICT (ref) DO NOTHING RETURNING id``: a code already taken inserts
+    nothing and another is drawn, instead of a query per code before the insert."""
+    table = Report.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row = {
+        "flagged": False,
+        "superseded_at": None,
+        "superseded_by_id": None,
+        "cancelled_at": None,
+        "cancelled_by_message_id": None,
+        "outvoted": False,
+        "dissent_cleared_at": None,
+        "dissent_cleared_by": None,
+        **values,
+    }
+    for _ in range(REF_ATTEMPTS):
+        row["ref"] = new_code()
+        statement = insert(table).values(row).on_conflict_do_nothing(index_elements=["ref"])
+        new_id = session.execute(statement.returning(table.c.id)).scalar()
+        if new_id is not None:
+            report = Report(id=new_id, **row)
+            make_transient_to_detached(report)
+            session.add(report)
+            return report
+    raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
 
 
 def cancel(

@@ -151,19 +151,26 @@ def confirmed_report(session: Session, station_id: str, current: Sequence[Report
 
 
 def refresh(
-    session: Session, station_id: str, *, now: datetime | None = None, rule: Rule = DEFAULT_RULE
+    session: Session,
+    station_id: str,
+    *,
+    now: datetime | None = None,
+    rule: Rule = DEFAULT_RULE,
+    current: Sequence[Report] | None = None,
 ) -> StationResult:
     """Recompute the station's result from its current reports and move the counters.
 
     Besides the status and counted values this keeps the dissent (count, the part nobody
     cleared, impact, whether it is contested), marks each current report outvoted or not,
     and flags the station only when its counted reading carries an open flag.
-    Call with the station already locked via ``lock`` in the same transaction.
+    Call with the station already locked via ``lock`` in the same transaction. ``current``:
+    the station's current reports when the caller knows them (it read them under the lock and
+    applied its change), else they are read here.
     """
     result = lock(session, station_id)
     before = counter_values(result)
     previous = outbox.result_snapshot(result)
-    current = current_reports(session, station_id)
+    current = list(current) if current is not None else current_reports(session, station_id)
     decision = decide(current, confirmed_report(session, station_id, current), rule)
     result.status = decision.status
     result.report_id = decision.report.id if decision.report else None
