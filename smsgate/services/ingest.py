@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -115,7 +117,7 @@ class Ingest:
         try:
             serialise = flood.serialise_on(self.settings, sender)
             with self.database.begin(wait=HANDLE_WAIT, serialise_on=serialise) as session:
-                inbound, recent = self._log_new(session, sms, sender)
+                inbound, recent, known = self._log_new(session, sms, sender)
                 if inbound is None:  # a redelivery
                     existing = self._logged(session, sms)
                     if existing is None:  # the first delivery rolled back meanwhile: try again
@@ -123,11 +125,12 @@ class Ingest:
                     if existing.outcome != "error":
                         return Reply(existing.reply, existing.outcome)
                     inbound, recent = existing, flood.recent(session, self.settings, existing)
+                    known = None
                 held = flood.hold(self.settings, inbound, recent)
                 if held is not None:  # logged, not handled, not answered
                     inbound.outcome, inbound.error_code, inbound.reply = held, held, None
                     return Reply(None, held)
-                outcome, contact = self._handle(session, sms, inbound)
+                outcome, contact = self._handle(session, sms, inbound, known)
                 reply, error_code = outcome.reply, outcome.error_code
                 if reply is not None and not flood.may_reply(self.settings, recent):
                     reply, error_code = None, "reply_limit"
@@ -150,14 +153,15 @@ class Ingest:
 
     def _log_new(
         self, session: Session, sms: InboundSMS, sender: str
-    ) -> tuple[InboundMessage | None, flood.Recent]:
+    ) -> tuple[InboundMessage | None, flood.Recent, _Known | None]:
         """Log ``sms`` unless it is a redelivery (then ``None``), with the sender's flood figures.
 
         ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a redelivery inserts nothing, with no
-        read before the write. On PostgreSQL the flood figures come in the same statement (its
-        subqueries see the database as it was before this insert, and after the sender's lock:
-        exactly the sender's earlier messages). The row becomes an ORM object without another
-        query; handling changes it, and it is written once more at commit.
+        read before the write. On PostgreSQL the same statement also reads the flood figures
+        (its subqueries see the database as it was before this insert and after the sender's
+        lock: exactly the sender's earlier messages), the sender's contact and the candidates
+        (``_Known``), always fresh, with no cache to invalidate. The row becomes an ORM object
+        without another query; handling changes it, and it is written once more at commit.
         """
         values = {
             "provider": sms.provider,
@@ -178,22 +182,58 @@ class Ingest:
         insert = insert.on_conflict_do_nothing(
             index_elements=["provider", "provider_message_id", "from_number"]
         ).returning(table.c.id)
-        use_flood = flood.enabled(self.settings)
-        if dialect == "postgresql" and use_flood:
-            logged = insert.cte("logged")
-            columns = flood.recent_columns(self.settings, sender, values["received_at"])
-            row = session.execute(select(select(logged.c.id).scalar_subquery(), *columns)).one()
-            new_id, recent = row[0], flood.recent_from(row[1:])
+        known = None
+        if dialect == "postgresql":
+            new_id, recent, known = self._log_and_read(session, insert, sender, values["received_at"])
         else:
             new_id, recent = session.execute(insert).scalar(), flood.NOTHING_RECENT
         if new_id is None:
-            return None, recent
+            return None, recent, None
         inbound = InboundMessage(id=new_id, **values)
         make_transient_to_detached(inbound)
         session.add(inbound)
-        if use_flood and dialect != "postgresql":
+        if dialect != "postgresql":
             recent = flood.recent(session, self.settings, inbound)
-        return inbound, recent
+        if known is not None and known.contact is not None:
+            session.add(known.contact)
+        return inbound, recent, known
+
+    def _log_and_read(
+        self, session: Session, insert: Any, sender: str, received_at: datetime
+    ) -> tuple[int | None, flood.Recent, _Known]:
+        """PostgreSQL: the logging ``insert`` as a CTE, with the flood figures, the candidates
+        and the sender's contact read in the same statement (one round trip)."""
+        logged = insert.cte("logged")
+        candidates = Candidate.__table__
+        contest = (
+            select(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(candidates.c.code, candidates.c.aliases), candidates.c.code
+                    )
+                )
+            )
+            .scalar_subquery()
+            .label("contest")
+        )
+        contacts = Contact.__table__
+        anchor = select(literal(1).label("one")).subquery("anchor")
+        statement = select(
+            select(logged.c.id).scalar_subquery().label("logged_id"),
+            contest,
+            *flood.recent_columns(self.settings, sender, received_at),
+            *contacts.c,
+        ).select_from(anchor.outerjoin(contacts, contacts.c.phone == sender))
+        row = session.execute(statement).one()
+        mapping = row._mapping
+        contact = None
+        if mapping[contacts.c.id] is not None:
+            attributes = inspect(Contact).column_attrs
+            contact = Contact(**{a.key: mapping[a.columns[0]] for a in attributes})
+            make_transient_to_detached(contact)
+        pairs = [(code, aliases) for code, aliases in (mapping["contest"] or [])]
+        recent = flood.recent_from((row[2], row[3], row[4]))
+        return mapping["logged_id"], recent, _Known(contact=contact, contest=pairs)
 
     def _logged(self, session: Session, sms: InboundSMS) -> InboundMessage | None:
         return session.scalars(
@@ -220,18 +260,30 @@ class Ingest:
         return inbound
 
     def _handle(
-        self, session: Session, sms: InboundSMS, inbound: InboundMessage
+        self, session: Session, sms: InboundSMS, inbound: InboundMessage, known: _Known | None
     ) -> tuple[commands.Outcome, Contact | None]:
         """The outcome of handling ``sms`` and the sender's contact (the caller records it on
-        the message row together with the outcome, in one write)."""
-        contact = self._contact(session, inbound.from_number)
-        return self._outcome(session, sms, inbound, contact), contact
+        the message row together with the outcome, in one write). ``known``: the contact and
+        candidates the logging statement already read, else they are read here."""
+        if known is not None:
+            found = known.contact
+            contact = found if found is not None and found.active else None
+            contest = known.contest
+        else:
+            contact = self._contact(session, inbound.from_number)
+            query = select(Candidate.code, Candidate.aliases).order_by(Candidate.code)
+            contest = [(code, aliases) for code, aliases in session.execute(query)]
+        return self._outcome(session, sms, inbound, contact, contest), contact
 
     def _outcome(
-        self, session: Session, sms: InboundSMS, inbound: InboundMessage, contact: Contact | None
+        self,
+        session: Session,
+        sms: InboundSMS,
+        inbound: InboundMessage,
+        contact: Contact | None,
+        contest: Sequence[tuple[str, str | None]],
     ) -> commands.Outcome:
         lang = contact.lang if contact else "id"
-        contest = session.execute(select(Candidate.code, Candidate.aliases).order_by(Candidate.code)).all()
         candidates = tuple(code for code, _ in contest) or DEFAULT_CANDIDATES
         aliases = {word: code for code, words in contest for word in (words or "").split()}
         ctx = commands.Context(
@@ -298,6 +350,15 @@ class Ingest:
             log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
             return Reply(reply, "error", stored=False)
         return Reply(reply, "error")
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What PostgreSQL's logging statement read besides the message: the sender's contact
+    (active or not; ``None``: no such phone) and the candidates (code, aliases) by code."""
+
+    contact: Contact | None
+    contest: list[tuple[str, str | None]]
 
 
 def _sender(raw: str) -> str:

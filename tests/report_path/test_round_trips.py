@@ -25,7 +25,7 @@ from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
 #: statement that opens the transaction, the three flood figures in the one that logs the
 #: message); the target on PostgreSQL is 10. PostgreSQL writes the transaction's events in one
 #: multi-row INSERT, SQLite in one INSERT each.
-MAX_ROUND_TRIPS = {"postgresql": 17, "sqlite": 18}
+MAX_ROUND_TRIPS = {"postgresql": 15, "sqlite": 18}
 
 
 def round_trips(engine: Engine, action: Callable[[], object]) -> list[str]:
