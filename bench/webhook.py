@@ -410,6 +410,7 @@ def main() -> int:
         serve_bare(*args.serve_bare)
         return 0
     command = "bench/webhook.py " + shlex.join(sys.argv[1:])
+    load_before = os.getloadavg()
     results: list[Result] = []
     bare: dict[int, Phase] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
@@ -425,7 +426,14 @@ def main() -> int:
         for workers in sorted({r.workers for r in results}):
             bare[workers] = baseline(workers, args, folder)
 
+    load_after = os.getloadavg()
     print(f"$ .venv/bin/python {command}")
+    print(
+        "load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *load_after
+        )
+        + (" (a shared machine: figures depressed)" if load_before[0] > (os.cpu_count() or 1) else "")
+    )
     print(
         f"wrk {WRK_THREADS} threads, {args.connections} connections, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s timed; {args.senders:,} registered senders, every request a new signed "
