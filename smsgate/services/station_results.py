@@ -180,6 +180,7 @@ def refresh(
     result.report_count = len(current)
     if decision.status == OVERRIDDEN or previous["status"] == OVERRIDDEN:
         _keep_override_flag(session, station_id, decision, now or utcnow())
+        session.flush()  # the flags it resolved, before the open flags are read (autoflush may be off)
     result.flagged = _counted_reading_flagged(session, station_id, decision.votes)
     _record_dissent(result, decision)
     result.updated_at = now or utcnow()
