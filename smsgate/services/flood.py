@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session
@@ -76,7 +77,7 @@ def _normal(body: str) -> str:
 
 def recent_columns(
     settings: Settings, phone: str, received_at: datetime, exclude_id: int | None = None
-) -> list[ColumnElement[object]]:
+) -> list[ColumnElement[Any]]:
     """The three values of ``Recent`` as scalar subqueries, so the ingest can fetch them in the
     statement that logs the message (PostgreSQL) or in one query of their own. A limit that
     is off costs no subquery."""
@@ -92,8 +93,10 @@ def recent_columns(
         return conditions
 
     processed = InboundMessage.outcome.not_in(HELD)
-    nothing = literal(None)
-    latest = count = replies = nothing
+    nothing: ColumnElement[Any] = literal(None)
+    latest: ColumnElement[Any] = nothing
+    count: ColumnElement[Any] = nothing
+    replies: ColumnElement[Any] = nothing
     if settings.flood_duplicate_seconds:
         latest = (
             select(InboundMessage.body)

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, inspect, literal, select
+from sqlalchemy import Table, func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -163,6 +163,7 @@ class Ingest:
         (``_Known``), always fresh, with no cache to invalidate. The row becomes an ORM object
         without another query; handling changes it, and it is written once more at commit.
         """
+        received_at = sms.received_at or self.clock()
         values = {
             "provider": sms.provider,
             "provider_message_id": sms.provider_message_id,
@@ -170,21 +171,24 @@ class Ingest:
             "to_number": sms.to_number[:40],
             "device": sms.device[:64],
             "body": pins.mask(_clean_body(sms.text)),
-            "received_at": sms.received_at or self.clock(),
+            "received_at": received_at,
             "outcome": "ignored",
             "contact_id": None,
             "error_code": None,
             "reply": None,
         }
-        table = InboundMessage.__table__
+        table = cast(Table, InboundMessage.__table__)
         dialect = session.get_bind().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(values)
-        insert = insert.on_conflict_do_nothing(
-            index_elements=["provider", "provider_message_id", "from_number"]
-        ).returning(table.c.id)
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert: Any = (
+            make(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["provider", "provider_message_id", "from_number"])
+            .returning(table.c.id)
+        )
         known = None
         if dialect == "postgresql":
-            new_id, recent, known = self._log_and_read(session, insert, sender, values["received_at"])
+            new_id, recent, known = self._log_and_read(session, insert, sender, received_at)
         else:
             new_id, recent = session.execute(insert).scalar(), flood.NOTHING_RECENT
         if new_id is None:

@@ -36,6 +36,8 @@ GENERATED_DIGITS = 6
 #: SMS that needs it, and its few digits, not the hash, are what limits an offline guesser.
 HASH_METHOD = "scrypt:4096:8:1"
 _PIN = re.compile(r"[0-9]{4,6}")
+
+
 def valid(pin: str) -> bool:
     return _PIN.fullmatch(pin) is not None
 

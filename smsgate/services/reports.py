@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -93,7 +94,7 @@ def _insert(session: Session, **values: object) -> Report:
 
     ``INSERT ... ON CONFLICT (ref) DO NOTHING RETURNING id``: a code already taken inserts
     nothing and another is drawn, instead of a query per code before the insert."""
-    table = Report.__table__
+    table = cast(Table, Report.__table__)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     row = {
