@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, inspect, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -32,7 +31,7 @@ from grammar.errors import INTERNAL_ERROR
 
 from .. import commands, observe
 from ..config import Settings
-from ..db import Database
+from ..db import Database, upsert_for
 from ..inbound import DeliveryReport, Heartbeat, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
@@ -179,9 +178,8 @@ class Ingest:
         }
         table = cast(Table, InboundMessage.__table__)
         dialect = session.get_bind().dialect.name
-        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
         insert: Any = (
-            make(table)
+            upsert_for(session)(table)
             .values(values)
             .on_conflict_do_nothing(index_elements=["provider", "provider_message_id", "from_number"])
             .returning(table.c.id)

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 import grammar
 
 from ..config import Settings
+from ..db import upsert_for
 from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
 from . import checks, outbox, station_results
 from .consensus import DEFAULT_RULE, Rule
@@ -95,8 +95,7 @@ def _insert(session: Session, **values: object) -> Report:
     ``INSERT ... ON CONFLICT (ref) DO NOTHING RETURNING id``: a code already taken inserts
     nothing and another is drawn, instead of a query per code before the insert."""
     table = cast(Table, Report.__table__)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_for(session)
     row = {
         "flagged": False,
         "superseded_at": None,
