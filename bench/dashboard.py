@@ -242,6 +242,12 @@ def login(base: str, email: str) -> str:
 # -- measuring ---------------------------------------------------------------------------------------
 
 
+def load() -> str:
+    """The machine's load average (1, 5, 15 min), printed beside every part's figures: the
+    machine may be shared, and its figures mean little without it."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
@@ -446,10 +452,13 @@ def main() -> int:
             print(f"server: smsgate serve (default workers) at {http_base}, log {log}")
             cookies = {email: login(http_base, email) for email in made}
 
-            print(f"\n1. interactive pages, {args.samples} sequential requests each (target p95 < 300 ms)")
+            print(
+                f"\n1. interactive pages, {args.samples} sequential requests each "
+                f"(target p95 < 300 ms); {load()}"
+            )
             for email in ("admin@bench.local", "kabkota@bench.local"):
                 role, scope = made[email]
-                print(f"  as {role} ({scope or 'Indonesia'})")
+                print(f"  as {role} ({scope or 'Indonesia'}); {load()}")
                 for page, samples in time_pages(
                     http_base, cookies[email], pages(where, scope), args.samples
                 ).items():
@@ -459,7 +468,10 @@ def main() -> int:
                         missed.append(f"{page} as {role}")
                     print(f"    {page:26} {figures(samples)}{mark}")
 
-            print(f"\n2. results CSV (targets: province < 2 s, country < 15 s, memory < {CSV_MEMORY_MB} MB)")
+            print(
+                f"\n2. results CSV (targets: province < 2 s, country < 15 s, "
+                f"memory < {CSV_MEMORY_MB} MB); {load()}"
+            )
             for level, code in (("province", where["province"]), ("country", None)):
                 seconds, rows, grown = export(http_base, cookies["admin@bench.local"], code, proc)
                 mark = ""
@@ -468,7 +480,7 @@ def main() -> int:
                     missed.append(f"results CSV {level}")
                 print(f"  {level:9} {rows:8,} rows in {seconds:6.2f} s, server memory +{grown:.0f} MB{mark}")
 
-            print(f"\n3. SMS alone: smsgate simulate at {args.sms_rate:g}/s for {args.seconds:g} s")
+            print(f"\n3. SMS alone: smsgate simulate at {args.sms_rate:g}/s for {args.seconds:g} s; {load()}")
             alone = simulate(http_base, url, args.sms_rate, args.seconds)
             print(f"  {alone['rate']:.1f} msgs/s, reply p50 {alone['p50']:.0f} ms, p99 {alone['p99']:.0f} ms")
 
@@ -481,7 +493,8 @@ def main() -> int:
             ]
             print(
                 f"\n4. {args.dashboards} dashboards refreshing every {args.refresh:g} s "
-                f"({args.dashboards / args.refresh:.0f} refreshes/s) while SMS arrive at {args.sms_rate:g}/s"
+                f"({args.dashboards / args.refresh:.0f} refreshes/s) "
+                f"while SMS arrive at {args.sms_rate:g}/s; {load()}"
             )
             result: dict[str, object] = {}
             busy0, total0 = cpu_busy()
@@ -504,6 +517,7 @@ def main() -> int:
                 f"{together['p99'] / max(alone['p99'], 1):.2f}x)"
             )
             print(f"  machine CPU busy during the run: {cpu:.0f}% (server, database and load generators)")
+            print(f"  {load()} at the end")
             if percentile(latencies, 0.95) >= PAGE_TARGET or failures:
                 missed.append("dashboard refresh p95 / failures")
             if together["p99"] > 2 * max(alone["p99"], 1):
