@@ -40,7 +40,7 @@ def report(ctx: Context, message: grammar.Report) -> Outcome:
         "ref": stored.report.ref,
     }
     if stored.result.status == station_results.OVERRIDDEN and stored.result.report_id != stored.report.id:
-        agreeing = stored.result.report_count - stored.result.dissent
+        agreeing = station_results.agreeing_volunteers(ctx.session, stored.result)
         return ctx.ok("accepted_overridden", outcome="flagged", count=agreeing, **params)
     if stored.report.outvoted:  # an established majority reads the form differently
         agreeing = stored.result.report_count - stored.result.dissent

@@ -349,7 +349,8 @@ def reject_override(
     now: datetime,
     rule: station_results.Rule = station_results.DEFAULT_RULE,
 ) -> Report:
-    """Reject the coordinator's report that overrides the station: restore the volunteers' agreement.
+    """Reject the coordinator's report that overrides the station: restore the volunteers' agreement
+    (including volunteer reports a coordinator cancelled whose cancel was still open: ``_restore_held``).
 
     The report is cancelled by ``user`` (kept, never deleted; ``report.cancelled`` goes out like
     any cancellation) and its ``override`` flag resolved as rejected, so nothing a volunteer
@@ -378,8 +379,44 @@ def reject_override(
         flag.resolved_by = f"{user.email} (dasbor, ditolak)"
     session.flush()
     outbox.report_cancelled(session, report, now)
+    restored = _restore_held(session, station_id, f"{user.email} (dasbor, ditolak)", now)
+    session.flush()
+    for back in restored:
+        outbox.report_stored(session, back, (), now)
     station_results.refresh(session, station_id, now=now, rule=rule)
     return report
+
+
+def _restore_held(session: Session, station_id: str, by: str, now: datetime) -> list[Report]:
+    """Rejecting an override also rejects the open coordinator cancels that stood against it.
+
+    The volunteer reports a coordinator cancelled (``station_results.held_reports``) formed the
+    agreement the reviewer chose to keep, so they count again: uncancelled (and announced with
+    ``report.accepted`` again), their ``coordinator_cancel`` flags resolved as rejected. A
+    volunteer who has sent a newer report since keeps that one; only the flag is resolved."""
+    held = station_results.held_reports(session, station_id)
+    if not held:
+        return []
+    senders = {r.contact_id for r in station_results.current_reports(session, station_id)}
+    restored: list[Report] = []
+    for old in sorted(held, key=lambda r: (r.created_at, r.id), reverse=True):
+        if old.contact_id not in senders:
+            old.cancelled_at = None
+            old.cancelled_by_message_id = None
+            senders.add(old.contact_id)
+            restored.append(old)
+    held_ids = [r.id for r in held]
+    for flag in session.scalars(
+        select(Flag).where(
+            Flag.station_id == station_id,
+            Flag.kind == station_results.COORDINATOR_CANCEL,
+            Flag.resolved_at.is_(None),
+            Flag.report_id.in_(held_ids),
+        )
+    ):
+        flag.resolved_at = now
+        flag.resolved_by = by
+    return sorted(restored, key=lambda r: r.id)
 
 
 def resolve_flags(

@@ -18,8 +18,8 @@ from . import checks, outbox, station_results
 from .consensus import DEFAULT_RULE, Rule
 from .refs import new_code
 
-#: The flag a coordinator's ``BATAL`` of someone else's report puts on the station.
-COORDINATOR_CANCEL = "coordinator_cancel"
+#: The flag a coordinator's ``BATAL`` of someone else's report puts on the station (on that report).
+COORDINATOR_CANCEL = station_results.COORDINATOR_CANCEL
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,9 @@ def cancel(
     ``by``: a coordinator cancelling someone else's report. That is recorded as a
     ``coordinator_cancel`` flag on the station (naming who cancelled what), so it shows in the
     review queue until a reviewer decides the station: a coordinator's phone cannot quietly
-    withdraw the volunteers' reports any more than it can quietly replace their numbers.
+    withdraw the volunteers' reports any more than it can quietly replace their numbers. Until
+    then the cancelled report still stands against the coordinator's own numbers
+    (``station_results.held_reports``).
 
     The caller picked ``report`` before holding any lock, so a concurrent transaction (a second
     ``BATAL`` from the same phone, a correction) may have cancelled or superseded it meanwhile.
@@ -153,6 +155,7 @@ def cancel(
                 station_id=report.station_id,
                 kind=COORDINATOR_CANCEL,
                 reason=cancel_reason(session, by, report),
+                report_id=report.id,
                 created_at=now,
             )
         )

@@ -102,7 +102,15 @@ def _documents(session: Session, results: Sequence[StationResult]) -> list[dict[
         )
     ):
         reports[report.station_id].append(report)
-    contacts = {r.contact_id for rs in reports.values() for r in rs}
+    # An ``overridden`` station may count a volunteer report a coordinator cancelled (the cancel
+    # awaits review): the override card names it as the counted reading all the same.
+    counted: dict[str, list[Report]] = {i: [] for i in ids}
+    have = {r.id for rs in reports.values() for r in rs}
+    held = [r.report_id for r in results if r.report_id is not None and r.report_id not in have]
+    if held:
+        for report in session.scalars(select(Report).where(Report.id.in_(held))):
+            counted[report.station_id].append(report)
+    contacts = {r.contact_id for rs in (*reports.values(), *counted.values()) for r in rs}
     people = {
         id_: (phone, name)
         for id_, phone, name in session.execute(
@@ -131,7 +139,7 @@ def _documents(session: Session, results: Sequence[StationResult]) -> list[dict[
             "contested": bool(r.contested),
             "updated_at": r.updated_at.isoformat(),
             "readings": _readings(r, reports[r.station_id], phones, flags),
-            "override": _override(r, reports[r.station_id], people),
+            "override": _override(r, [*reports[r.station_id], *counted[r.station_id]], people),
             "flags": [
                 {"kind": f.kind, "reason": f.reason, "report_id": f.report_id}
                 for f in station_flags[r.station_id]

@@ -13,10 +13,13 @@ volunteers agree on: a caller ID can be spoofed and a phone (and its PIN) stolen
 contradicts the volunteers' qualified majority the station is ``overridden``: the tally keeps
 counting the volunteers' reading, an ``override`` flag names who changed what, and the
 station waits in the review queue until someone confirms the coordinator's report on the
-dashboard or rejects it. A report confirmed on the dashboard (``StationDecision``) wins while
-it still counts, unless a coordinator's SMS report is newer than the decision. ``refresh``
-applies the rule under a row lock and moves the region counters by the difference, so the
-tally never scans reports.
+dashboard or rejects it. Volunteer reports a coordinator cancelled (``BATAL``) while the
+cancel's ``coordinator_cancel`` flag is open (``held_reports``) still count toward that
+agreement, so cancelling the volunteers one by one and then sending other numbers is held for
+review exactly like sending them over the volunteers' heads. A report confirmed on the
+dashboard (``StationDecision``) wins while it still counts, unless a coordinator's SMS report
+is newer than the decision. ``refresh`` applies the rule under a row lock and moves the region
+counters by the difference, so the tally never scans reports.
 
 Flags belong to reports: a station is flagged only while an open flag sits on a report whose
 votes are the reading the tally counts, so a check failing on a dissenting report is shown
@@ -46,6 +49,8 @@ OVERRIDDEN = "overridden"
 STATUSES = (MISSING, REPORTED, VERIFIED, DISPUTED, OVERRIDDEN)
 #: The flag kind on the coordinator's report of an ``overridden`` station.
 OVERRIDE_FLAG = "override"
+#: The flag a coordinator's ``BATAL`` of someone else's report puts on the station (on that report).
+COORDINATOR_CANCEL = "coordinator_cancel"
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,12 @@ def values_of(report: Report) -> tuple[tuple[tuple[str, int], ...], int | None]:
     return tuple(sorted(report.votes.items())), report.invalid
 
 
-def decide(current: Sequence[Report], confirmed: Report | None = None, rule: Rule = DEFAULT_RULE) -> Decision:
+def decide(
+    current: Sequence[Report],
+    confirmed: Report | None = None,
+    rule: Rule = DEFAULT_RULE,
+    held: Sequence[Report] = (),
+) -> Decision:
     """The station's status and the report whose values the tally counts.
 
     ``current`` are the reports neither superseded nor cancelled. Each contact counts once
@@ -77,11 +87,11 @@ def decide(current: Sequence[Report], confirmed: Report | None = None, rule: Rul
     rule true even for data written by hand. ``confirmed`` is the report a coordinator
     confirmed on the dashboard (``confirmed_report``): it makes the station verified.
     ``rule`` is the qualified majority that verifies a station with dissent.
+    ``held``: volunteer reports a coordinator cancelled, the cancel not yet decided by a
+    reviewer (``held_reports``). They count only toward the volunteers' agreement that a
+    coordinator's report is measured against; a volunteer's newer current report replaces theirs.
     """
-    latest: dict[int, Report] = {}
-    for report in sorted(current, key=lambda r: (r.created_at, r.id)):
-        latest[report.contact_id] = report
-    reports = tuple(sorted(latest.values(), key=lambda r: (r.created_at, r.id)))
+    reports = _latest(current)
     if confirmed is not None and any(r.id == confirmed.id for r in current):
         return Decision(VERIFIED, confirmed, reports)
     if not reports:
@@ -90,11 +100,22 @@ def decide(current: Sequence[Report], confirmed: Report | None = None, rule: Rul
     coordinators = [r for r in reports if r.by_coordinator]
     if coordinators:
         newest = coordinators[-1]
+        if held:
+            volunteers = _by_volunteers(_latest([*reports, *held], volunteers_only=True), rule)
         agreed = volunteers.report if volunteers.status == VERIFIED else None
         if agreed is not None and dict(agreed.votes) != dict(newest.votes):
             return Decision(OVERRIDDEN, agreed, reports, override=newest)
         return Decision(VERIFIED, newest, reports)
     return Decision(volunteers.status, volunteers.report, reports)
+
+
+def _latest(reports: Sequence[Report], *, volunteers_only: bool = False) -> tuple[Report, ...]:
+    """Each contact's latest report, oldest first (optionally the volunteers' only)."""
+    latest: dict[int, Report] = {}
+    for report in sorted(reports, key=lambda r: (r.created_at, r.id)):
+        if not (volunteers_only and report.by_coordinator):
+            latest[report.contact_id] = report
+    return tuple(sorted(latest.values(), key=lambda r: (r.created_at, r.id)))
 
 
 def _by_volunteers(reports: tuple[Report, ...], rule: Rule) -> Decision:
@@ -131,6 +152,37 @@ def current_reports(session: Session, station_id: str) -> list[Report]:
         Report.station_id == station_id, Report.superseded_at.is_(None), Report.cancelled_at.is_(None)
     )
     return list(session.scalars(query))
+
+
+def held_reports(session: Session, station_id: str) -> list[Report]:
+    """Volunteer reports a coordinator cancelled whose ``coordinator_cancel`` flag is still open.
+
+    Until a reviewer decides the cancel on the dashboard these still stand as the volunteers'
+    agreement against a coordinator's own report (``decide``). Queried only when a coordinator's
+    report is current at the station, so an ordinary volunteer report pays no extra statement."""
+    query = (
+        select(Report)
+        .join(Flag, Flag.report_id == Report.id)
+        .where(
+            Flag.station_id == station_id,
+            Flag.kind == COORDINATOR_CANCEL,
+            Flag.resolved_at.is_(None),
+            Report.station_id == station_id,
+            Report.cancelled_at.is_not(None),
+            Report.superseded_at.is_(None),
+            Report.by_coordinator.is_(False),
+        )
+    )
+    return list(session.scalars(query).unique())
+
+
+def agreeing_volunteers(session: Session, result: StationResult) -> int:
+    """How many volunteers' reports (current or held) carry the counted reading of an
+    ``overridden`` station: the number the coordinator's reply names."""
+    counted = dict(result.votes or {})
+    station_id = result.station_id
+    reports = _latest([*current_reports(session, station_id), *held_reports(session, station_id)])
+    return sum(1 for r in reports if not r.by_coordinator and dict(r.votes) == counted)
 
 
 def confirmed_report(session: Session, station_id: str, current: Sequence[Report]) -> Report | None:
@@ -171,7 +223,8 @@ def refresh(
     before = counter_values(result)
     previous = outbox.result_snapshot(result)
     current = list(current) if current is not None else current_reports(session, station_id)
-    decision = decide(current, confirmed_report(session, station_id, current), rule)
+    held = held_reports(session, station_id) if any(r.by_coordinator for r in current) else []
+    decision = decide(current, confirmed_report(session, station_id, current), rule, held)
     result.status = decision.status
     result.report_id = decision.report.id if decision.report else None
     result.votes = decision.votes
@@ -239,9 +292,10 @@ def _counted_reading_flagged(session: Session, station_id: str, counted: dict[st
     A flag on a dissenting report stays open and shown beside it, but does not flag the
     station; if that reading later becomes the counted one, the station is flagged again.
     Flags that only say two reports disagree (``checks.DISAGREEMENT_KINDS``) never do: the
-    consensus rule decides what disagreement means."""
+    consensus rule decides what disagreement means. A ``coordinator_cancel`` flag sits on the
+    cancelled report but flags the station as a whole: the cancel itself awaits a decision."""
     rows = session.execute(
-        select(Flag.report_id, Report.votes)
+        select(Flag.report_id, Flag.kind, Report.votes)
         .outerjoin(Report, Report.id == Flag.report_id)
         .where(
             Flag.station_id == station_id,
@@ -249,7 +303,10 @@ def _counted_reading_flagged(session: Session, station_id: str, counted: dict[st
             Flag.kind.not_in(sorted(checks.DISAGREEMENT_KINDS)),
         )
     ).all()
-    return any(id_ is None or (counted is not None and dict(votes) == counted) for id_, votes in rows)
+    return any(
+        id_ is None or kind == COORDINATOR_CANCEL or (counted is not None and dict(votes) == counted)
+        for id_, kind, votes in rows
+    )
 
 
 def _record_dissent(result: StationResult, decision: Decision) -> None:
