@@ -29,7 +29,13 @@ def flood_url(database_url: str, database: Database, world) -> Iterator[str]:  #
     limits off (the test world has only five volunteers, who text far more than ten a minute)."""
     from smsgate import create_app
 
-    settings = Settings(database_url=database_url, twilio_auth_token=AUTH_TOKEN, flood_duplicate_seconds=600)
+    settings = Settings(
+        database_url=database_url,
+        twilio_auth_token=AUTH_TOKEN,
+        flood_duplicate_seconds=600,
+        flood_per_minute=0,
+        flood_replies_per_hour=0,
+    )
     app = create_app(settings, database=database)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
