@@ -350,38 +350,42 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None) -> list[Planned]:
-    """``messages`` webhooks for an election night, deterministic for ``seed`` and the roster
-    (ids aside). Stations in ``roster.counts`` keep that count; a text equal to the phone's
-    ``roster.latest`` is replaced by another form saying the same, or marked a repeat."""
-    if not roster.volunteers:
-        raise ValueError("no volunteers to simulate (register some first)")
-    rng = random.Random(seed)
-    run_id = run_id or secrets.token_hex(4)
-    volunteers = roster.volunteers[:]
-    rng.shuffle(volunteers)
-    fresh = iter(volunteers)
-    strangers = _unregistered_phones(rng, {v.phone for v in volunteers})
-    counts: dict[tuple[str, int], Count] = {}
-    reported: list[tuple[Volunteer, int, int]] = []  # (volunteer, tps, index of the report)
-    to_correct: list[tuple[Volunteer, int, int]] = []
-    out: list[Planned] = []
-    #: (phone, text) -> the first message with that text; sent concurrently, either of two equal
-    #: texts can be the one flood control holds, so both are marked as repeats.
-    texts: dict[tuple[str, str], Planned] = {}
+class _Planner:
+    """The state of one planned night: who has reported which station, which first reports
+    were wrong (to be corrected), the counts drawn so far and the texts already planned. Each
+    ``plan_*`` method plans one message of its category; the random draws happen in a fixed
+    order, so the plan is the same for the same seed and roster."""
 
-    def count_of(desa: str, tps: int) -> Count:
+    def __init__(self, roster: Roster, seed: int, run_id: str) -> None:
+        self.roster = roster
+        self.seed = seed
+        self.run_id = run_id
+        self.rng = random.Random(seed)
+        self.volunteers = roster.volunteers[:]
+        self.rng.shuffle(self.volunteers)
+        self.fresh = iter(self.volunteers)
+        self.strangers = _unregistered_phones(self.rng, {v.phone for v in self.volunteers})
+        self.counts: dict[tuple[str, int], Count] = {}
+        self.reported: list[tuple[Volunteer, int, int]] = []  # (volunteer, tps, index of the report)
+        self.to_correct: list[tuple[Volunteer, int, int]] = []
+        self.out: list[Planned] = []
+        #: (phone, text) -> the first message with that text; sent concurrently, either of two
+        #: equal texts can be the one flood control holds, so both are marked as repeats.
+        self.texts: dict[tuple[str, str], Planned] = {}
+
+    def count_of(self, desa: str, tps: int) -> Count:
+        """The station's count: the roster's when it has one, else drawn from the seed."""
         key = (desa, tps)
-        if key not in counts:
-            counts[key] = roster.counts.get(key) or station_count(
-                seed, desa, tps, roster.candidates, roster.registered(desa, tps)
+        if key not in self.counts:
+            self.counts[key] = self.roster.counts.get(key) or station_count(
+                self.seed, desa, tps, self.roster.candidates, self.roster.registered(desa, tps)
             )
-        return counts[key]
+        return self.counts[key]
 
-    def new_text(phone: str, bodies: Iterable[str]) -> str:
+    def new_text(self, phone: str, bodies: Iterable[str]) -> str:
         """The first of ``bodies`` that is not the phone's latest text before this run (flood
         control would hold it); when all are, the first (then marked a repeat by ``add``)."""
-        held = roster.latest.get(phone)
+        held = self.roster.latest.get(phone)
         first = None
         for body in bodies:
             first = body if first is None else first
@@ -390,103 +394,144 @@ def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None
         assert first is not None
         return first
 
-    def report_bodies(volunteer: Volunteer, form: str, count: Count, tps: int) -> Iterable[str]:
+    def report_bodies(self, volunteer: Volunteer, form: str, count: Count, tps: int) -> Iterable[str]:
+        """The report in ``form``, then in every other form the volunteer can use."""
         for f in [form, *(f for f in FORMS if f != form)]:
             if f != "no_station" or volunteer.tps is not None:
-                yield report_body(f, count, volunteer.desa, tps, rng)
+                yield report_body(f, count, volunteer.desa, tps, self.rng)
 
-    def add(category: str, form: str, phone: str, body: str, expect: str | None, **kw: object) -> Planned:
-        index = len(out)
-        sid = kw.pop("sid", None) or f"SM{run_id}{index:024x}"
+    def add(
+        self, category: str, form: str, phone: str, body: str, expect: str | None, **kw: object
+    ) -> Planned:
+        """Append one message, marking it (and its twin) a repeat when flood control may hold it."""
+        index = len(self.out)
+        sid = kw.pop("sid", None) or f"SM{self.run_id}{index:024x}"
         text = (phone, normal_text(body))
-        first = texts.get(text) if category != "duplicate" else None
+        first = self.texts.get(text) if category != "duplicate" else None
         if first is not None:
             kw["repeat"] = first.repeat = True
-        if category != "duplicate" and roster.latest.get(phone) == text[1]:
+        if category != "duplicate" and self.roster.latest.get(phone) == text[1]:
             kw["repeat"] = True  # no other text says the same: flood control may hold it
         item = Planned(index, category, form, phone, body, str(sid), expect, **kw)  # type: ignore[arg-type]
         if category != "duplicate":
-            texts.setdefault(text, item)
-        out.append(item)
+            self.texts.setdefault(text, item)
+        self.out.append(item)
         return item
 
-    def first_report() -> None:
-        volunteer = next(fresh, None)
-        if volunteer is None:  # everyone reported: a volunteer sends the same count again
-            volunteer, tps, _ = rng.choice(reported)
+    def plan_report(self) -> None:
+        """A volunteer's first report (sometimes with a typo, to be corrected later); once
+        everyone has reported, a volunteer sends the same count again."""
+        rng = self.rng
+        volunteer = next(self.fresh, None)
+        if volunteer is None:
+            volunteer, tps, _ = rng.choice(self.reported)
             form = _pick_form(rng, volunteer)
-            body = new_text(
-                volunteer.phone, report_bodies(volunteer, form, count_of(volunteer.desa, tps), tps)
-            )
-            add("report", f"resend:{form}", volunteer.phone, body, "OK", stores_report=True)
+            count = self.count_of(volunteer.desa, tps)
+            body = self.new_text(volunteer.phone, self.report_bodies(volunteer, form, count, tps))
+            self.add("report", f"resend:{form}", volunteer.phone, body, "OK", stores_report=True)
             return
-        tps = rng.choice(roster.station_numbers(volunteer))
-        count = count_of(volunteer.desa, tps)
+        tps = rng.choice(self.roster.station_numbers(volunteer))
+        count = self.count_of(volunteer.desa, tps)
         wrong = rng.random() < WRONG_FIRST
         form = _pick_form(rng, volunteer)
         sent = _typo(count, rng) if wrong else count
-        body = new_text(volunteer.phone, report_bodies(volunteer, form, sent, tps))
-        item = add("report", form, volunteer.phone, body, "OK", stores_report=True)
-        reported.append((volunteer, tps, item.index))
+        body = self.new_text(volunteer.phone, self.report_bodies(volunteer, form, sent, tps))
+        item = self.add("report", form, volunteer.phone, body, "OK", stores_report=True)
+        self.reported.append((volunteer, tps, item.index))
         if wrong:
-            to_correct.append((volunteer, tps, item.index))
+            self.to_correct.append((volunteer, tps, item.index))
 
-    while len(out) < messages:
-        category = _weighted(rng, MIX)
-        if category == "report" or (category in ("correction", "duplicate", "command") and not reported):
-            first_report()
-        elif category == "correction":
-            if not to_correct:
-                first_report()
-                continue
-            volunteer, tps, index = to_correct.pop(rng.randrange(len(to_correct)))
-            form = _pick_form(rng, volunteer)
-            body = new_text(
-                volunteer.phone, report_bodies(volunteer, form, count_of(volunteer.desa, tps), tps)
-            )
-            add("correction", form, volunteer.phone, body, "OK", stores_report=True, after=index)
-        elif category == "duplicate":
-            original = out[rng.randrange(len(out))]
-            if original.after is not None and original.category == "duplicate":
-                original = out[original.after]
-            add(
-                "duplicate",
-                original.category,
-                original.phone,
-                original.body,
-                original.expect,
-                sid=original.sid,
-                after=original.index,
-                repeat=original.repeat,
-            )
-        elif category == "command":
-            volunteer, tps, index = rng.choice(reported)
-            if rng.random() < 0.3:
-                word = "HELP" if volunteer.lang == "en" else rng.choice(["BANTUAN", "bantuan", "?"])
-                add("command", "help", volunteer.phone, new_text(volunteer.phone, (word, "?", "HELP")), None)
-            else:
-                word = "CHECK" if volunteer.lang == "en" else "CEK"
-                body = new_text(volunteer.phone, (f"{word} TPS {tps}", f"{word} TPS {tps:03d}"))
-                add("command", "check", volunteer.phone, body, "OK", after=index)
-        elif category == "mistake":
-            volunteer = rng.choice(volunteers)
-            tps = rng.choice(roster.station_numbers(volunteer))
-            kind = rng.choice(MISTAKES)
-            count = count_of(volunteer.desa, tps)
-            kinds = [kind, *(k for k in MISTAKES if k != kind)]
-            body = new_text(volunteer.phone, (mistake_body(k, count, tps, roster.candidates) for k in kinds))
-            add("mistake", kind, volunteer.phone, body, "GAGAL")
+    def plan_correction(self) -> None:
+        """The right count after a wrong first report (a first report when none is wrong)."""
+        if not self.to_correct:
+            self.plan_report()
+            return
+        rng = self.rng
+        volunteer, tps, index = self.to_correct.pop(rng.randrange(len(self.to_correct)))
+        form = _pick_form(rng, volunteer)
+        count = self.count_of(volunteer.desa, tps)
+        body = self.new_text(volunteer.phone, self.report_bodies(volunteer, form, count, tps))
+        self.add("correction", form, volunteer.phone, body, "OK", stores_report=True, after=index)
+
+    def plan_duplicate(self) -> None:
+        """The gateway delivering an earlier message again, with the same message id."""
+        original = self.out[self.rng.randrange(len(self.out))]
+        if original.after is not None and original.category == "duplicate":
+            original = self.out[original.after]
+        self.add(
+            "duplicate",
+            original.category,
+            original.phone,
+            original.body,
+            original.expect,
+            sid=original.sid,
+            after=original.index,
+            repeat=original.repeat,
+        )
+
+    def plan_command(self) -> None:
+        """HELP, or CHECK of a station the volunteer has reported."""
+        rng = self.rng
+        volunteer, tps, index = rng.choice(self.reported)
+        phone = volunteer.phone
+        if rng.random() < 0.3:
+            word = "HELP" if volunteer.lang == "en" else rng.choice(["BANTUAN", "bantuan", "?"])
+            self.add("command", "help", phone, self.new_text(phone, (word, "?", "HELP")), None)
         else:
-            volunteer = rng.choice(volunteers)
-            tps = rng.choice(roster.station_numbers(volunteer))
-            stranger = next(strangers)
-            count = count_of(volunteer.desa, tps)
-            body = new_text(
-                stranger,
-                (report_body(f, count, volunteer.desa, tps, rng) for f in FORMS if f != "no_station"),
-            )
-            add("unregistered", "report", stranger, body, "GAGAL")
-    return out
+            word = "CHECK" if volunteer.lang == "en" else "CEK"
+            body = self.new_text(phone, (f"{word} TPS {tps}", f"{word} TPS {tps:03d}"))
+            self.add("command", "check", phone, body, "OK", after=index)
+
+    def plan_mistake(self) -> None:
+        """A malformed report, which must get a precise error."""
+        rng = self.rng
+        volunteer = rng.choice(self.volunteers)
+        tps = rng.choice(self.roster.station_numbers(volunteer))
+        kind = rng.choice(MISTAKES)
+        count = self.count_of(volunteer.desa, tps)
+        kinds = [kind, *(k for k in MISTAKES if k != kind)]
+        candidates = self.roster.candidates
+        body = self.new_text(volunteer.phone, (mistake_body(k, count, tps, candidates) for k in kinds))
+        self.add("mistake", kind, volunteer.phone, body, "GAGAL")
+
+    def plan_unregistered(self) -> None:
+        """A well-formed report from a phone that is not registered, which must be refused."""
+        rng = self.rng
+        volunteer = rng.choice(self.volunteers)
+        tps = rng.choice(self.roster.station_numbers(volunteer))
+        stranger = next(self.strangers)
+        count = self.count_of(volunteer.desa, tps)
+        body = self.new_text(
+            stranger,
+            (report_body(f, count, volunteer.desa, tps, rng) for f in FORMS if f != "no_station"),
+        )
+        self.add("unregistered", "report", stranger, body, "GAGAL")
+
+
+def plan(roster: Roster, messages: int, seed: int = 1, run_id: str | None = None) -> list[Planned]:
+    """``messages`` webhooks for an election night, deterministic for ``seed`` and the roster
+    (ids aside). Stations in ``roster.counts`` keep that count; a text equal to the phone's
+    ``roster.latest`` is replaced by another form saying the same, or marked a repeat."""
+    if not roster.volunteers:
+        raise ValueError("no volunteers to simulate (register some first)")
+    planner = _Planner(roster, seed, run_id or secrets.token_hex(4))
+    while len(planner.out) < messages:
+        category = _weighted(planner.rng, MIX)
+        if category == "report" or (
+            category in ("correction", "duplicate", "command") and not planner.reported
+        ):
+            planner.plan_report()
+        elif category == "correction":
+            planner.plan_correction()
+        elif category == "duplicate":
+            planner.plan_duplicate()
+        elif category == "command":
+            planner.plan_command()
+        elif category == "mistake":
+            planner.plan_mistake()
+        else:
+            planner.plan_unregistered()
+    return planner.out
 
 
 def _pick_form(rng: random.Random, volunteer: Volunteer) -> str:
