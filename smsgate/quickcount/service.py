@@ -137,9 +137,11 @@ def draw_sample(
     frame = session.execute(query).all()
     if not frame:
         raise ValueError("no stations in the frame (import stations first)")
-    ids = np.array([row[0] for row in frame])
+    ids = np.array([row.id for row in frame])
     labels = np.array([to_code(station[:width]) for station in ids])
-    voters = np.array([np.nan if row[1] is None else row[1] for row in frame], dtype=float)
+    voters = np.array(
+        [np.nan if row.registered_voters is None else row.registered_voters for row in frame], dtype=float
+    )
     chosen, summary = design.draw_frame(labels, voters, size, seed)
     record = _store(
         session,
@@ -263,9 +265,9 @@ def _previous_of_desa(session: Session, desas: list[str], candidates: list[str])
                 PreviousResult.desa.in_(chunk)
             )
         ):
-            row = totals.setdefault(desa, np.zeros(len(candidates) + 1))
-            row[:-1] += [float((votes or {}).get(c, 0)) for c in candidates]
-            row[-1] += float(valid or 0)
+            sums = totals.setdefault(desa, np.zeros(len(candidates) + 1))
+            sums[:-1] += [float((votes or {}).get(c, 0)) for c in candidates]
+            sums[-1] += float(valid or 0)
     return totals
 
 
@@ -383,56 +385,105 @@ def replay(loaded: Loaded, moment: datetime) -> analysis.Sample:
     )
 
 
+def _estimate_of(result: estimate.QuickCountResult, candidates: list[str], digits: int = 6) -> dict[str, Any]:
+    """Per candidate, the estimated share (no interval while the estimate is indicative)."""
+    if not result.shares:
+        return {}
+    interval = not result.indicative
+    return {
+        c: _ratio(r, digits, interval=interval) for c, r in zip(candidates, result.shares.ratios, strict=True)
+    }
+
+
+def _lead_of(
+    result: estimate.QuickCountResult, candidates: list[str], digits: int = 6
+) -> dict[str, Any] | None:
+    """The leader, the runner-up and the lead between them, or None with fewer than two."""
+    if result.lead is None:
+        return None
+    return {
+        "first": candidates[result.lead.first],
+        "second": candidates[result.lead.second],
+        **_ratio(result.lead.ratio, digits, interval=not result.indicative),
+    }
+
+
+def _adjusted_of(found: analysis.Analysis, candidates: list[str], with_lead: bool) -> dict[str, Any] | None:
+    """The estimate adjusted for non-response, when the checks called for one."""
+    if found.adjusted is None:
+        return None
+    interval = not found.result.indicative
+    ratios = found.adjusted.ratios
+    return {
+        "method": found.adjusted.method,
+        "estimate": {
+            c: _ratio(r, interval=interval)
+            for c, r in zip(candidates, ratios[: len(candidates)], strict=True)
+        },
+        "lead": _ratio(ratios[-1], interval=interval) if with_lead else None,
+    }
+
+
+def _rate_of(result: estimate.QuickCountResult, part: estimate.RatioEstimate | None) -> dict[str, Any] | None:
+    """Turnout or the invalid rate, with the number of stations that gave it."""
+    if part is None or result.shares is None:
+        return None
+    return {**_ratio(part.ratios[0], interval=not result.indicative), "stations": result.with_invalid}
+
+
+def _presidential_of(found: analysis.Analysis) -> dict[str, Any] | None:
+    """The presidential rule's outcome (national presidential races only)."""
+    if found.presidential is None:
+        return None
+    p = found.presidential
+    return {
+        "rule": PRESIDENTIAL_RULE,
+        "pairs": p.pairs,
+        "provinces": p.provinces,
+        "outcome": p.outcome,
+        "winner": p.winner,
+        "runoff": list(p.runoff) if p.runoff else None,
+        "status": p.status,
+        "provinces_20": p.provinces_20,
+        "provinces_20_certain": p.provinces_20_certain,
+    }
+
+
+def _nonresponse_of(found: analysis.Analysis) -> list[dict[str, Any]]:
+    """Reported against missing stations, one entry per auxiliary variable."""
+    return [
+        {
+            "variable": c.variable,
+            "reported": round(c.reported, 4),
+            "missing": round(c.missing, 4),
+            "difference": round(c.difference, 4),
+            "z": round(c.z, 2) if np.isfinite(c.z) else None,
+            "warn": c.warn,
+        }
+        for c in found.checks
+    ]
+
+
+def _nonresponse_test_of(found: analysis.Analysis) -> dict[str, Any] | None:
+    """The joint test of reported against missing stations, when there is one."""
+    if found.test is None:
+        return None
+    return {
+        "statistic": round(found.test.statistic, 3),
+        "df": found.test.df,
+        "p_value": round(found.test.p_value, 5),
+        "level": found.test.level,
+        "reject": found.test.reject,
+    }
+
+
 def document_of(found: analysis.Analysis, sample: analysis.Sample) -> dict[str, Any]:
     """The analysis as the JSON fields of the quick-count document (estimate, lead, call,
     turnout, warnings, checks, adjusted estimate, presidential rule, strata)."""
     result = found.result
     candidates = sample.candidates
     cov = result.coverage
-    interval = not result.indicative
-    shares = (
-        {c: _ratio(r, interval=interval) for c, r in zip(candidates, result.shares.ratios, strict=True)}
-        if result.shares
-        else {}
-    )
-    lead = None
-    if result.lead is not None:
-        lead = {
-            "first": candidates[result.lead.first],
-            "second": candidates[result.lead.second],
-            **_ratio(result.lead.ratio, interval=interval),
-        }
-    adjusted = None
-    if found.adjusted is not None:
-        ratios = found.adjusted.ratios
-        adjusted = {
-            "method": found.adjusted.method,
-            "estimate": {
-                c: _ratio(r, interval=interval)
-                for c, r in zip(candidates, ratios[: len(candidates)], strict=True)
-            },
-            "lead": _ratio(ratios[-1], interval=interval) if lead is not None else None,
-        }
-    turnout = None
-    if result.turnout is not None and result.shares is not None:
-        turnout = {**_ratio(result.turnout.ratios[0], interval=interval), "stations": result.with_invalid}
-    invalid = None
-    if result.invalid is not None and result.shares is not None:
-        invalid = {**_ratio(result.invalid.ratios[0], interval=interval), "stations": result.with_invalid}
-    presidential = None
-    if found.presidential is not None:
-        p = found.presidential
-        presidential = {
-            "rule": PRESIDENTIAL_RULE,
-            "pairs": p.pairs,
-            "provinces": p.provinces,
-            "outcome": p.outcome,
-            "winner": p.winner,
-            "runoff": list(p.runoff) if p.runoff else None,
-            "status": p.status,
-            "provinces_20": p.provinces_20,
-            "provinces_20_certain": p.provinces_20_certain,
-        }
+    lead = _lead_of(result, candidates)
     return {
         "stations": {
             "sample": cov.sampled,
@@ -440,38 +491,18 @@ def document_of(found: analysis.Analysis, sample: analysis.Sample) -> dict[str, 
             "disputed": sum(s.disputed for s in result.strata),
             "coverage": round(cov.rate, 4),
         },
-        "estimate": shares,
+        "estimate": _estimate_of(result, candidates),
         "indicative": bool(result.shares is not None and result.indicative),
         "min_stations": estimate.MIN_STATIONS,
         "lead": lead,
         "call": found.call,
         "call_rule": CALL_RULE,
-        "presidential": presidential,
-        "turnout": turnout,
-        "invalid": invalid,
-        "adjusted": adjusted,
-        "nonresponse": [
-            {
-                "variable": c.variable,
-                "reported": round(c.reported, 4),
-                "missing": round(c.missing, 4),
-                "difference": round(c.difference, 4),
-                "z": round(c.z, 2) if np.isfinite(c.z) else None,
-                "warn": c.warn,
-            }
-            for c in found.checks
-        ],
-        "nonresponse_test": (
-            {
-                "statistic": round(found.test.statistic, 3),
-                "df": found.test.df,
-                "p_value": round(found.test.p_value, 5),
-                "level": found.test.level,
-                "reject": found.test.reject,
-            }
-            if found.test is not None
-            else None
-        ),
+        "presidential": _presidential_of(found),
+        "turnout": _rate_of(result, result.turnout),
+        "invalid": _rate_of(result, result.invalid),
+        "adjusted": _adjusted_of(found, candidates, with_lead=lead is not None),
+        "nonresponse": _nonresponse_of(found),
+        "nonresponse_test": _nonresponse_test_of(found),
         "warnings": found.warnings,
         "collapsed_strata": result.shares.collapsed if result.shares else [],
         "lagging_strata": cov.lagging,
@@ -640,33 +671,7 @@ def _history(
         first, last = float(times.min()), float(times.max())
         steps = np.unique(np.linspace(first, last, max(1, min(points, len(np.unique(times))))))
         for moment in steps:
-            when = datetime.fromtimestamp(float(moment), tz=UTC)
-            sample = replay(loaded, when)
-            found = analysis.analyse(replace(sample, national=False))
-            result = found.result
-            interval = not result.indicative
-            series.append(
-                {
-                    "t": when.isoformat(timespec="seconds"),
-                    "counted": result.counted,
-                    "coverage": round(result.coverage.rate, 4),
-                    "estimate": {
-                        c: _ratio(r, 4, interval=interval)
-                        for c, r in zip(sample.candidates, result.shares.ratios, strict=True)
-                    }
-                    if result.shares
-                    else {},
-                    "lead": {
-                        "first": sample.candidates[result.lead.first],
-                        "second": sample.candidates[result.lead.second],
-                        **_ratio(result.lead.ratio, 4, interval=interval),
-                    }
-                    if result.lead
-                    else None,
-                    "call": found.call,
-                    "warnings": found.warnings,
-                }
-            )
+            series.append(_history_point(loaded, datetime.fromtimestamp(float(moment), tz=UTC)))
     document = {
         "region": {"code": info.code, "name": info.name, "level": info.level},
         "design": {"id": record.id},
@@ -676,6 +681,22 @@ def _history(
         _history_cache.clear()
     _history_cache[key] = (mark, document)
     return document
+
+
+def _history_point(loaded: Loaded, when: datetime) -> dict[str, Any]:
+    """One point of the history: the estimate as it stood at ``when``, to four digits."""
+    sample = replay(loaded, when)
+    found = analysis.analyse(replace(sample, national=False))
+    result = found.result
+    return {
+        "t": when.isoformat(timespec="seconds"),
+        "counted": result.counted,
+        "coverage": round(result.coverage.rate, 4),
+        "estimate": _estimate_of(result, sample.candidates, 4),
+        "lead": _lead_of(result, sample.candidates, 4),
+        "call": found.call,
+        "warnings": found.warnings,
+    }
 
 
 def _shares(votes: dict[str, int]) -> dict[str, float]:
@@ -742,58 +763,53 @@ def _pct(r: dict[str, Any]) -> str:
     )
 
 
-def format_quickcount(document: dict[str, Any]) -> str:
-    """The plain-text output of ``smsgate quickcount``."""
-    region, stations = document["region"], document["stations"]
-    place = f"{region['name']}{' ' + region['code'] if region['code'] else ''}"
-    lines = [
-        f"quick count {place}: design {document['design']['id']} ({document['design']['strata_level']}), "
-        f"{stations['counted']}/{stations['sample']} sampled stations in "
-        f"({100 * stations['coverage']:.0f}%), "
-        f"{stations['disputed']} disputed",
-        f"rule: {document['rule']}",
-    ]
-    for warning in document["warnings"]:
-        lines.append(f"WARNING: {WARNING_TEXT[warning]}")
+def _estimate_lines(document: dict[str, Any]) -> list[str]:
+    """The call, the presidential rule, the estimate table and the adjusted estimate."""
+    if not document["estimate"]:
+        return ["no estimate yet: fewer than two sampled stations have reported"]
+    lines = []
     lead = document["lead"]
-    if document["estimate"]:
-        if lead is not None:
-            lines.append(f"call: {document['call']} ({lead['first']} over {lead['second']})")
-        president = document.get("presidential")
-        if president is not None:
-            outcome = (
-                f"{president['winner']} wins"
-                if president["outcome"] == "winner"
-                else f"second round {' vs '.join(president['runoff'])}"
-            )
-            lines.append(
-                f"presidential rule: {outcome} ({president['status']}); leader >= 20% in "
-                f"{president['provinces_20']} of {president['provinces']} provinces "
-                f"({president['provinces_20_certain']} certainly)"
-            )
-        if document["indicative"]:
-            lines.append(
-                f"INDICATIVE: fewer than {document['min_stations']} counted stations, no interval is shown"
-            )
-        lines.append("candidate   share     +-95%   95% interval        99% interval")
-        for code, r in document["estimate"].items():
+    if lead is not None:
+        lines.append(f"call: {document['call']} ({lead['first']} over {lead['second']})")
+    president = document.get("presidential")
+    if president is not None:
+        outcome = (
+            f"{president['winner']} wins"
+            if president["outcome"] == "winner"
+            else f"second round {' vs '.join(president['runoff'])}"
+        )
+        lines.append(
+            f"presidential rule: {outcome} ({president['status']}); leader >= 20% in "
+            f"{president['provinces_20']} of {president['provinces']} provinces "
+            f"({president['provinces_20_certain']} certainly)"
+        )
+    if document["indicative"]:
+        lines.append(
+            f"INDICATIVE: fewer than {document['min_stations']} counted stations, no interval is shown"
+        )
+    lines.append("candidate   share     +-95%   95% interval        99% interval")
+    for code, r in document["estimate"].items():
+        lines.append(f"  {code:<8} {_pct(r)}")
+    if lead is not None:
+        lines.append(f"  lead {lead['first']}-{lead['second']} {_pct(lead)}")
+    if document["turnout"]:
+        t = document["turnout"]
+        lines.append(f"  turnout  {_pct(t)}  (from {t['stations']} stations that gave TS)")
+    if document["invalid"]:
+        lines.append(f"  invalid  {_pct(document['invalid'])}")
+    adjusted = document["adjusted"]
+    if adjusted is not None:
+        lines.append(f"adjusted estimate ({adjusted['method']}):")
+        for code, r in adjusted["estimate"].items():
             lines.append(f"  {code:<8} {_pct(r)}")
-        if lead is not None:
-            lines.append(f"  lead {lead['first']}-{lead['second']} {_pct(lead)}")
-        if document["turnout"]:
-            t = document["turnout"]
-            lines.append(f"  turnout  {_pct(t)}  (from {t['stations']} stations that gave TS)")
-        if document["invalid"]:
-            lines.append(f"  invalid  {_pct(document['invalid'])}")
-        adjusted = document["adjusted"]
-        if adjusted is not None:
-            lines.append(f"adjusted estimate ({adjusted['method']}):")
-            for code, r in adjusted["estimate"].items():
-                lines.append(f"  {code:<8} {_pct(r)}")
-            if adjusted["lead"] is not None:
-                lines.append(f"  lead     {_pct(adjusted['lead'])}")
-    else:
-        lines.append("no estimate yet: fewer than two sampled stations have reported")
+        if adjusted["lead"] is not None:
+            lines.append(f"  lead     {_pct(adjusted['lead'])}")
+    return lines
+
+
+def _check_lines(document: dict[str, Any]) -> list[str]:
+    """Reported against missing stations, collapsed and lagging strata."""
+    lines = []
     test = document["nonresponse_test"]
     if test is not None:
         lines.append(
@@ -809,14 +825,24 @@ def format_quickcount(document: dict[str, Any]) -> str:
         lines.append(f"  collapsed strata: {' + '.join(group)}")
     if document["lagging_strata"]:
         lines.append(f"  lagging strata: {', '.join(document['lagging_strata'])}")
-    lines.append("stratum            N    n  in  disputed")
+    return lines
+
+
+def _strata_lines(document: dict[str, Any]) -> list[str]:
+    """The strata table and the disputed stations left out."""
+    lines = ["stratum            N    n  in  disputed"]
     for s in document["strata"]:
         lines.append(
             f"  {s['code']:<14} {s['population']:>5} {s['sampled']:>4} {s['reported']:>3} {s['disputed']:>4}"
         )
     if document["disputed"]:
         lines.append("disputed (left out): " + " ".join(d["station"] for d in document["disputed"]))
-    comparison = document["comparison"]
+    return lines
+
+
+def _comparison_lines(comparison: dict[str, Any]) -> list[str]:
+    """The estimate against the full tally and the official results."""
+    lines = []
     for name in ("tally", "official"):
         part = comparison[name]
         if part is None:
@@ -834,6 +860,25 @@ def format_quickcount(document: dict[str, Any]) -> str:
             for code, c in part["candidates"].items()
         ]
         lines.append(f"{label}: {'  '.join(cells) if cells else '-'}")
+    return lines
+
+
+def format_quickcount(document: dict[str, Any]) -> str:
+    """The plain-text output of ``smsgate quickcount``."""
+    region, stations = document["region"], document["stations"]
+    place = f"{region['name']}{' ' + region['code'] if region['code'] else ''}"
+    lines = [
+        f"quick count {place}: design {document['design']['id']} ({document['design']['strata_level']}), "
+        f"{stations['counted']}/{stations['sample']} sampled stations in "
+        f"({100 * stations['coverage']:.0f}%), "
+        f"{stations['disputed']} disputed",
+        f"rule: {document['rule']}",
+    ]
+    lines += [f"WARNING: {WARNING_TEXT[warning]}" for warning in document["warnings"]]
+    lines += _estimate_lines(document)
+    lines += _check_lines(document)
+    lines += _strata_lines(document)
+    lines += _comparison_lines(document["comparison"])
     return "\n".join(lines)
 
 
