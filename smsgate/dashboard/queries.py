@@ -33,7 +33,7 @@ from ..models import (
     StationResult,
     User,
 )
-from ..regions import LEVEL_NAMES, level_of, to_code, to_key
+from ..regions import level_of, to_code, to_key
 from ..services import outbox, station_results
 from ..services.tally import tally
 
@@ -233,10 +233,6 @@ def region_names(session: Session, keys: set[str]) -> dict[str, str]:
     """Dotted code -> name for undotted region ``keys`` (one query)."""
     codes = [to_code(k) for k in keys]
     return dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(codes))).all())
-
-
-def level_name(code: str) -> str:
-    return LEVEL_NAMES[level_of(code)]
 
 
 # -- station -------------------------------------------------------------------------------

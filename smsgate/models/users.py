@@ -35,10 +35,6 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ADMIN
-
 
 class LoginFailure(Base):
     """One failed login from ``ip`` for ``email`` (known or not): the sliding window of the

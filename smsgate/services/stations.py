@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 import grammar
 
-from ..models import Contact, Region, Station
-from ..regions import to_code, to_key
+from ..models import Contact, Station
+from ..regions import to_key
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,3 @@ def authorise(contact: Contact, station: Station) -> Refusal | None:
     if contact.tps is not None and contact.tps != station.tps:
         return Refusal("other_station", {"assigned": f"{contact.tps:03d}", "tps": f"{station.tps:03d}"})
     return None
-
-
-def desa_name(session: Session, station: Station) -> str:
-    region = session.get(Region, station.region_code)
-    return region.name if region else to_code(station.id[:10])
