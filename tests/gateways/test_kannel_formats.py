@@ -120,3 +120,36 @@ def test_a_ten_part_ucs2_sms_arrives_whole_through_the_documented_post_url(datab
             assert response.status == 200
     [row] = bodies(database)
     assert row.body == text
+
+
+def test_a_message_without_id_is_keyed_without_its_pin(client, database, world):  # type: ignore[no-untyped-def]
+    """The dedupe digest of a message Kannel sent without ``id`` hashes the PIN-masked text: the
+    stored key does not depend on the PIN's digits, so it cannot be brute-forced from the
+    database; a redelivery still finds the first delivery."""
+    import hashlib
+
+    def deliver(text: str):  # type: ignore[no-untyped-def]
+        return client.post(
+            f"/webhooks/kannel?secret={KANNEL_SECRET}&sender=%2B6281100000001",
+            data=text.encode(),
+            headers={
+                "Content-Type": 'text/plain; charset="UTF-8"',
+                "X-Kannel-To": "+6281300000000",
+                "X-Kannel-Time": "2024-02-14 06:30:05",
+                "X-Kannel-SMSC": "modem-1",
+                "X-Kannel-Coding": "0",
+            },
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+
+    text = "STATUS TPS 012 PIN 4821"
+    first = deliver(text)
+    assert first.status_code == 200
+    again = deliver(text)
+    assert again.get_data() == first.get_data()
+    [row] = bodies(database)
+    assert "4821" not in row.body
+    fields = ["modem-1", "+6281100000001", "+6281300000000", "2024-02-14 06:30:05"]
+    with_pin = hashlib.sha256("\x1f".join([*fields, text]).encode()).hexdigest()[:40]
+    masked = hashlib.sha256("\x1f".join([*fields, "STATUS TPS 012 PIN ****"]).encode()).hexdigest()[:40]
+    assert row.provider_message_id == "h:" + masked != "h:" + with_pin
