@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..csv_cells import safe_row
 from ..db import Database
-from ..models import Region, Station, User, utcnow
+from ..models import Region, Report, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_code, to_key
 from ..services import outliers as outlier_service
 from ..services import review as review_service
@@ -461,9 +461,10 @@ def clear_station_dissent(station_id: str) -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
 
 
-@bp.post("/review/<station_id>/confirm")
-@login_required
-def confirm(station_id: str) -> ResponseReturnValue:
+def _decide_on_report(station_id: str, decide: Callable[..., Report], saved: str) -> ResponseReturnValue:
+    """A reviewer's decision on one of a station's reports (``confirm_report`` or
+    ``reject_override``): the form's ``report_id``, the station in the user's scope, then back
+    to the review queue (or the form's ``next``) with ``saved`` or "no longer current"."""
     try:
         report_id = int(request.form.get("report_id", ""))
     except ValueError:
@@ -473,12 +474,18 @@ def confirm(station_id: str) -> ResponseReturnValue:
         user = db.get_one(User, g.user.id)
         try:
             rule = current_app.extensions["smsgate.settings"].consensus
-            report = queries.confirm_report(db, station_id, report_id, user, utcnow(), rule)
-            message = t("decision_saved", ref=report.ref)
+            report = decide(db, station_id, report_id, user, utcnow(), rule)
+            message = t(saved, ref=report.ref)
         except queries.NotCurrent:
             message = t("report_not_current")
     flash(message)
     return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
+
+
+@bp.post("/review/<station_id>/confirm")
+@login_required
+def confirm(station_id: str) -> ResponseReturnValue:
+    return _decide_on_report(station_id, queries.confirm_report, "decision_saved")
 
 
 @bp.post("/review/<station_id>/reject")
@@ -486,21 +493,7 @@ def confirm(station_id: str) -> ResponseReturnValue:
 def reject(station_id: str) -> ResponseReturnValue:
     """Reject a coordinator's report that overrides the volunteers' agreement (the agreement
     counts again); accepting it is ``confirm`` on the coordinator's reading."""
-    try:
-        report_id = int(request.form.get("report_id", ""))
-    except ValueError:
-        abort(400)
-    with database().begin() as db:
-        station_in_scope(db, station_id)
-        user = db.get_one(User, g.user.id)
-        try:
-            rule = current_app.extensions["smsgate.settings"].consensus
-            report = queries.reject_override(db, station_id, report_id, user, utcnow(), rule)
-            message = t("override_rejected", ref=report.ref)
-        except queries.NotCurrent:
-            message = t("report_not_current")
-    flash(message)
-    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for(".review"))
+    return _decide_on_report(station_id, queries.reject_override, "override_rejected")
 
 
 @bp.post("/review/<station_id>/resolve")
