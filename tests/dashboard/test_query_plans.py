@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from smsgate.dashboard import activity, queries
 from smsgate.db import Database
-from smsgate.models.postgres_indexes import PREFIX_INDEXES, SEARCH_INDEXES
+from smsgate.models.postgres_indexes import ORDERED_INDEXES, PREFIX_INDEXES, SEARCH_INDEXES
 from smsgate.schema import alembic_config, upgrade
 from smsgate.services import outliers, review
 
@@ -102,8 +102,12 @@ def _assert_indexed(plans: list[tuple[str, str]], *wanted: str) -> None:
 
 def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
     _assert_indexed(_plans(collated, lambda s: queries.results_csv_rows(s, "6371")), "ix_stations_id_prefix")
-    _assert_indexed(_plans(collated, lambda s: review.queue(s, "6371")), "ix_station_results_id_prefix")
-    _assert_indexed(_plans(collated, lambda s: review.dissent(s, "6371")), "ix_station_results_dissent_open")
+    regional = "\n".join(p for _, p in _plans(collated, lambda s: review.queue(s, "6371")))
+    _assert_indexed([("", regional)])  # by prefix, or in the queue's order with the prefix as a condition
+    assert "ix_station_results_id_prefix" in regional or "ix_station_results_review_queue" in regional
+    regional = "\n".join(p for _, p in _plans(collated, lambda s: review.dissent(s, "6371")))
+    _assert_indexed([("", regional)])
+    assert "ix_station_results_dissent_open" in regional or "ix_station_results_dissent_impact" in regional
     _assert_indexed(
         _plans(collated, lambda s: queries.incidents(s, "6371")), "ix_incidents_place_prefix_created"
     )
@@ -116,6 +120,26 @@ def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
         )
     text = "\n".join(p for _, p in _plans(collated, lambda s: queries.results_csv_rows(s, "6371")))
     assert "Index Cond" in text and "~>=~" in text  # a range on the pattern-ops index, not a filter
+
+
+def _plan_of(plans: list[tuple[str, str]], marker: str) -> str:
+    """The plan of the one statement containing ``marker``."""
+    found = [plan for statement, plan in plans if marker in statement]
+    assert len(found) == 1, [statement for statement, _ in plans]
+    return found[0]
+
+
+def test_the_national_review_queue_and_dissent_are_read_in_index_order(collated):
+    """A page of the national queue reads the first entries of an index ordered as the queue
+    is, never sorting the ~80,000 disputed or flagged stations of a national night."""
+    queue = _plan_of(
+        _plans(collated, lambda s: review.queue(s, "", 26, 0)), "ORDER BY station_results.impact"
+    )
+    assert "ix_station_results_review_queue" in queue and "Sort" not in queue, queue
+    dissent = _plan_of(
+        _plans(collated, lambda s: review.dissent(s, "", 26, 0)), "ORDER BY station_results.impact"
+    )
+    assert "ix_station_results_dissent_impact" in dissent and "Sort" not in dissent, dissent
 
 
 def test_activity_counts_use_an_index_range(collated):
@@ -147,9 +171,11 @@ def test_the_index_migration_goes_down_and_up(collated):
             return set(connection.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
 
     expected = set(PREFIX_INDEXES) | set(SEARCH_INDEXES) | {"ix_reports_created_at"}
-    assert expected <= indexes()
+    assert expected | set(ORDERED_INDEXES) <= indexes()
     config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2003")  # takes the review order indexes (2010) down
+    assert not set(ORDERED_INDEXES) & indexes() and expected <= indexes()
     command.downgrade(config, "0004")  # takes 2001 (built on 0004) down
     assert not expected & indexes()
     command.upgrade(config, "heads")
-    assert expected <= indexes()
+    assert expected | set(ORDERED_INDEXES) <= indexes()
