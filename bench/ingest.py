@@ -1,0 +1,269 @@
+"""The cost of one report inside the core: ``Ingest.receive`` in process, one message at a time.
+
+The served path is the web layer plus this; this bench isolates the core (logging the SMS,
+flood control, parsing, the station, the checks, the report, the result, the counters, the
+events, the reply) so its CPU is measured without HTTP in the way. Per database (a scratch
+PostgreSQL database with a unique name, dropped afterwards; a temporary SQLite file) it sets up
+the real Kalimantan Selatan tree, ``--senders`` registered volunteers (10 per TPS), and sends
+each a valid report, default flood limits on; then prints per report:
+
+- **CPU**: ``time.process_time`` of this process (the app's Python, SQLAlchemy and the driver;
+  not the database server's), median and mean over ``--reports`` reports after ``--warmup``;
+- **wall** time (includes waiting for the database, and for the CPU on a shared machine);
+- **Python calls** (cProfile's count over ``--profiled`` further reports) and **round trips**
+  (every statement, ``BEGIN`` and ``COMMIT``) per report;
+- with ``--top N``: the N functions with the most cumulative time in that profile.
+
+``--against REV`` measures the code of git revision ``REV`` too (its tree exported to a
+temporary folder, each code base in a process of its own), alternating ``--rounds`` times, so
+before and after share the same minutes and load. The load average is printed beside the figures.
+
+    .venv/bin/python bench/ingest.py                                  # this tree, both databases
+    .venv/bin/python bench/ingest.py --against main --no-sqlite       # before/after on PostgreSQL
+    .venv/bin/python bench/ingest.py --no-sqlite --top 25             # where the time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import io
+import json
+import os
+import pstats
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs in a process whose ``sys.path`` starts with the code tree being measured."""
+    from consensus import scratch_database, set_up
+    from sqlalchemy import event
+
+    import smsgate
+    from smsgate.config import Settings
+    from smsgate.importers import upsert_contacts
+    from smsgate.inbound import InboundSMS
+    from smsgate.services.ingest import Ingest
+
+    url = None if args.database == "sqlite" else args.postgresql
+    with scratch_database(url) as (database, _kind):
+        stations = set_up(database, SimpleNamespace(stations=(args.senders + 9) // 10, seed=args.seed))
+        people, senders = [], []
+        for index, (station_id, _registered) in enumerate(stations):
+            for v in range(10):
+                phone = f"+62819{index:06d}{v:02d}"
+                region = f"{station_id[:2]}.{station_id[2:4]}.{station_id[4:6]}.{station_id[6:10]}"
+                people.append(
+                    {
+                        "phone": phone,
+                        "name": f"Relawan {index}-{v}",
+                        "role": "volunteer",
+                        "region_code": region,
+                        "tps": int(station_id[10:]),
+                        "lang": "id",
+                    }
+                )
+                senders.append((phone, station_id))
+        for start in range(0, len(people), 5000):
+            with database.begin() as session:
+                upsert_contacts(session, people[start : start + 5000])
+        random.Random(args.seed).shuffle(senders)
+        db_url = database.engine.url.render_as_string(hide_password=False)
+        ingest = Ingest(database, Settings.from_env({"SMSGATE_DATABASE_URL": db_url}))  # default flood limits
+        counter = iter(range(10**9))
+
+        def one() -> str:
+            i = next(counter)
+            phone, station_id = senders[i % len(senders)]
+            lap = i // len(senders)
+            body = f"TPS {int(station_id[10:]):03d} 01={60 + lap % 40} 02=50 03=40 TS=3"
+            reply = ingest.receive(InboundSMS("twilio", f"SM{uuid.uuid4().hex}", phone, body))
+            if not (reply.text or "").startswith("OK"):
+                raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
+            return reply.text or ""
+
+        for _ in range(args.warmup):
+            one()
+        cpu, wall = [], []
+        for _ in range(args.reports):
+            c0, w0 = time.process_time(), time.perf_counter()
+            one()
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+        trips: list[str] = []
+        engine = database.engine
+
+        def on_execute(*a: Any) -> None:
+            trips.append(" ".join(a[2].split())[:100])
+
+        hooks: list[tuple[Any, str, Any]] = [(engine, "before_cursor_execute", on_execute)]
+        if engine.dialect.name != "sqlite":  # psycopg sends BEGIN itself; smsgate sends SQLite's
+            hooks.append((engine, "begin", lambda _c: trips.append("BEGIN")))
+        hooks.append((engine, "commit", lambda _c: trips.append("COMMIT")))
+        for target, name, fn in hooks:
+            event.listen(target, name, fn)
+        one()
+        for target, name, fn in hooks:
+            event.remove(target, name, fn)
+        profile = cProfile.Profile(time.process_time)  # CPU, not waiting for the server
+        profile.enable()
+        for _ in range(args.profiled):
+            one()
+        profile.disable()
+        stats = pstats.Stats(profile)
+        top = ""
+        if args.top:
+            out = io.StringIO()
+            for order in ("cumulative", "tottime"):
+                pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
+            top = out.getvalue()
+    return {
+        "code": str(Path(smsgate.__file__).resolve().parent.parent),
+        "cpu_ms": [c * 1000 for c in cpu],
+        "wall_ms": [w * 1000 for w in wall],
+        "calls": stats.total_calls / args.profiled,  # type: ignore[attr-defined]
+        "round_trips": trips,
+        "top": top,
+    }
+
+
+def export(rev: str, folder: Path) -> Path:
+    """The tree of git revision ``rev`` as plain files under ``folder``."""
+    root = HERE.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev], capture_output=True, check=True).stdout
+    target = folder / rev.replace("/", "_")
+    target.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def run_child(code: Path, database: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(code),
+        "--database",
+        database,
+        "--postgresql",
+        args.postgresql,
+        "--senders",
+        str(args.senders),
+        "--reports",
+        str(args.reports),
+        "--warmup",
+        str(args.warmup),
+        "--profiled",
+        str(args.profiled),
+        "--top",
+        str(args.top),
+        "--seed",
+        str(args.seed),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {code} on {database} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--postgresql",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="server to make the scratch database on",
+    )
+    parser.add_argument("--no-postgresql", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--against", metavar="REV", help="also measure git revision REV, alternating")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations with --against")
+    parser.add_argument("--senders", type=int, default=2000)
+    parser.add_argument("--reports", type=int, default=300, help="reports timed per measurement")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument(
+        "--profiled", type=int, default=50, help="reports run under cProfile for the call count"
+    )
+    parser.add_argument(
+        "--top", type=int, default=0, help="print the N most expensive functions (cumulative)"
+    )
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path[:0] = [args.child, str(HERE)]
+        # The measured tree's packages first: bench/consensus.py puts this tree on sys.path.
+        for package in ("grammar", "smsgate.config"):
+            importlib.import_module(package)
+        print(json.dumps(measure_child(args)))
+        return 0
+
+    command = "bench/ingest.py " + shlex.join(sys.argv[1:])
+    databases = [d for d, off in (("postgresql", args.no_postgresql), ("sqlite", args.no_sqlite)) if not off]
+    load_before = os.getloadavg()
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        trees = [("this tree", HERE.parent)]
+        if args.against:
+            trees.insert(0, (args.against, export(args.against, Path(tmp))))
+        rounds = args.rounds if args.against else 1
+        for _ in range(rounds):
+            for database in databases:
+                for label, code in trees:
+                    rows.append((label, database, run_child(code, database, args)))
+    load_after = os.getloadavg()
+    print(f"$ .venv/bin/python {command}")
+    print(
+        "load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}; "
+        "{} cores".format(*load_before, *load_after, os.cpu_count())
+    )
+    print(
+        f"{args.senders:,} registered senders, default flood limits; {args.reports} reports timed after "
+        f"{args.warmup} warm-up, {args.profiled} under cProfile; one at a time through Ingest.receive"
+    )
+    print(
+        "| code | database | CPU per report (median / mean) | wall per report (median) "
+        "| Python calls per report | round trips |"
+    )
+    print("|---|---|---|---|---|---|")
+    for label, database, r in rows:
+        print(
+            f"| {label} | {database} | {statistics.median(r['cpu_ms']):.2f} / "
+            f"{statistics.mean(r['cpu_ms']):.2f} ms "
+            f"| {statistics.median(r['wall_ms']):.2f} ms | {r['calls']:,.0f} | {len(r['round_trips'])} |"
+        )
+    seen = set()
+    for label, database, r in rows:
+        if (r["code"] == str(HERE.parent.resolve())) != (label == "this tree"):
+            raise SystemExit(f"{label} ran the code in {r['code']}")
+        if (label, database) in seen:
+            continue
+        seen.add((label, database))
+        print(f"round trips of one report, {label}, {database}:")
+        for statement in r["round_trips"]:
+            print(f"    {statement}")
+        if r["top"]:
+            print(r["top"])
+    print("(CPU is this process's only, not the database server's; times are noisy on a shared machine)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
