@@ -275,8 +275,11 @@ def pages(where: dict[str, str], scope: str | None) -> dict[str, str]:
     out["station"] = f"/dashboard/stations/{where['station']}"
     out["review"] = "/dashboard/review"
     out["messages"] = "/dashboard/messages"
-    out["messages search text"] = "/dashboard/messages?text=TPS+012"
-    out["messages search phone"] = "/dashboard/messages?phone=0089000"
+    out["messages search text"] = "/dashboard/messages?q=TPS+012"
+    # What a coordinator types (dashboard.phone_search): a volunteer's number as written
+    # locally (the data set's volunteers are +62890 and 8 digits), and the last digits of one.
+    out["messages search phone"] = "/dashboard/messages?phone=0890-0008-9000"
+    out["messages search phone end"] = "/dashboard/messages?phone=89000"
     out["volunteers"] = "/dashboard/volunteers"
     out["incidents"] = "/dashboard/incidents"
     return out

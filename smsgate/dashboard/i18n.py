@@ -190,6 +190,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "open": ("terbuka", "open"),
     "search": ("Cari", "Search"),
     "phone": ("Telepon", "Phone"),
+    "phone_search_help": (
+        "Awal nomor (0812…, +62812…) atau angka terakhirnya (4567)",
+        "The start of a number (0812…, +62812…) or its last digits (4567)",
+    ),
+    "phone_search_invalid": (
+        "Telepon: ketik angka saja, awal nomor (0812…) atau angka terakhirnya.",
+        "Phone: type digits only, the start of a number (0812…) or its last digits.",
+    ),
     "text": ("Teks", "Text"),
     "any": ("semua", "any"),
     "previous": ("Sebelumnya", "Previous"),

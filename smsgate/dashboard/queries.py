@@ -36,6 +36,7 @@ from ..models import (
 from ..regions import level_of, to_code, to_key
 from ..services import outbox, station_results
 from ..services.tally import tally
+from . import phone_search
 
 COUNTER_NAMES = ("stations", "reported", "verified", "disputed", "flagged")
 PAGE_SIZE = 50
@@ -469,9 +470,13 @@ def message_log(
     """One page of inbound and outbound SMS, newest first, and whether there is a next page.
 
     A coordinator sees the messages of contacts in their scope; SMS from unknown numbers only
-    show to users whose scope is the whole country."""
+    show to users whose scope is the whole country. ``filters.phone`` is read by
+    ``phone_search`` (the start of a number, or its last digits); raises
+    ``phone_search.InvalidPhoneSearch`` when it is not part of a phone number."""
     page = max(1, min(page, MAX_PAGE))
     wanted = page * PAGE_SIZE + 1
+    phone = phone_search.parse(filters.phone)  # InvalidPhoneSearch: the view says so
+    dialect = session.get_bind().dialect.name
     inbound = select(InboundMessage)
     if scope_code:
         # Joined on the phone, not contact_id: (from_number, received_at) is indexed, so a
@@ -480,8 +485,8 @@ def message_log(
         inbound = inbound.join(Contact, Contact.phone == InboundMessage.from_number).where(
             _contact_in_scope(scope_code)
         )
-    if filters.phone:
-        inbound = inbound.where(InboundMessage.from_number.contains(filters.phone.strip()))
+    if phone is not None:
+        inbound = inbound.where(phone_search.condition(InboundMessage.from_number, phone, dialect))
     if filters.text:
         inbound = inbound.where(func.lower(InboundMessage.body).contains(filters.text.strip().lower()))
     if filters.outcome:
@@ -503,8 +508,8 @@ def message_log(
         outbound = outbound.join(Contact, Contact.id == OutboundMessage.contact_id).where(
             _contact_in_scope(scope_code)
         )
-    if filters.phone:
-        outbound = outbound.where(OutboundMessage.to_number.contains(filters.phone.strip()))
+    if phone is not None:
+        outbound = outbound.where(phone_search.condition(OutboundMessage.to_number, phone, dialect))
     if filters.text:
         outbound = outbound.where(func.lower(OutboundMessage.text).contains(filters.text.strip().lower()))
     if filters.outcome:

@@ -35,7 +35,7 @@ from ..models import Region, Report, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_code, to_key
 from ..services import outliers as outlier_service
 from ..services import review as review_service
-from . import accounts, activity, queries
+from . import accounts, activity, phone_search, queries
 from .csrf_protect import csrf
 from .i18n import DEFAULT, LANGUAGES, translate
 from .shared import Shared
@@ -522,18 +522,23 @@ def messages() -> ResponseReturnValue:
         outcome=request.args.get("outcome", ""),
     )
     page = request.args.get("page", 1, type=int) or 1
+    error = None
     with database().read() as db:
         if filters.station:
             station_in_scope(db, filters.station.strip())
-        entries, more = queries.message_log(db, scope_code(), filters, page)
+        try:
+            entries, more = queries.message_log(db, scope_code(), filters, page)
+        except phone_search.InvalidPhoneSearch:
+            entries, more, error = [], False, t("phone_search_invalid")
     return render_template(
         "dashboard/messages.html",
+        error=error,
         entries=entries,
         more=more,
         page=max(1, min(page, queries.MAX_PAGE)),
         filters=filters,
         outcomes=queries.outcomes(),
-    )
+    ), (400 if error else 200)
 
 
 @bp.get("/volunteers/<path:phone>")

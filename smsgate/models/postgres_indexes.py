@@ -7,9 +7,9 @@ scans the table instead. An index with the ``varchar_pattern_ops`` operator clas
 bytes whatever the collation, so ``LIKE 'prefix%'`` (and ``=``) become index range scans on
 every database, however it was created.
 
-The dashboard's message log searches text and phone numbers anywhere in a message
-(``LIKE '%…%'``); a trigram index (the ``pg_trgm`` extension, part of PostgreSQL's contrib
-and trusted since PostgreSQL 13) serves those.
+The dashboard's message log searches text anywhere in a message (``LIKE '%…%'``); a trigram
+index (the ``pg_trgm`` extension, part of PostgreSQL's contrib and trusted since PostgreSQL
+13) serves that. Phone numbers are searched by their start or their end (``PHONE_INDEXES``).
 
 The review queue and the dissent list are read in the order of partial indexes
 (``ORDERED_INDEXES``): a national queue holds ~80,000 disputed or flagged stations, and
@@ -40,9 +40,18 @@ PREFIX_INDEXES: dict[str, tuple[str, str, str | None]] = {
 #: name -> (table, indexed expression): GIN trigram indexes for ``LIKE '%text%'`` searches.
 SEARCH_INDEXES: dict[str, tuple[str, str]] = {
     "ix_inbound_messages_body_trgm": ("inbound_messages", "lower(body) gin_trgm_ops"),
-    "ix_inbound_messages_from_trgm": ("inbound_messages", "from_number gin_trgm_ops"),
     "ix_outbound_messages_text_trgm": ("outbound_messages", "lower(text) gin_trgm_ops"),
-    "ix_outbound_messages_to_trgm": ("outbound_messages", "to_number gin_trgm_ops"),
+}
+
+#: name -> (table, indexed expression): the message log's phone search
+#: (``smsgate.dashboard.phone_search``): numbers starting with what was typed (a range on the
+#: number) or ending with it (a range on the reversed number). They replaced trigram indexes
+#: on the numbers, which every digit string matched by the hundred thousand.
+PHONE_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_inbound_messages_from_prefix": ("inbound_messages", "from_number varchar_pattern_ops"),
+    "ix_inbound_messages_from_suffix": ("inbound_messages", "reverse(from_number) text_pattern_ops"),
+    "ix_outbound_messages_to_prefix": ("outbound_messages", "to_number varchar_pattern_ops"),
+    "ix_outbound_messages_to_suffix": ("outbound_messages", "reverse(to_number) text_pattern_ops"),
 }
 
 #: The review queue's condition, as its partial index states it: PostgreSQL uses a partial index
@@ -62,7 +71,12 @@ ORDERED_INDEXES: dict[str, tuple[str, str, str]] = {
     "ix_station_results_dissent_impact": ("station_results", "impact DESC, station_id", "dissent_open > 0"),
 }
 
-POSTGRESQL_ONLY_INDEXES = frozenset(PREFIX_INDEXES) | frozenset(SEARCH_INDEXES) | frozenset(ORDERED_INDEXES)
+POSTGRESQL_ONLY_INDEXES = (
+    frozenset(PREFIX_INDEXES)
+    | frozenset(SEARCH_INDEXES)
+    | frozenset(ORDERED_INDEXES)
+    | frozenset(PHONE_INDEXES)
+)
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

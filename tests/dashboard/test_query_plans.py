@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from smsgate.dashboard import activity, queries
 from smsgate.db import Database
-from smsgate.models.postgres_indexes import ORDERED_INDEXES, PREFIX_INDEXES, SEARCH_INDEXES
+from smsgate.models.postgres_indexes import ORDERED_INDEXES, PHONE_INDEXES, PREFIX_INDEXES, SEARCH_INDEXES
 from smsgate.schema import alembic_config, upgrade
 from smsgate.services import outliers, review
 
@@ -163,6 +163,27 @@ def test_message_log_reads_newest_first_from_an_index_and_searches_with_trigrams
     _assert_indexed(plans)
 
 
+@pytest.mark.parametrize(
+    ("typed", "inbound", "outbound"),
+    [
+        ("0812-3456-7890", "ix_inbound_messages_from_prefix", "ix_outbound_messages_to_prefix"),
+        ("+62 812 3456", "ix_inbound_messages_from_prefix", "ix_outbound_messages_to_prefix"),
+        ("4567890", "ix_inbound_messages_from_suffix", "ix_outbound_messages_to_suffix"),
+    ],
+)
+def test_phone_search_is_a_range_on_the_number_or_the_reversed_number(collated, typed, inbound, outbound):
+    """A number's start or its last digits: an index range, whatever the collation (a trigram
+    index matched every digit string by the hundred thousand nationally)."""
+    search = queries.MessageFilter(phone=typed)
+    for scope in (None, "63.71"):
+        plans = _plans(collated, lambda s, scope=scope: queries.message_log(s, scope, search, 1))
+        _assert_indexed(plans, inbound, outbound)
+        text = "\n".join(
+            line for _, plan in plans for line in plan.splitlines() if "Index Cond" in line and "~>=~" in line
+        )
+        assert "from_number" in text and "to_number" in text, plans
+
+
 def test_the_index_migration_goes_down_and_up(collated):
     from alembic import command
 
@@ -171,11 +192,16 @@ def test_the_index_migration_goes_down_and_up(collated):
             return set(connection.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
 
     expected = set(PREFIX_INDEXES) | set(SEARCH_INDEXES) | {"ix_reports_created_at"}
-    assert expected | set(ORDERED_INDEXES) <= indexes()
+    trigram_phones = {"ix_inbound_messages_from_trgm", "ix_outbound_messages_to_trgm"}
+    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) <= indexes()
+    assert not trigram_phones & indexes()
     config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2010")  # the phone search's trigram indexes come back
+    assert not set(PHONE_INDEXES) & indexes() and trigram_phones <= indexes()
     command.downgrade(config, "2003")  # takes the review order indexes (2010) down
     assert not set(ORDERED_INDEXES) & indexes() and expected <= indexes()
     command.downgrade(config, "0004")  # takes 2001 (built on 0004) down
     assert not expected & indexes()
     command.upgrade(config, "heads")
-    assert expected | set(ORDERED_INDEXES) <= indexes()
+    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) <= indexes()
+    assert not trigram_phones & indexes()

@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registration_failures")),
     )
     with op.batch_alter_table("registration_failures", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_registration_failures_phone_created", ["phone", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_registration_failures_phone_created", ["phone", "created_at"], unique=False)
 
     op.create_index(
         "ix_station_results_missing",
