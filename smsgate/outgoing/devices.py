@@ -46,8 +46,8 @@ def local_day(now: datetime, timezone: str) -> str:
 
 
 def ensure(session: Session, capacities: dict[str, float], now: datetime) -> None:
-    """Create the state rows of devices seen for the first time, with a full bucket (concurrent
-    workers may race; the first insert wins)."""
+    """Create the state rows of devices seen for the first time, with ``capacities`` tokens
+    (concurrent workers may race; the first insert wins)."""
     insert = upsert_for(session)
     if not capacities:
         return
@@ -72,15 +72,33 @@ def ensure(session: Session, capacities: dict[str, float], now: datetime) -> Non
     )
 
 
-def capacity(device: Device) -> float:
-    """A bucket holds one second of the device's rate, and at least one SMS: no bursts."""
+#: The fraction of an SMS a full bucket keeps towards the next one (see ``capacity``).
+CARRY = 0.999
+
+
+def burst(device: Device) -> float:
+    """Whole sends a device may take at once: one second of its rate, at least one SMS. A new
+    bucket starts with this many."""
     return max(1.0, device.rate)
+
+
+def capacity(device: Device) -> float:
+    """A bucket holds ``burst`` plus the fraction of an SMS earned towards the next one.
+
+    Why the fraction: workers come by every so often, not at the very moment a token is
+    earned. With a bucket of exactly one SMS, a phone at 0.35 SMS/s that a worker visits
+    every 2 s held 0.7 tokens, then 1.4 cut to 1, sent, and sent again only 4 s later: 0.25
+    SMS/s, a third of the phone lost. Keeping the fraction (never a whole extra SMS, so
+    never a burst beyond ``burst``) lets the next visit send on time, and the device keeps its
+    rate on average whatever the polling interval.
+    """
+    return burst(device) + CARRY
 
 
 def lock_states(session: Session, fleet: Fleet, now: datetime) -> dict[str, GatewayDevice]:
     """The fleet's state rows, locked (in name order, so two workers never deadlock)."""
     names = sorted(d.name for d in fleet.devices)
-    ensure(session, {d.name: capacity(d) for d in fleet.devices}, now)
+    ensure(session, {d.name: burst(d) for d in fleet.devices}, now)
     rows = session.scalars(
         select(GatewayDevice)
         .where(GatewayDevice.name.in_(names))
@@ -118,7 +136,7 @@ def survey(
         state.refilled_at = max(now, state.refilled_at)
         if state.day != day:
             state.day, state.sent_today = day, 0
-        tokens = min(batch, int(state.tokens + 1e-9))
+        tokens = min(batch, int(min(state.tokens, burst(device)) + 1e-9))
         if device.daily_cap is not None:
             tokens = min(tokens, max(device.daily_cap - state.sent_today, 0))
         found[device.name] = Availability(device, down_reason(fleet, device, state, pings, now), tokens)

@@ -339,3 +339,47 @@ def test_two_workers_send_each_row_once_through_its_own_device(database_url, dat
     by_text = {s.text: s.device for s in fake.sent}
     assert all(by_text[f"m{i}"] == homes[i % 3][2] for i in range(90))
     assert {r.status for r in outbound(database)} == {"sent"}
+
+
+def test_a_phone_keeps_its_rate_when_workers_come_by_less_often_than_it_earns_a_send(  # type: ignore[no-untyped-def]
+    database, settings, tmp_path
+):
+    """0.35 SMS/s polled every 2 s: a bucket that dropped the fraction above one SMS sent one
+    every 4 s (50 in 200 s); the phone must send at its rate (70), never two at once."""
+    clock = Clock()
+    with fake_fleet(clock) as fake:
+        fake.add("phone-a", "android", PHONE_A_ID)
+        path = tmp_path / "one-phone.toml"
+        path.write_text(
+            f"""
+[[device]]
+name = "phone-a"
+provider = "android"
+url = "{fake.url}/android/phone-a/message"
+user = "sms"
+password = "secret-pw"
+device_id = "{PHONE_A_ID}"
+rate = 0.35
+""",
+            encoding="utf-8",
+        )
+        config = replace(settings, gateways_file=str(path))
+        with database.begin() as session:
+            for i in range(100):
+                enqueue(
+                    session,
+                    to=f"+6281100{i:06d}",
+                    text=f"msg {i}",
+                    provider="android",
+                    via=PHONE_A_ID,
+                    kind="reply",
+                    priority=VOLUNTEER_REPLY,
+                    now=clock(),
+                )
+        workers = [OutboundJob(config, clock=clock) for _ in "ab"]
+        for step in range(100):  # 200 s, the two workers taking turns every 2 s
+            workers[step % 2].run_once(database)
+            clock.advance(2)
+    accepted = [s.accepted_at for s in fake.sent]
+    assert len(accepted) == 70  # 1 at the start + 0.35 x 198 s
+    assert len(set(accepted)) == len(accepted)  # one per visit at most: no bursts
