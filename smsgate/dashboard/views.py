@@ -35,7 +35,7 @@ from ..models import Region, Report, Station, User, utcnow
 from ..regions import level_of, normalise_code, to_code, to_key
 from ..services import outliers as outlier_service
 from ..services import review as review_service
-from . import accounts, activity, phone_search, queries
+from . import accounts, activity, freshness, phone_search, queries
 from .csrf_protect import csrf
 from .i18n import DEFAULT, LANGUAGES, translate
 from .shared import Shared
@@ -326,17 +326,32 @@ def station_in_scope(db: Session, station_id: str) -> Station:
 _shared_overviews = Shared()
 
 
-def shared_overview(code: str) -> dict[str, Any]:
-    """The overview document of ``code`` (already checked against the viewer's scope), computed
-    once for every viewer of that region in the viewer's language who asked while it had not
-    started yet (``shared.Shared``: never older than the request). Read-only: it is shared."""
+def documents() -> freshness.Documents:
+    """This app's overview documents kept while their validity token holds (per process)."""
+    return current_app.extensions.setdefault("smsgate.overview_documents", freshness.Documents())
+
+
+def overview_token(db: Session, code: str) -> freshness.Token:
+    return freshness.token(db, to_key(code), utcnow())
+
+
+def shared_overview(code: str, token: freshness.Token) -> freshness.Kept:
+    """The overview document of ``code`` (already checked against the viewer's scope) at
+    ``token`` (read in this request): the one this process kept while the token holds
+    (``freshness``), else computed once for every viewer of that region in the viewer's
+    language who asked while it had not started yet (``shared.Shared``: never older than the
+    request). Read-only: it is shared."""
     language = lang()
 
     def compute() -> dict[str, Any]:
         with database().read() as db:
             return _overview(db, code, language)
 
-    return _shared_overviews.get((id(database()), code, language), compute)
+    def shared() -> dict[str, Any]:
+        document: dict[str, Any] = _shared_overviews.get((id(database()), code, language), compute)
+        return document
+
+    return documents().get((code, language), token, shared)
 
 
 @bp.get("/")
@@ -346,7 +361,8 @@ def overview() -> ResponseReturnValue:
         code = region_in_scope(db, request.args.get("region"))
         crumbs = queries.breadcrumbs(db, code, scope_code())
         warnings = fleet_warnings(db)
-    document = shared_overview(code)
+        token = overview_token(db, code)
+    document = shared_overview(code, token).document
     return render_template(
         "dashboard/overview.html", doc=document, code=code, crumbs=crumbs, fleet_warnings=warnings
     )
@@ -355,11 +371,18 @@ def overview() -> ResponseReturnValue:
 @bp.get("/api/overview")
 @login_required
 def overview_json() -> ResponseReturnValue:
+    """The overview document the page refreshes itself from. Tagged with an ``ETag`` of its
+    validity token: a request with ``If-None-Match`` naming the current one gets ``304`` and no
+    body (``Cache-Control: no-cache`` makes browsers revalidate every time, never reuse
+    unasked)."""
     with database().read() as db:
         code = region_in_scope(db, request.args.get("region"))
-    response = jsonify(shared_overview(code))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        token = overview_token(db, code)
+    kept = shared_overview(code, token)
+    response = jsonify(kept.document)
+    response.set_etag(kept.etag, weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
 
 
 # -- drill-down ----------------------------------------------------------------------------
@@ -371,10 +394,11 @@ def overview_json() -> ResponseReturnValue:
 def region(code: str | None = None) -> ResponseReturnValue:
     with database().read() as db:
         dotted = region_in_scope(db, code)
-        document = _overview(db, dotted, lang())
+        token = overview_token(db, dotted)
         kind, rows = queries.child_rows(db, dotted)
         crumbs = queries.breadcrumbs(db, dotted, scope_code())
         codes = queries.candidates(db)
+    document = shared_overview(dotted, token).document
     return render_template(
         "dashboard/region.html", doc=document, code=dotted, kind=kind, rows=rows, crumbs=crumbs, codes=codes
     )

@@ -1,0 +1,94 @@
+"""The overview document is kept per process while its validity token holds: a refresh with
+nothing changed reads no report and, with ``If-None-Match``, gets ``304``; a change of a total
+is in the very next refresh."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from ..support import VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN
+from .conftest import KOTA, login
+
+
+class Statements:
+    """Every SQL statement any engine runs while active."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(statement)
+
+    def __enter__(self) -> Statements:
+        event.listen(Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self)
+
+    def reading(self, table: str) -> list[str]:
+        return [s for s in self.seen if f"FROM {table}" in s or f"JOIN {table}" in s]
+
+
+def test_an_unchanged_overview_is_not_recomputed_and_revalidates_to_304(admin, sms):
+    assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    first = admin.get("/dashboard/api/overview?region=63.71")
+    assert first.status_code == 200
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"') and first.headers["Cache-Control"] == "private, no-cache"
+    with Statements() as again:
+        second = admin.get("/dashboard/api/overview?region=63.71")
+    assert second.status_code == 200 and second.headers["ETag"] == tag
+    assert second.get_json() == first.get_json()
+    assert again.reading("reports") == []  # neither the activity chart nor anything else recounted
+    assert again.reading("activity_minutes") == []
+    with Statements() as checked:
+        unchanged = admin.get("/dashboard/api/overview?region=63.71", headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.get_data() == b""
+    assert unchanged.headers["ETag"] == tag
+    assert checked.reading("reports") == []
+    assert len(checked.seen) <= len(again.seen)
+
+
+def test_a_changed_total_is_in_the_next_refresh(admin, sms):
+    assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    first = admin.get("/dashboard/api/overview?region=63.71")
+    tag = first.headers["ETag"]
+    assert first.get_json()["stations"]["reported"] == 1
+    assert sms(VOLUNTEER_EN, "TPS 001 01=50 02=60 03=10").startswith("OK")
+    after = admin.get("/dashboard/api/overview?region=63.71", headers={"If-None-Match": tag})
+    assert after.status_code == 200 and after.headers["ETag"] != tag
+    assert after.get_json()["stations"]["reported"] == 2
+    assert after.get_json()["votes"]["01"] == 150
+    # A dispute changes the status counts without a new station: also seen at once.
+    assert sms(VOLUNTEER_B, "TPS 012 01=90 02=85 03=20").startswith("OK")
+    disputed = admin.get(
+        "/dashboard/api/overview?region=63.71", headers={"If-None-Match": after.headers["ETag"]}
+    )
+    assert disputed.status_code == 200 and disputed.get_json()["stations"]["disputed"] == 1
+
+
+def test_pages_and_refresh_share_the_document_and_each_region_and_language_has_its_own(
+    app, admin, sms, users
+):
+    assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    kota_tag = admin.get("/dashboard/api/overview?region=63.71").headers["ETag"]
+    province = admin.get("/dashboard/api/overview?region=63")
+    assert province.headers["ETag"] != kota_tag
+    # The same region for a viewer in English: its own document (the quick-count words differ).
+    english = app.test_client()
+    assert login(english, KOTA).status_code == 302
+    english.post("/dashboard/lang", data={"lang": "en", "csrf_token": _token(english)})
+    assert english.get("/dashboard/api/overview").headers["ETag"] != kota_tag
+    # The HTML pages read the kept document: no report is counted for them either.
+    with Statements() as pages:
+        assert admin.get("/dashboard/?region=63.71").status_code == 200
+        assert admin.get("/dashboard/regions/63.71").status_code == 200
+    assert pages.reading("reports") == []
+
+
+def _token(client) -> str:  # type: ignore[no-untyped-def]
+    from .conftest import csrf_token
+
+    return csrf_token(client, "/dashboard/")
