@@ -1,8 +1,9 @@
 """The ``outbox`` worker job: delivering outbox events to the tally destinations.
 
 One pass dispatches new events into per-destination deliveries, then per destination leases
-what is due (``event_queue.claim``), sends those requests concurrently (distinct stations),
-signed, with a timeout shorter than the lease, and records the answers
+what is due (``event_queue.claim``: a station's consecutive pending events together), sends
+those requests concurrently across stations and one after the other within a station
+(``in_lanes``), signed, with a timeout shorter than the lease, and records the answers
 (``event_queue.record``). A dead delivery does not hold back the station's later events: each
 ``station.status_changed`` carries the station's whole result, so the destination's tally
 converges, and a receiver ignores state older than the ``sequence`` it already applied.
@@ -63,15 +64,29 @@ class OutboxJob:
         timeout = destination.timeout or self.settings.outbox_timeout_seconds
         concurrency = max(self.settings.outbox_concurrency, 1)
         lease = self.settings.outbox_lease_seconds
-        # Every claimed event must be sent before its lease ends, or another worker may send it too.
+        # Every claimed event must be sent before its lease ends, or another worker may send it
+        # too: no thread sends more than ``rounds`` requests one after the other.
         rounds = max(int((lease - 1) // (timeout + 0.5)), 1)
         limit = max(min(self.settings.outbox_batch, concurrency * rounds), 1)
         claimed = claim(
-            database, destination.name, self.owner, self.clock(), limit, lease, destination.schema_version
+            database,
+            destination.name,
+            self.owner,
+            self.clock(),
+            limit,
+            lease,
+            destination.schema_version,
+            chain=rounds,
         )
         if not claimed:
             return 0
-        outcomes = list(self.pool.map(lambda item: self.send(destination, item, timeout), claimed))
+        lanes, left_out = in_lanes(claimed, concurrency, rounds)
+        outcomes = [
+            outcome
+            for lane in self.pool.map(lambda lane: self.send_in_order(destination, lane, timeout), lanes)
+            for outcome in lane
+        ]
+        outcomes += [Outcome(item.delivery_id, False, True, attempted=False) for item in left_out]
         record(
             database,
             destination.name,
@@ -83,6 +98,21 @@ class OutboxJob:
             self.jitter,
         )
         return len(claimed)
+
+    def send_in_order(self, destination: Destination, items: list[Claimed], timeout: float) -> list[Outcome]:
+        """Send ``items`` one after the other; once one of a station fails, that station's later
+        ones are not sent (their order must hold) and come back untried."""
+        failed: set[str | None] = set()
+        outcomes = []
+        for item in items:
+            if item.station_id is not None and item.station_id in failed:
+                outcomes.append(Outcome(item.delivery_id, False, True, attempted=False))
+                continue
+            outcome = self.send(destination, item, timeout)
+            if not outcome.delivered:
+                failed.add(item.station_id)
+            outcomes.append(outcome)
+        return outcomes
 
     def send(self, destination: Destination, item: Claimed, timeout: float) -> Outcome:
         if self.clock() >= item.lease_expires_at:  # we were too slow: leave it to whoever takes it over
@@ -118,6 +148,23 @@ class OutboxJob:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self.http.close()
+
+
+def in_lanes(claimed: list[Claimed], lanes: int, length: int) -> tuple[list[list[Claimed]], list[Claimed]]:
+    """Share ``claimed`` among at most ``lanes`` threads, each sending its list in order: a
+    station's events stay together, in order, in one lane (longest chains first, each to the
+    shortest lane). No lane is longer than ``length``, so every request goes out before the
+    lease ends; what does not fit is returned apart (always the end of a station's chain) and
+    goes back untried."""
+    chains: dict[object, list[Claimed]] = {}
+    for item in claimed:
+        key: object = item.station_id if item.station_id is not None else ("incident", item.delivery_id)
+        chains.setdefault(key, []).append(item)
+    packed: list[list[Claimed]] = [[] for _ in range(max(lanes, 1))]
+    for chain in sorted(chains.values(), key=len, reverse=True):
+        min(packed, key=len).extend(chain)
+    left_out = [item for lane in packed for item in lane[length:]]
+    return [lane[:length] for lane in packed if lane], left_out
 
 
 def outbox_job(settings: Settings) -> OutboxJob:

@@ -5,10 +5,11 @@ them, recording what the destination answered, and the figures and replays the
 - **dispatch**: events not yet dispatched (oldest first, ``FOR UPDATE SKIP LOCKED``) get one
   ``pending`` delivery row per configured destination;
 - **claim**, per destination: pending deliveries that are due, not leased by a live worker, and
-  have no earlier event of the same station still undispatched or pending for that destination,
-  are leased to this worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
-  writers). So at most one event per station and destination is in flight, and a station's
-  events reach each destination in ``sequence`` order;
+  have no earlier event of the same station still undispatched or pending for that destination
+  other than the ones leased with them, are leased to this worker (``FOR UPDATE SKIP LOCKED``
+  on PostgreSQL; SQLite serialises writers). So one worker at a time holds a station's events
+  for a destination, sends them one after the other, and a station's events reach each
+  destination in ``sequence`` order;
 - **record**: 2xx is ``delivered``; a retryable failure (``retry.retryable``) waits out the
   shared backoff; any other answer, ``outbox_max_attempts`` failures, or an event older than
   ``outbox_max_age_hours`` makes the delivery ``dead``.
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, exists, func, insert, select, update
+from sqlalchemy import CursorResult, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..config import Settings
@@ -46,6 +47,7 @@ class Claimed:
     body: bytes
     lease_expires_at: datetime
     created_at: datetime
+    station_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class Outcome:
     retry: bool
     error: str | None = None
     retry_after: float | None = None
+    #: False when the request was never sent (an earlier event of its station failed first):
+    #: the lease is given back and no attempt is counted.
+    attempted: bool = True
 
 
 def dispatch(database: Database, destinations: list[str], now: datetime) -> int:
@@ -101,9 +106,19 @@ def claim(
     limit: int,
     lease_seconds: float,
     schema_version: int = SCHEMA_VERSION,
+    chain: int = 1,
 ) -> list[Claimed]:
     """Lease up to ``limit`` deliverable events for ``destination`` to ``owner``, rendered in the
-    destination's ``schema_version``."""
+    destination's ``schema_version``, in ``sequence`` order.
+
+    Up to ``chain`` consecutive pending events of one station are leased together (the caller
+    sends them one after the other, stopping at the first failure): a report's
+    ``report.accepted`` and ``station.status_changed`` then reach the receiver in one pass
+    instead of one pass each, which on a busy machine halved the delay from commit to delivery.
+    A station's events are only leased as a prefix of what is pending for it: never one whose
+    earlier event is pending and not leased here (due later, leased by another worker, or
+    being claimed by one right now).
+    """
     d = OutboxDelivery
     earlier = aliased(OutboxDelivery)
     undispatched_before = exists().where(
@@ -111,21 +126,22 @@ def claim(
         OutboxEvent.seq < d.event_seq,
         OutboxEvent.dispatched_at.is_(None),
     )
-    pending_before = exists().where(
+    blocked_before = exists().where(  # an earlier pending event this worker cannot take now
         earlier.destination == d.destination,
         earlier.station_id == d.station_id,
         earlier.event_seq < d.event_seq,
         earlier.status == PENDING,
+        or_(earlier.next_attempt_at > now, ~lease_free(earlier.lease_expires_at, now)),
     )
     query = (
-        select(d)
+        select(d.id, d.event_seq, d.station_id)
         .where(
             d.destination == destination,
             d.status == PENDING,
             d.next_attempt_at <= now,
             lease_free(d.lease_expires_at, now),
             ~undispatched_before,
-            ~pending_before,
+            ~blocked_before,
         )
         .order_by(d.event_seq)
         .limit(limit)
@@ -133,24 +149,69 @@ def claim(
     )
     expires = lease_until(now, lease_seconds)
     with database.begin() as session:
-        deliveries = list(session.scalars(query))
-        if not deliveries:
+        candidates = [(int(i), int(seq), station) for i, seq, station in session.execute(query)]
+        if not candidates:
             return []
+        chosen = _station_prefixes(session, destination, candidates, max(chain, 1))
+        session.execute(
+            update(d)
+            .where(d.id.in_([delivery_id for delivery_id, _, _ in chosen]))
+            .values(lease_owner=owner, lease_expires_at=expires)
+            .execution_options(synchronize_session=False)
+        )
         events = {
             e.seq: e
             for e in session.scalars(
-                select(OutboxEvent).where(OutboxEvent.seq.in_([x.event_seq for x in deliveries]))
+                select(OutboxEvent).where(OutboxEvent.seq.in_([seq for _, seq, _ in chosen]))
             )
         }
         claimed = []
-        for delivery in deliveries:
-            delivery.lease_owner = owner
-            delivery.lease_expires_at = expires
-            event = events[delivery.event_seq]
+        for delivery_id, seq, station_id in chosen:
+            event = events[seq]
             rendered = document(event, schema_version)
             body = json.dumps(rendered, separators=(",", ":"), ensure_ascii=False).encode()
-            claimed.append(Claimed(delivery.id, event.id, body, expires, event.created_at))
+            claimed.append(Claimed(delivery_id, event.id, body, expires, event.created_at, station_id))
     return claimed
+
+
+def _station_prefixes(
+    session: Session, destination: str, candidates: Sequence[tuple[int, int, str | None]], chain: int
+) -> list[tuple[int, int, str | None]]:
+    """Of the locked ``candidates`` (id, event_seq, station_id; in event_seq order), those that
+    are the first pending events of their station, up to ``chain`` per station. What another
+    worker skipped past or holds locked shows here as a pending event missing from ours."""
+    d = OutboxDelivery
+    highest: dict[str, int] = {}
+    for _, seq, station in candidates:
+        if station is not None:
+            highest[station] = max(seq, highest.get(station, seq))
+    pending: dict[str, list[int]] = {}
+    if highest:
+        for station, seq in session.execute(
+            select(d.station_id, d.event_seq)
+            .where(
+                d.destination == destination,
+                d.status == PENDING,
+                d.station_id.in_(list(highest)),
+                d.event_seq <= max(highest.values()),
+            )
+            .order_by(d.event_seq)
+        ):
+            if station is not None and seq <= highest[station]:
+                pending.setdefault(station, []).append(seq)
+    taken: dict[str, int] = {}
+    chosen: list[tuple[int, int, str | None]] = []
+    for delivery_id, seq, station in candidates:
+        if station is None:  # an incident of no station: no order to keep
+            chosen.append((delivery_id, seq, station))
+            continue
+        n = taken.get(station, 0)
+        if n < chain and n < len(pending[station]) and pending[station][n] == seq:
+            taken[station] = n + 1
+            chosen.append((delivery_id, seq, station))
+        else:
+            taken[station] = chain  # a hole: nothing later of this station this time
+    return chosen
 
 
 def record(
@@ -163,27 +224,43 @@ def record(
     now: datetime,
     jitter: Callable[[], float],
 ) -> None:
-    """Write each outcome, but only where ``owner`` still holds the lease."""
+    """Write each outcome, but only where ``owner`` still holds the lease. Deliveries and
+    untried events are written by one statement each (a statement per event cost a busy
+    machine more than the requests themselves); failures, rare, one by one."""
+    d = OutboxDelivery
     created = {item.delivery_id: item.created_at for item in claimed}
     max_age = timedelta(hours=settings.outbox_max_age_hours)
     backoff = Backoff(settings.outbox_backoff_seconds, settings.outbox_backoff_max_seconds)
+    held = and_(d.lease_owner == owner, d.status == PENDING)  # else taken over: its owner records
+    released = {"lease_owner": None, "lease_expires_at": None}
+    delivered = [o.delivery_id for o in outcomes if o.delivered]
+    untried = [o.delivery_id for o in outcomes if not o.delivered and not o.attempted]
     with database.begin() as session:
-        for outcome in outcomes:
-            delivery = session.scalars(
-                select(OutboxDelivery).where(
-                    OutboxDelivery.id == outcome.delivery_id, OutboxDelivery.lease_owner == owner
+        if delivered:
+            session.execute(
+                update(d)
+                .where(d.id.in_(delivered), held)
+                .values(
+                    status=DELIVERED, delivered_at=now, last_error=None, attempts=d.attempts + 1, **released
                 )
-            ).one_or_none()
-            if delivery is None or delivery.status != PENDING:
-                continue  # the lease was taken over; the new owner records its own outcome
+                .execution_options(synchronize_session=False)
+            )
+        if untried:
+            session.execute(
+                update(d)
+                .where(d.id.in_(untried), held)
+                .values(**released)
+                .execution_options(synchronize_session=False)
+            )
+        for outcome in outcomes:
+            if outcome.delivered or not outcome.attempted:
+                continue
+            delivery = session.scalars(select(d).where(d.id == outcome.delivery_id, held)).one_or_none()
+            if delivery is None:
+                continue
             delivery.lease_owner = None
             delivery.lease_expires_at = None
             delivery.attempts += 1
-            if outcome.delivered:
-                delivery.status = DELIVERED
-                delivery.delivered_at = now
-                delivery.last_error = None
-                continue
             delivery.last_error = outcome.error
             too_old = now - created[outcome.delivery_id] > max_age
             if not outcome.retry or delivery.attempts >= settings.outbox_max_attempts or too_old:

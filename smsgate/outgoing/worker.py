@@ -22,6 +22,7 @@ from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
+
 class Job(Protocol):
     name: str
 

@@ -175,3 +175,43 @@ def test_dead_after_max_attempts(database, settings, sms, tmp_path):  # type: ig
     assert [(d.status, d.attempts) for d in dead] == [(DEAD, 3), (DEAD, 3)]
     assert "HTTP 503" in (dead[0].last_error or "")
     assert remaining(database) == 0
+
+
+def test_a_station_s_events_go_out_in_one_pass_in_sequence_order(database, settings, sms, tmp_path):  # type: ignore[no-untyped-def]
+    """A report's ``report.accepted`` and ``station.status_changed`` are leased together and sent
+    one after the other: one pass delivers both, where waiting for the first to be recorded
+    before claiming the second took a pass each."""
+    send_all(sms, [(VOLUNTEER_A, "TPS 012 01=10 02=20 03=30"), (VOLUNTEER_A, "TPS 012 01=11 02=20 03=30")])
+    with running_receiver(tmp_path) as receiver:
+        # A lease of 20 s and requests of 1 s at most: up to 12 of a station's events per pass.
+        config = outbox_settings(settings, receiver.url, outbox_lease_seconds=20)
+        job = OutboxJob(config)
+        assert job.run_once(database, config) == 5 + 5  # dispatched, then delivered
+        job.close()
+        assert [d.status for d in deliveries(database)] == [DELIVERED] * 5
+        assert [e["sequence"] for e in receiver.store.events()] == sorted(
+            e["sequence"] for e in receiver.store.events()
+        )
+        assert_receiver_matches(database, receiver)
+
+
+def test_a_failure_holds_back_its_station_s_later_events_untried(database, settings, sms, tmp_path):  # type: ignore[no-untyped-def]
+    send_all(sms, [(VOLUNTEER_A, "TPS 012 01=10 02=20 03=30")])
+    with running_receiver(tmp_path) as receiver:
+        config = outbox_settings(
+            settings, receiver.url, outbox_backoff_seconds=60, outbox_backoff_max_seconds=60
+        )
+        job = OutboxJob(config)
+        receiver.faults.fail_status, receiver.faults.fail_next = 503, 1
+        job.run_once(database, config)
+        first, second = deliveries(database)
+        assert (first.status, first.attempts, first.lease_owner) == (PENDING, 1, None)
+        assert (second.status, second.attempts, second.lease_owner) == (PENDING, 0, None)
+        assert sum(receiver.faults.posts.values()) == 1, "the later event was not sent before the first"
+        assert job.run_once(database, config) == 0, "the first waits out its backoff; the second waits for it"
+        with database.begin() as session:  # the backoff is over
+            for delivery in session.scalars(select(OutboxDelivery)):
+                delivery.next_attempt_at = delivery.created_at
+        assert job.run_once(database, config) == 2
+        job.close()
+        assert_receiver_matches(database, receiver)
