@@ -92,3 +92,22 @@ def _token(client) -> str:  # type: ignore[no-untyped-def]
     from .conftest import csrf_token
 
     return csrf_token(client, "/dashboard/")
+
+
+def test_each_process_reads_a_stored_activity_minute_once(sms, database):
+    from datetime import UTC, datetime, timedelta
+
+    from smsgate.dashboard import activity
+
+    assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    assert sms(VOLUNTEER_EN, "TPS 001 01=50 02=60 03=10").startswith("OK")
+    later = datetime.now(UTC) + activity.SETTLE + timedelta(minutes=1)
+    counted = activity.chart(database, "63", later)  # counts the minutes and stores them
+    with Statements() as first:
+        stored = activity.chart(database, "63", later)
+    assert first.reading("activity_minutes") != []  # read back once
+    with Statements() as again:
+        kept = activity.chart(database, "63", later)
+    assert again.reading("activity_minutes") == []  # the mark has not moved: nothing to read
+    assert counted == stored == kept
+    assert sum(p["per_minute"] * kept["bucket_minutes"] for p in kept["points"]) == 2
