@@ -18,7 +18,7 @@ from .formatting import extras_text, votes_text
 
 def report(ctx: Context, message: grammar.Report) -> Outcome:
     assert ctx.contact is not None
-    station = stations.find(ctx.session, message.station, ctx.contact)
+    station = stations.find(ctx.session, message.station, ctx.contact, lock=True)
     if isinstance(station, stations.Refusal):
         return ctx.fail_with(station.key, station.params, example=True)
     refusal = stations.authorise(ctx.contact, station)

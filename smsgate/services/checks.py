@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..models import Contact, Flag, Report, Station
+from .surroundings import Surroundings, open_flags_query
 
 #: Votes plus invalid ballots may exceed registered voters by this share (voters moved in on
 #: the day, the DPTb, are not on the station's list).
@@ -216,11 +217,14 @@ def run(
     contact: Contact,
     settings: Settings,
     others: Sequence[Report] | None = None,
+    around: Surroundings | None = None,
 ) -> list[Finding]:
     """Run every check for the stored ``report``, add a flag per new kind, return what fired.
 
     ``others``: the station's other current reports from other contacts, when the caller
-    already read them (``reports.store``); else they are read here."""
+    already read them (``reports.store``); else they are read here. ``around``: what the caller
+    read of the station with the report (the volunteer's other desa, the open flags), else it
+    is read here; the flags added are appended to its ``open_flags``."""
     if others is None:
         others = [
             r
@@ -235,7 +239,9 @@ def run(
             if r.contact_id != report.contact_id
         ]
     other_desa = None
-    if not contact.is_coordinator:
+    if around is not None:
+        other_desa = around.other_desa
+    elif not contact.is_coordinator:
         other_station = session.scalar(
             select(Report.station_id)
             .where(Report.contact_id == contact.id, Report.station_id.not_like(f"{station.id[:10]}%"))
@@ -248,17 +254,15 @@ def run(
     if not found:
         return []
     report.flagged = True
+    flags = around.open_flags if around is not None else list(session.execute(open_flags_query(station.id)))
     open_kinds = {
-        (kind, tuple(sorted(votes.items())) if votes is not None else None)
-        for kind, votes in session.execute(
-            select(Flag.kind, Report.votes)
-            .outerjoin(Report, Report.id == Flag.report_id)
-            .where(Flag.station_id == station.id, Flag.resolved_at.is_(None))
-        )
+        (kind, tuple(sorted(votes.items())) if votes is not None else None) for _id, kind, votes in flags
     }
     reading = tuple(sorted(report.votes.items()))
     for finding in _unique(found):
         if (finding.kind, reading) not in open_kinds:
+            if around is not None:
+                around.open_flags.append((report.id, finding.kind, dict(report.votes)))
             session.add(
                 Flag(
                     station_id=station.id,

@@ -72,9 +72,7 @@ def _upsert_add(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        columns = {
-            name: [row[name] for row in rows] for name in ("region_key", "name", "shard", "value")
-        }
+        columns = {name: [row[name] for row in rows] for name in ("region_key", "name", "shard", "value")}
         session.execute(_POSTGRESQL_ADD, columns)
     else:
         session.execute(_SQLITE_ADD, rows)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import grammar
 
 from ..config import Settings
-from ..db import upsert_for
 from ..models import Contact, Flag, InboundMessage, Report, Station, StationResult
-from . import checks, outbox, station_results
+from . import checks, outbox, station_results, surroundings
 from .consensus import DEFAULT_RULE, Rule
-from .refs import new_code
 
 #: The flag a coordinator's ``BATAL`` of someone else's report puts on the station (on that report).
 COORDINATOR_CANCEL = station_results.COORDINATOR_CANCEL
@@ -47,22 +44,26 @@ def store(
     one after the other and the counters always match the reports.
     """
     station_results.lock(session, station.id)
-    # The station's current reports, read once under its lock: the sender's earlier ones are
-    # superseded, the others are what the checks compare with, and with the new report they
-    # are what the result is decided from.
-    before = station_results.current_reports(session, station.id)
-    report = _insert(
+    # The report, and under the station's lock what surrounds it, read once: the station's
+    # current reports (the sender's earlier ones are superseded, the others are what the checks
+    # compare with, and with the new report they are what the result is decided from), the
+    # dashboard decision and the open flags (on PostgreSQL in the statement that inserts it).
+    report, around = surroundings.insert_report(
         session,
-        station_id=station.id,
-        contact_id=contact.id,
-        inbound_message_id=inbound.id,
-        votes=dict(parsed.votes),
-        valid=parsed.valid,
-        invalid=parsed.invalid,
-        registered=parsed.registered,
-        by_coordinator=contact.is_coordinator,
-        created_at=now,
+        {
+            "station_id": station.id,
+            "contact_id": contact.id,
+            "inbound_message_id": inbound.id,
+            "votes": dict(parsed.votes),
+            "valid": parsed.valid,
+            "invalid": parsed.invalid,
+            "registered": parsed.registered,
+            "by_coordinator": contact.is_coordinator,
+            "created_at": now,
+        },
+        coordinator=contact.is_coordinator,
     )
+    before = around.before
     # The same rule, on the same row, as the over_capacity flag below: the reply cannot disagree.
     total, registered = checks.ballots(report), checks.capacity(station, report)
     over = checks.is_over_capacity(total, registered)
@@ -73,50 +74,24 @@ def store(
     others = [r for r in before if r.contact_id != contact.id]
     # The flag checks (services/checks.py) add Flag rows, including over_capacity.
     settings = settings or Settings()
-    checks.run(session, report=report, station=station, contact=contact, settings=settings, others=others)
+    checks.run(
+        session,
+        report=report,
+        station=station,
+        contact=contact,
+        settings=settings,
+        others=others,
+        around=around,
+    )
     session.flush()
     # Nothing below reads what it writes, so the result row, its event sequence and the events
     # are written once, at commit, instead of at every query in between.
     with session.no_autoflush:
         outbox.report_stored(session, report, superseded, now)
         result = station_results.refresh(
-            session, station.id, now=now, rule=settings.consensus, current=[*others, report]
+            session, station.id, now=now, rule=settings.consensus, current=[*others, report], around=around
         )
     return Stored(report=report, result=result, over_capacity=over, registered=registered, total=total)
-
-
-#: Attempts at a reference code nobody has (31^6 codes: a second attempt is already rare).
-REF_ATTEMPTS = 8
-
-
-def _insert(session: Session, **values: object) -> Report:
-    """Insert a report with a new reference code and return it as a persistent ORM object.
-
-    ``INSERT ... ON CONFLICT (ref) DO NOTHING RETURNING id``: a code already taken inserts
-    nothing and another is drawn, instead of a query per code before the insert."""
-    table = cast(Table, Report.__table__)
-    insert = upsert_for(session)
-    row = {
-        "flagged": False,
-        "superseded_at": None,
-        "superseded_by_id": None,
-        "cancelled_at": None,
-        "cancelled_by_message_id": None,
-        "outvoted": False,
-        "dissent_cleared_at": None,
-        "dissent_cleared_by": None,
-        **values,
-    }
-    for _ in range(REF_ATTEMPTS):
-        row["ref"] = new_code()
-        statement = insert(table).values(row).on_conflict_do_nothing(index_elements=["ref"])
-        new_id = session.execute(statement.returning(table.c.id)).scalar()
-        if new_id is not None:
-            report = Report(id=new_id, **row)
-            make_transient_to_detached(report)
-            session.add(report)
-            return report
-    raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
 
 
 def cancel(

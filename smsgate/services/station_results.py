@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ from . import checks, consensus, counters, outbox
 from .consensus import DEFAULT_RULE as DEFAULT_RULE
 from .consensus import Rule as Rule
 from .station_lock import lock as lock
+from .surroundings import Surroundings, open_flags_query
 
 REPORTED, VERIFIED, DISPUTED = "reported", "verified", "disputed"
 #: A coordinator's SMS contradicts the volunteers' qualified majority; the majority is counted.
@@ -185,19 +187,33 @@ def agreeing_volunteers(session: Session, result: StationResult) -> int:
     return sum(1 for r in reports if not r.by_coordinator and dict(r.votes) == counted)
 
 
-def confirmed_report(session: Session, station_id: str, current: Sequence[Report]) -> Report | None:
-    """The report of the station's newest dashboard decision, if it still counts and no
-    coordinator's SMS report came after the decision."""
-    decision = session.scalars(
-        select(StationDecision)
+def newest_decision(session: Session, station_id: str) -> tuple[int, datetime] | None:
+    """The station's newest dashboard decision: (its report id, when it was made)."""
+    row = session.execute(
+        select(StationDecision.report_id, StationDecision.decided_at)
         .where(StationDecision.station_id == station_id)
         .order_by(StationDecision.decided_at.desc(), StationDecision.id.desc())
         .limit(1)
     ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def confirmed_report(
+    session: Session,
+    station_id: str,
+    current: Sequence[Report],
+    decision: tuple[int, datetime] | Literal["unread"] | None = "unread",
+) -> Report | None:
+    """The report of the station's newest dashboard decision, if it still counts and no
+    coordinator's SMS report came after the decision. ``decision``: that decision
+    (``newest_decision``) when the caller read it, else it is read here."""
+    if decision == "unread":
+        decision = newest_decision(session, station_id)
     if decision is None:
         return None
-    report = next((r for r in current if r.id == decision.report_id), None)
-    if report is None or any(r.by_coordinator and r.created_at > decision.decided_at for r in current):
+    report_id, decided_at = decision
+    report = next((r for r in current if r.id == report_id), None)
+    if report is None or any(r.by_coordinator and r.created_at > decided_at for r in current):
         return None
     return report
 
@@ -209,6 +225,7 @@ def refresh(
     now: datetime | None = None,
     rule: Rule = DEFAULT_RULE,
     current: Sequence[Report] | None = None,
+    around: Surroundings | None = None,
 ) -> StationResult:
     """Recompute the station's result from its current reports and move the counters.
 
@@ -217,24 +234,30 @@ def refresh(
     and flags the station only when its counted reading carries an open flag.
     Call with the station already locked via ``lock`` in the same transaction. ``current``:
     the station's current reports when the caller knows them (it read them under the lock and
-    applied its change), else they are read here.
+    applied its change), else they are read here. ``around``: the station's dashboard decision
+    and open flags as the caller read them with its report (``reports.store``), else read here.
     """
     result = lock(session, station_id)
     before = counter_values(result)
     previous = outbox.result_snapshot(result)
     current = list(current) if current is not None else current_reports(session, station_id)
     held = held_reports(session, station_id) if any(r.by_coordinator for r in current) else []
-    decision = decide(current, confirmed_report(session, station_id, current), rule, held)
+    decided = around.decision if around is not None else newest_decision(session, station_id)
+    decision = decide(current, confirmed_report(session, station_id, current, decided), rule, held)
     result.status = decision.status
     result.report_id = decision.report.id if decision.report else None
     result.votes = decision.votes
     result.valid = sum(decision.votes.values()) if decision.votes else None
     result.invalid = (decision.report.invalid or 0) if decision.report else None
     result.report_count = len(current)
+    flags = around.open_flags if around is not None else None
     if decision.status == OVERRIDDEN or previous["status"] == OVERRIDDEN:
         _keep_override_flag(session, station_id, decision, now or utcnow())
         session.flush()  # the flags it resolved, before the open flags are read (autoflush may be off)
-    result.flagged = _counted_reading_flagged(session, station_id, decision.votes)
+        flags = None  # changed since they were read: read them again
+    if flags is None:
+        flags = list(session.execute(open_flags_query(station_id)))
+    result.flagged = _counted_reading_flagged(flags, decision.votes)
     _record_dissent(result, decision)
     result.updated_at = now or utcnow()
     after = counter_values(result)
@@ -286,26 +309,21 @@ def _keep_override_flag(session: Session, station_id: str, decision: Decision, n
         session.flush()
 
 
-def _counted_reading_flagged(session: Session, station_id: str, counted: dict[str, int] | None) -> bool:
+def _counted_reading_flagged(
+    flags: Sequence[tuple[int | None, str, dict[str, int] | None]], counted: dict[str, int] | None
+) -> bool:
     """Whether an open flag sits on a report with the counted votes (or on no report at all).
 
     A flag on a dissenting report stays open and shown beside it, but does not flag the
     station; if that reading later becomes the counted one, the station is flagged again.
     Flags that only say two reports disagree (``checks.DISAGREEMENT_KINDS``) never do: the
     consensus rule decides what disagreement means. A ``coordinator_cancel`` flag sits on the
-    cancelled report but flags the station as a whole: the cancel itself awaits a decision."""
-    rows = session.execute(
-        select(Flag.report_id, Flag.kind, Report.votes)
-        .outerjoin(Report, Report.id == Flag.report_id)
-        .where(
-            Flag.station_id == station_id,
-            Flag.resolved_at.is_(None),
-            Flag.kind.not_in(sorted(checks.DISAGREEMENT_KINDS)),
-        )
-    ).all()
+    cancelled report but flags the station as a whole: the cancel itself awaits a decision.
+    ``flags``: the station's open flags (``surroundings.open_flags_query``)."""
     return any(
-        id_ is None or kind == COORDINATOR_CANCEL or (counted is not None and dict(votes) == counted)
-        for id_, kind, votes in rows
+        id_ is None or kind == COORDINATOR_CANCEL or (counted is not None and dict(votes or {}) == counted)
+        for id_, kind, votes in flags
+        if kind not in checks.DISAGREEMENT_KINDS
     )
 
 

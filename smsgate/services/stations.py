@@ -10,6 +10,7 @@ import grammar
 
 from ..models import Contact, Station
 from ..regions import to_key
+from . import station_lock
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,15 @@ def in_scope(contact: Contact, key: str) -> bool:
     return contact.region_code is None or key.startswith(to_key(contact.region_code))
 
 
-def find(session: Session, ref: grammar.StationRef | None, contact: Contact) -> Station | Refusal:
-    """The station a message is about, resolved against the sender's desa and assignment."""
+def find(
+    session: Session, ref: grammar.StationRef | None, contact: Contact, *, lock: bool = False
+) -> Station | Refusal:
+    """The station a message is about, resolved against the sender's desa and assignment.
+
+    ``lock``: the caller is about to write the station's reports; the station is read in the
+    statement that locks its result row (``station_lock.lock_with_station``), one round trip
+    for both. The lock is then held even if the sender turns out not to be allowed to report
+    there, which only makes that refusal wait its turn."""
     if ref is None:
         if contact.tps is not None and contact.region_code is not None:
             ref = grammar.StationRef(tps=contact.tps)
@@ -44,7 +52,10 @@ def find(session: Session, ref: grammar.StationRef | None, contact: Contact) -> 
         if contact.region_code is None or contact.region_code.count(".") != 3:
             return Refusal("desa_required")
         desa = to_key(contact.region_code)
-    station = session.get(Station, f"{desa}{ref.tps:03d}")
+    station_id = f"{desa}{ref.tps:03d}"
+    station = (
+        station_lock.lock_with_station(session, station_id) if lock else session.get(Station, station_id)
+    )
     if station is None:
         shown = f"{ref.tps:03d}" if ref.desa is None else f"{desa}{ref.tps:03d}"
         return Refusal("unknown_station", {"station": shown})

@@ -1,0 +1,202 @@
+"""A new report's row and what storing it must know of its station, in as few statements as the
+database allows.
+
+Storing a report (``reports.store``), under the station's lock, needs: the station's current
+reports (superseded, compared by the checks, decided from), the volunteer's reports in another
+desa (the ``multi_desa`` check), the station's newest dashboard decision and its open flags
+(``station_results.refresh``). On PostgreSQL all of that is read by the statement that inserts
+the report (``WITH new AS (INSERT ... RETURNING id) SELECT ...``): its subqueries see the
+database as it was after the lock and before the insert, which is exactly the "before" the
+rule needs. SQLite has no data-modifying ``WITH``; there each is a query of its own, which costs
+no network round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, inspect, literal, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+
+from ..db import upsert_for
+from ..models import Flag, Report, StationDecision
+from .refs import new_code
+
+#: Attempts at a reference code nobody has (31^6 codes: a second attempt is already rare).
+REF_ATTEMPTS = 8
+
+
+@dataclass
+class Surroundings:
+    """What storing a report knows of its station, read under the station's lock.
+
+    ``before``: the station's current reports before this one; ``other_desa``: the desa key of
+    another station this contact reported for (``None``: none, or a coordinator, for whom it is
+    not read); ``decision``: the station's newest dashboard decision (report id, decided at);
+    ``open_flags``: (report id, kind, that report's votes) of its open flags, to which the
+    checks append the flags they add in this transaction."""
+
+    before: list[Report]
+    other_desa: str | None
+    decision: tuple[int, datetime] | None
+    open_flags: list[tuple[int | None, str, dict[str, int] | None]]
+
+
+def insert_report(
+    session: Session, values: dict[str, Any], *, coordinator: bool
+) -> tuple[Report, Surroundings]:
+    """Insert a report with a new reference code (``values``: its other columns) and return it as
+    a persistent ORM object, with what its station looked like just before.
+
+    ``INSERT ... ON CONFLICT (ref) DO NOTHING RETURNING id``: a code already taken inserts
+    nothing and another is drawn, instead of a query per code before the insert."""
+    row: dict[str, Any] = {
+        "flagged": False,
+        "superseded_at": None,
+        "superseded_by_id": None,
+        "cancelled_at": None,
+        "cancelled_by_message_id": None,
+        "outvoted": False,
+        "dissent_cleared_at": None,
+        "dissent_cleared_by": None,
+        **values,
+    }
+    station_id, contact_id = row["station_id"], row["contact_id"]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    around = None if postgres else _read(session, station_id, contact_id, coordinator)
+    for _ in range(REF_ATTEMPTS):
+        row["ref"] = new_code()
+        insert: Any = upsert_for(session)(_REPORTS).values(row).on_conflict_do_nothing(index_elements=["ref"])
+        insert = insert.returning(_REPORTS.c.id)
+        if around is None:
+            new_id, around = _insert_and_read(session, insert, station_id, contact_id, coordinator)
+        else:
+            new_id = session.execute(insert).scalar()
+        if new_id is not None:
+            return _attached(session, Report, {"id": new_id, **row}), around
+    raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
+
+
+_REPORTS = cast(Table, Report.__table__)
+_FLAGS = cast(Table, Flag.__table__)
+_DECISIONS = cast(Table, StationDecision.__table__)
+
+
+def _other_station(contact_id: int, station_id: str) -> Any:
+    return (
+        select(_REPORTS.c.station_id)
+        .where(_REPORTS.c.contact_id == contact_id, _REPORTS.c.station_id.not_like(f"{station_id[:10]}%"))
+        .limit(1)
+    )
+
+
+def _decision(station_id: str) -> Any:
+    return (
+        select(_DECISIONS.c.report_id, _DECISIONS.c.decided_at)
+        .where(_DECISIONS.c.station_id == station_id)
+        .order_by(_DECISIONS.c.decided_at.desc(), _DECISIONS.c.id.desc())
+        .limit(1)
+    )
+
+
+def open_flags_query(station_id: str) -> Any:
+    """(report id, kind, that report's votes) of the station's open flags."""
+    return (
+        select(Flag.report_id, Flag.kind, Report.votes)
+        .outerjoin(Report, Report.id == Flag.report_id)
+        .where(Flag.station_id == station_id, Flag.resolved_at.is_(None))
+    )
+
+
+def _current(station_id: str) -> Any:
+    return select(Report).where(
+        Report.station_id == station_id, Report.superseded_at.is_(None), Report.cancelled_at.is_(None)
+    )
+
+
+def _read(session: Session, station_id: str, contact_id: int, coordinator: bool) -> Surroundings:
+    """SQLite: one query each, before the insert."""
+    before = list(session.scalars(_current(station_id)))
+    other = None if coordinator else session.scalar(_other_station(contact_id, station_id))
+    decision = session.execute(_decision(station_id)).first()
+    flags = [(r, k, v) for r, k, v in session.execute(open_flags_query(station_id))]
+    return Surroundings(
+        before=before,
+        other_desa=other[:10] if other else None,
+        decision=(decision[0], decision[1]) if decision is not None else None,
+        open_flags=flags,
+    )
+
+
+def _insert_and_read(
+    session: Session, insert: Any, station_id: str, contact_id: int, coordinator: bool
+) -> tuple[int | None, Surroundings]:
+    """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
+    (one row per current report, or one row of NULLs when there is none)."""
+    new = insert.cte("new_report")
+    flagged = aliased(Report)
+    flags = (
+        select(func.json_agg(func.json_build_array(_FLAGS.c.report_id, _FLAGS.c.kind, flagged.votes)))
+        .select_from(_FLAGS.outerjoin(flagged, flagged.id == _FLAGS.c.report_id))
+        .where(_FLAGS.c.station_id == station_id, _FLAGS.c.resolved_at.is_(None))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    decision = _decision(station_id).subquery("decision")
+    current = (
+        select(_REPORTS)
+        .where(
+            _REPORTS.c.station_id == station_id,
+            _REPORTS.c.superseded_at.is_(None),
+            _REPORTS.c.cancelled_at.is_(None),
+        )
+        .subquery("current_reports")
+    )
+    other = (
+        literal(None, postgresql.VARCHAR)
+        if coordinator
+        else _other_station(contact_id, station_id).correlate(None).scalar_subquery()
+    )
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    statement = select(
+        select(new.c.id).scalar_subquery().label("new_id"),
+        other.label("other_station"),
+        decision.c.report_id.label("decision_report"),
+        decision.c.decided_at.label("decision_at"),
+        flags.label("open_flags"),
+        *current.c,
+    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
+    rows = session.execute(statement).all()
+    first = rows[0]._mapping
+    before = [
+        _attached(
+            session, Report, {a.key: row._mapping[current.c[a.columns[0].name]] for a in _REPORT_COLUMNS}
+        )
+        for row in rows
+        if row._mapping[current.c.id] is not None
+    ]
+    other_station = first["other_station"]
+    return first["new_id"], Surroundings(
+        before=before,
+        other_desa=other_station[:10] if other_station else None,
+        decision=(first["decision_report"], first["decision_at"]) if first["decision_report"] else None,
+        open_flags=[(r, k, v) for r, k, v in (first["open_flags"] or [])],
+    )
+
+
+_REPORT_COLUMNS = list(inspect(Report).column_attrs)
+
+
+def _attached(session: Session, model: type[Any], values: dict[str, Any]) -> Any:
+    """``model``'s row with ``values`` as a persistent object of ``session``, without a query:
+    the one the session already holds, if any (as a query would return it), else a new one."""
+    identity = session.identity_map.get(inspect(model).identity_key_from_primary_key([values["id"]]))
+    if identity is not None:
+        return identity
+    instance = model(**values)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
