@@ -425,6 +425,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each concurrency run")
     parser.add_argument("--samples", type=int, default=20, help="timed requests per page and user")
     args = parser.parse_args()
+    args.keep = args.keep or args.build_only  # a failure late in a long build keeps what was built
     print("command:", " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]))
     missed: list[str] = []
 
@@ -445,6 +446,8 @@ def main() -> int:
             print(f"build: scratch database {name}")
             tally_bench.build(database, args.stations)
             add_extras(database)
+            # The build takes half an hour: the code may have gained a migration meanwhile.
+            cli(url, "init")
             where = scopes(database)
             with tally_bench.phase("quick-count sample (smsgate sample draw --size 2000)"):
                 cli(url, "sample", "draw", "--size", "2000", "--seed", "1")
@@ -467,7 +470,6 @@ def main() -> int:
             }
         print("data: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f"; regions {where}")
         if args.build_only:
-            args.keep = True
             return 0
 
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-dashboard-{uuid.uuid4().hex[:6]}.log"
