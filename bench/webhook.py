@@ -15,10 +15,15 @@ SQLite: a temporary file): messages/s, p50/p99 latency, the ratio to the bare en
 in the same run, the SQL round trips of one assigned volunteer's first report (counted in
 process around ``Ingest.receive``: every statement, ``BEGIN``, ``COMMIT``/``ROLLBACK`` and the
 pool's pre-ping), and two checks: reports stored against requests answered OK, and
-``smsgate tally --verify`` (no counter drift).
+``smsgate tally --verify`` (no counter drift). For every server it also prints the CPU one
+answered request cost in the timed run, read from ``/proc``: the server's processes (gunicorn's
+master and workers), the scratch database's PostgreSQL backends (on SQLite the database works
+inside the server's processes) and wrk; on a shared machine that figure moves far less than a
+rate does, and it says what two idle cores would carry at that cost.
 
     .venv/bin/python bench/webhook.py                                # 10 s warm-up, 60 s timed
     .venv/bin/python bench/webhook.py --warmup 3 --duration 10       # a short run
+    .venv/bin/python bench/webhook.py --no-sqlite --workers 8 --threads 1   # another server shape
     .venv/bin/python bench/webhook.py --no-sqlite --workers 4 \\
         --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
@@ -33,6 +38,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shlex
 import shutil
 import socket
@@ -63,6 +69,7 @@ from smsgate.db import Database  # noqa: E402
 from smsgate.importers import upsert_contacts  # noqa: E402
 from smsgate.inbound import InboundSMS  # noqa: E402
 from smsgate.models import Report  # noqa: E402
+from smsgate.server import DEFAULT_THREADS  # noqa: E402
 from smsgate.services.ingest import Ingest  # noqa: E402
 
 WEBHOOK_PATH = "/webhooks/twilio"
@@ -96,14 +103,14 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(port: int, workers: int) -> None:
+def serve_bare(port: int, workers: int, threads: int) -> None:
     from smsgate.server import _Server, gunicorn_options
 
     class Bare(_Server):
         def load(self) -> Any:
             return bare_app()
 
-    Bare(gunicorn_options("127.0.0.1", port, workers)).run()
+    Bare(gunicorn_options("127.0.0.1", port, workers, threads)).run()
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -115,8 +122,60 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU a process has used so far (``/proc/PID/stat``), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (gunicorn's master and its workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+@dataclass
+class Running:
+    """A started server: its URL and the processes whose CPU counts as the server's."""
+
+    url: str
+    pid: int
+    database_backends: Callable[[], list[int]] = lambda: []
+
+    def cpu(self) -> tuple[dict[int, float], dict[int, float]]:
+        """CPU seconds used so far by each of the server's processes and its database's backends."""
+        return (
+            {p: cpu_seconds(p) for p in process_tree(self.pid)},
+            {p: cpu_seconds(p) for p in self.database_backends()},
+        )
+
+
+def used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings by the processes alive at the second (a process that
+    started in between counts whole)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[Running]:
     """A server subprocess, up when /healthz answers; always stopped (SIGTERM, then SIGKILL)."""
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
@@ -134,7 +193,7 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not up within 60 s: {log.read_text()[-1500:]}")
             time.sleep(0.2)
-        yield url
+        yield Running(url, process.pid)
     finally:
         process.terminate()
         try:
@@ -156,10 +215,18 @@ class Phase:
     p99_ms: float
     exhausted: int
     errors: int
+    server_cpu: float = 0.0
+    database_cpu: float = 0.0
+    client_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    def per_request_ms(self, seconds: float) -> float:
+        """CPU milliseconds per request answered OK: what load on the machine does not change
+        much, where a rate does."""
+        return 1000 * seconds / self.ok if self.ok else 0.0
 
 
 def write_messages(
@@ -191,7 +258,9 @@ def write_messages(
             out.write(f"{validator.compute_signature(url + WEBHOOK_PATH, form)}\t{urlencode(form)}\n")
 
 
-def wrk(url: str, messages: Path, seconds: float, connections: int, cycle: bool) -> Phase:
+def wrk(target: Running, messages: Path, seconds: float, connections: int, cycle: bool) -> Phase:
+    """One wrk phase, with the CPU the server, its database backends and wrk itself used in it."""
+    url = target.url
     command = [
         shutil.which("wrk") or "/usr/bin/wrk",
         f"-t{WRK_THREADS}",
@@ -206,7 +275,11 @@ def wrk(url: str, messages: Path, seconds: float, connections: int, cycle: bool)
         str(messages),
         str(WRK_THREADS),
     ] + (["cycle"] if cycle else [])
+    server_before, database_before = target.cpu()
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_after, database_after = target.cpu()
     line = next(x for x in output.splitlines() if x.startswith("RESULT "))
     r = json.loads(line.removeprefix("RESULT "))
     errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
@@ -218,6 +291,10 @@ def wrk(url: str, messages: Path, seconds: float, connections: int, cycle: bool)
         p99_ms=r["p99_us"] / 1000,
         exhausted=r["exhausted"],
         errors=errors,
+        server_cpu=used(server_before, server_after),
+        database_cpu=used(database_before, database_after),
+        client_cpu=(client_after.ru_utime + client_after.ru_stime)
+        - (client_before.ru_utime + client_before.ru_stime),
     )
 
 
@@ -283,7 +360,7 @@ def first_report_round_trips(database: Database, spare: list[tuple[str, str]]) -
 @dataclass
 class Result:
     label: str
-    workers: int
+    shape: tuple[int, int]
     phase: Phase
     stored: int
     answered: int
@@ -323,8 +400,22 @@ def populate(
     return chosen, spare
 
 
+def backends(database: Database) -> list[int]:
+    """The PostgreSQL server processes serving the scratch database, other than this one's."""
+    with database.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(pid) for (pid,) in rows]
+
+
 def measure(
-    label: str, database: Database, url_for_env: str, args: argparse.Namespace, workers: int, folder: Path
+    label: str,
+    database: Database,
+    url_for_env: str,
+    args: argparse.Namespace,
+    shape: tuple[int, int],
+    folder: Path,
 ) -> Result:
     senders, spare = populate(database, args.senders, args.seed)
     port = free_port()
@@ -336,10 +427,14 @@ def measure(
     write_messages(warm_file, public, senders, 0, warm_n, run)
     write_messages(timed_file, public, senders, warm_n, timed_n, run)
     env = {"SMSGATE_DATABASE_URL": url_for_env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSGATE_PUBLIC_URL": public}
-    command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    with server(command, env, port, folder / f"{label}-serve.log") as url:
-        warm = wrk(url, warm_file, args.warmup, args.connections, cycle=False)
-        timed = wrk(url, timed_file, args.duration, args.connections, cycle=False)
+    workers, threads = shape
+    command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
+    with server(command, env, port, folder / f"{label}-serve.log") as target:
+        if database.is_postgresql:  # on SQLite the database works inside the server's processes
+            target.database_backends = lambda: backends(database)
+        warm = wrk(target, warm_file, args.warmup, args.connections, cycle=False)
+        timed = wrk(target, timed_file, args.duration, args.connections, cycle=False)
     with database.read() as session:
         stored = session.scalar(select(func.count()).select_from(Report)) or 0
     verify = subprocess.run(
@@ -348,7 +443,7 @@ def measure(
     trips, statements = first_report_round_trips(database, spare)
     return Result(
         label=label,
-        workers=workers,
+        shape=shape,
         phase=timed,
         stored=stored,
         answered=warm.ok + timed.ok,
@@ -360,15 +455,38 @@ def measure(
     )
 
 
-def baseline(workers: int, args: argparse.Namespace, folder: Path) -> Phase:
+def baseline(shape: tuple[int, int], args: argparse.Namespace, folder: Path) -> Phase:
     port = free_port()
-    messages = folder / f"bare-{workers}.txt"
+    workers, threads = shape
+    messages = folder / f"bare-{workers}x{threads}.txt"
     fake = [(f"+62819{i:08d}", "6371010001001") for i in range(1000)]
     write_messages(messages, f"http://127.0.0.1:{port}", fake, 0, 5000, "bare")
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), str(workers)]
-    with server(command, {}, port, folder / f"bare-{workers}.log") as url:
-        wrk(url, messages, args.warmup, args.connections, cycle=True)
-        return wrk(url, messages, args.duration, args.connections, cycle=True)
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve-bare",
+        str(port),
+        str(workers),
+        str(threads),
+    ]
+    with server(command, {}, port, folder / f"bare-{workers}x{threads}.log") as target:
+        wrk(target, messages, args.warmup, args.connections, cycle=True)
+        return wrk(target, messages, args.duration, args.connections, cycle=True)
+
+
+def cpu_line(phase: Phase) -> str:
+    """The CPU one answered request cost in the timed phase, by whom, and what two idle cores
+    would carry at that cost: a figure the machine's other load changes far less than a rate."""
+    server, database, client = (
+        phase.per_request_ms(x) for x in (phase.server_cpu, phase.database_cpu, phase.client_cpu)
+    )
+    total = server + database + client
+    cores = os.cpu_count() or 1
+    return (
+        f"CPU per request: server {server:.2f} ms, PostgreSQL backends {database:.2f} ms, "
+        f"wrk {client:.2f} ms; "
+        f"{cores} idle cores at that cost: {cores * 1000 / total if total else 0:,.0f}/s"
+    )
 
 
 def main() -> int:
@@ -391,6 +509,12 @@ def main() -> int:
         default=1,
         help="gunicorn workers on SQLite (serve's default: one writer)",
     )
+    parser.add_argument(
+        "--threads", type=int, help="request threads per worker on PostgreSQL (default: serve's)"
+    )
+    parser.add_argument(
+        "--sqlite-threads", type=int, help="request threads per worker on SQLite (default: serve's)"
+    )
     parser.add_argument("--senders", type=int, default=20000, help="distinct registered volunteers sending")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of warm-up before each timed run")
@@ -403,7 +527,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
-        "--serve-bare", nargs=2, type=int, metavar=("PORT", "WORKERS"), help=argparse.SUPPRESS
+        "--serve-bare", nargs=3, type=int, metavar=("PORT", "WORKERS", "THREADS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.serve_bare:
@@ -412,19 +536,21 @@ def main() -> int:
     command = "bench/webhook.py " + shlex.join(sys.argv[1:])
     load_before = os.getloadavg()
     results: list[Result] = []
-    bare: dict[int, Phase] = {}
+    bare: dict[tuple[int, int], Phase] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         folder = Path(tmp)
         if not args.no_postgresql:
             with scratch_database(args.postgresql) as (database, _kind):
                 url = database.engine.url.render_as_string(hide_password=False)
-                results.append(measure("postgresql", database, url, args, args.workers, folder))
+                shape = (args.workers, args.threads or DEFAULT_THREADS)
+                results.append(measure("postgresql", database, url, args, shape, folder))
         if not args.no_sqlite:
             with scratch_database(None) as (database, _kind):
                 url = database.engine.url.render_as_string(hide_password=False)
-                results.append(measure("sqlite", database, url, args, args.sqlite_workers, folder))
-        for workers in sorted({r.workers for r in results}):
-            bare[workers] = baseline(workers, args, folder)
+                shape = (args.sqlite_workers, args.sqlite_threads or DEFAULT_THREADS)
+                results.append(measure("sqlite", database, url, args, shape, folder))
+        for shape in sorted({r.shape for r in results}):
+            bare[shape] = baseline(shape, args, folder)
 
     load_after = os.getloadavg()
     print(f"$ .venv/bin/python {command}")
@@ -440,19 +566,23 @@ def main() -> int:
         f"Twilio webhook; server, database and wrk on this machine ({os.cpu_count()} cores)"
     )
     ok = True
-    for workers, phase in sorted(bare.items()):
+    for (workers, threads), phase in sorted(bare.items()):
         print(
-            f"bare Flask endpoint, {workers} workers: {phase.rate:,.0f} req/s, p50 {phase.p50_ms:.1f} ms, "
-            f"p99 {phase.p99_ms:.1f} ms"
+            f"bare Flask endpoint, {workers} workers x {threads} threads: {phase.rate:,.0f} req/s, "
+            f"p50 {phase.p50_ms:.1f} ms, p99 {phase.p99_ms:.1f} ms"
         )
+        print(f"  {cpu_line(phase)}")
     for r in results:
         p = r.phase
-        base = bare[r.workers].rate
+        base = bare[r.shape].rate
+        workers, threads = r.shape
         print(
-            f"smsgate serve on {r.label}, {r.workers} workers: {p.rate:,.0f} msgs/s, p50 {p.p50_ms:.1f} ms, "
-            f"p99 {p.p99_ms:.1f} ms; ratio to bare {p.rate / base if base else 0:.3f}; "
+            f"smsgate serve on {r.label}, {workers} workers x {threads} threads: {p.rate:,.0f} msgs/s, "
+            f"p50 {p.p50_ms:.1f} ms, p99 {p.p99_ms:.1f} ms; "
+            f"ratio to bare {p.rate / base if base else 0:.3f}; "
             f"SQL round trips for an assigned volunteer's first report: {r.round_trips}"
         )
+        print(f"  {cpu_line(p)}")
         stored_ok = (
             p.ok > 0
             and r.answered <= r.stored <= r.answered + r.allowed_extra

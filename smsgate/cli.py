@@ -174,17 +174,19 @@ def regions_load(env: Env, province: str | None) -> None:
     help="Worker processes (threaded). Default: 1 on SQLite, which has one writer at a time "
     "and answers fastest from one process; 2 per CPU core on PostgreSQL.",
 )
+@click.option("--threads", type=click.IntRange(1), help="Request threads per worker process. Default: 4.")
 @pass_env
-def serve(env: Env, host: str, port: int, workers: int | None) -> None:
+def serve(env: Env, host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Run the production WSGI server (gunicorn).
 
     It refuses to start on a database it cannot use (one line saying what to run), and logs
     the warnings of ``smsgate check`` before it takes traffic.
     """
-    from .server import default_workers, run
+    from .server import DEFAULT_THREADS, default_workers, run
 
     _start_checks(env, "serve")
-    run(host=host, port=port, workers=workers or default_workers(env.settings.database_url))
+    workers = workers or default_workers(env.settings.database_url)
+    run(host=host, port=port, workers=workers, threads=threads or DEFAULT_THREADS)
 
 
 def _start_checks(env: Env, command: str) -> None:

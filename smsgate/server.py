@@ -10,6 +10,9 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Request threads per worker process (``smsgate serve --threads`` overrides it): while one
+#: thread waits for the database another uses the CPU.
+DEFAULT_THREADS = 4
 
 
 class _Server(BaseApplication):
@@ -60,7 +63,7 @@ def _child_exit(_server: object, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:
+def gunicorn_options(host: str, port: int, workers: int, threads: int = DEFAULT_THREADS) -> dict[str, Any]:
     """The gunicorn settings of ``smsgate serve``; ``bench/webhook.py`` runs its bare baseline
     endpoint under the very same ones, so the comparison measures the app, not the server."""
     return {
@@ -73,6 +76,6 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> di
     }
 
 
-def run(host: str, port: int, workers: int, threads: int = 4) -> None:
+def run(host: str, port: int, workers: int, threads: int = DEFAULT_THREADS) -> None:
     prepare_metrics_dir()
     _Server(gunicorn_options(host, port, workers, threads) | {"child_exit": _child_exit}).run()
