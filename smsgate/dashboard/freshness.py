@@ -7,7 +7,7 @@ whether it *could* have changed costs a few primary-key lookups. So each process
 document of every region (in every language) with the **validity token** read just before it
 was computed, and hands it out again as long as a fresh read of the token gives the same value.
 
-The token is what the document is made of, read cheaply:
+The token is what the document is made of, read cheaply, in one statement:
 
 - the region's counters (every total, status count and vote the overview shows; an accepted
   report that changes the station's result changes them, in the same transaction);
@@ -38,11 +38,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from ..models import Candidate
-from ..services import counters
+from ..models import Candidate, PreviousResult, RegionCounter, SampleDesign, SampleResultChange
 
 Token = tuple[Any, ...]
 
@@ -53,22 +52,31 @@ LIMIT = 4096
 
 def token(session: Session, key: str, now: datetime) -> Token:
     """The validity token of the overview of region ``key`` (undotted, ``""`` the country) at
-    ``now``: four small indexed reads."""
-    from ..quickcount.service import active_design, fingerprint
-
-    design = active_design(session)
-    quick = None
-    if design is not None:
-        quick = (design.id, design.created_at.isoformat(), fingerprint(session, design))
-    names = tuple(
-        tuple(row) for row in session.execute(select(Candidate.code, Candidate.name).order_by(Candidate.code))
+    ``now``, in one round trip: the region's counters (summed over shards), the candidates, the
+    active quick-count design and what ``quickcount.service.fingerprint`` checks the cached
+    estimate by (the design's logged result changes, the latest previous-result import)."""
+    design = (
+        select(SampleDesign.id)
+        .where(SampleDesign.active.is_(True))
+        .order_by(SampleDesign.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    return (
-        now.replace(second=0, microsecond=0).isoformat(),
-        tuple(sorted(counters.read(session, key).items())),
-        names,
-        quick,
+    parts = union_all(
+        select(literal("counter"), RegionCounter.name, cast(func.sum(RegionCounter.value), String))
+        .where(RegionCounter.region_key == key)
+        .group_by(RegionCounter.name),
+        select(literal("candidate"), Candidate.code, Candidate.name),
+        select(literal("design"), cast(SampleDesign.id, String), cast(SampleDesign.created_at, String)).where(
+            SampleDesign.id == design
+        ),
+        select(literal("changes"), literal(""), cast(func.count(), String))
+        .select_from(SampleResultChange)
+        .where(SampleResultChange.design_id == design),
+        select(literal("previous"), literal(""), cast(func.max(PreviousResult.imported_at), String)),
     )
+    rows = sorted((kind, name, value or "") for kind, name, value in session.execute(parts))
+    return (now.replace(second=0, microsecond=0).isoformat(), *rows)
 
 
 def etag(key: Hashable, value: Token) -> str:

@@ -111,3 +111,26 @@ def test_each_process_reads_a_stored_activity_minute_once(sms, database):
     assert again.reading("activity_minutes") == []  # the mark has not moved: nothing to read
     assert counted == stored == kept
     assert sum(p["per_minute"] * kept["bucket_minutes"] for p in kept["points"]) == 2
+
+
+def test_the_token_is_one_statement_and_follows_the_candidates(admin, sms, database):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from smsgate.dashboard import freshness
+    from smsgate.models import Candidate
+
+    now = datetime.now(UTC)
+    with database.read() as session, Statements() as read:
+        before = freshness.token(session, "6371", now)
+    assert len([s for s in read.seen if s.lstrip().upper().startswith("SELECT")]) == 1
+    with database.begin() as session:
+        session.scalars(select(Candidate).order_by(Candidate.code)).first().name = "Nama baru"
+    with database.read() as session:
+        renamed = freshness.token(session, "6371", now)
+    assert renamed != before
+    assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    with database.read() as session:
+        assert freshness.token(session, "6371", now) != renamed
+        assert freshness.token(session, "64", now) == freshness.token(session, "64", now)
