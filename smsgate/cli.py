@@ -558,10 +558,19 @@ def gammu() -> None:
 
 
 @gammu.command("forward")
-@click.option("--spool", required=True, type=click.Path(file_okay=False, path_type=Path),
-              envvar="SMSGATE_GAMMU_SPOOL", help="The hook's spool directory.")
-@click.option("--url", required=True, envvar="SMSGATE_GAMMU_URL",
-              help="smsgate's Gammu webhook, e.g. https://sms.example.org/webhooks/gammu.")
+@click.option(
+    "--spool",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SMSGATE_GAMMU_SPOOL",
+    help="The hook's spool directory.",
+)
+@click.option(
+    "--url",
+    required=True,
+    envvar="SMSGATE_GAMMU_URL",
+    help="smsgate's Gammu webhook, e.g. https://sms.example.org/webhooks/gammu.",
+)
 @click.option("--secret", required=True, envvar="SMSGATE_KANNEL_SECRET", help="The server's Kannel secret.")
 @click.option(
     "--inject",

@@ -46,7 +46,6 @@ def libpq_url(url: str | URL) -> URL:
     return make_url(url).difference_update_query([PGBOUNCER_PARAMETER])
 
 
-
 def make_engine(url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

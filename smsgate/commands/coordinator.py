@@ -21,9 +21,7 @@ from .formatting import extras_text, votes_text
 MISSING_SHOWN = 5
 
 
-def resolve_region(
-    ctx: Context, ref: grammar.RegionRef | None, command: str
-) -> tally.RegionInfo | Outcome:
+def resolve_region(ctx: Context, ref: grammar.RegionRef | None, command: str) -> tally.RegionInfo | Outcome:
     """The region a coordinator named, within their scope, or the reply that says why not."""
     assert ctx.contact is not None
     found = scope.resolve(ctx.session, ctx.contact, ref)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import exists, func, literal, or_, select
+from sqlalchemy import exists, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from ..csv_cells import safe_row
 from ..models import (
+    VOLUNTEER,
     Candidate,
     Contact,
     Flag,
@@ -460,7 +461,7 @@ class MessageFilter:
 
 def _contact_in_scope(scope_code: str | None) -> Any:
     if not scope_code:
-        return literal(True)
+        return true()
     return or_(Contact.region_code == scope_code, Contact.region_code.like(f"{scope_code}.%"))
 
 
@@ -550,12 +551,20 @@ def volunteer_history(session: Session, phone: str) -> dict[str, Any] | None:
 
 
 def _volunteers_without_report(scope_code: str | None, *columns: Any) -> Any:
+    """Active volunteers in scope with no report that counts, by region, TPS and phone.
+
+    The volunteer condition is written as the partial index ``ix_contacts_volunteers_in_order``
+    states it (a literal role, the bare boolean), so on PostgreSQL a page is read in that index's
+    order and stops at its limit instead of sorting every volunteer of the country."""
     reported = exists().where(Report.contact_id == Contact.id, Report.cancelled_at.is_(None))
     return (
         select(*columns)
         .outerjoin(Region, Region.code == Contact.region_code)
         .where(
-            Contact.role == "volunteer", Contact.active.is_(True), _contact_in_scope(scope_code), ~reported
+            Contact.role == literal_column(f"'{VOLUNTEER}'"),
+            Contact.active,
+            _contact_in_scope(scope_code),
+            ~reported,
         )
         .order_by(Contact.region_code, Contact.tps, Contact.phone)
     )

@@ -69,6 +69,12 @@ ORDERED_INDEXES: dict[str, tuple[str, str, str]] = {
         REVIEW_QUEUE_CONDITION,
     ),
     "ix_station_results_dissent_impact": ("station_results", "impact DESC, station_id", "dissent_open > 0"),
+    # The volunteers without a report, in the page's order (dashboard.queries).
+    "ix_contacts_volunteers_in_order": (
+        "contacts",
+        "region_code, tps, phone",
+        "role = 'volunteer' AND active",
+    ),
 }
 
 POSTGRESQL_ONLY_INDEXES = (

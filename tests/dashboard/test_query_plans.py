@@ -111,9 +111,11 @@ def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
     _assert_indexed(
         _plans(collated, lambda s: queries.incidents(s, "6371")), "ix_incidents_place_prefix_created"
     )
-    _assert_indexed(
-        _plans(collated, lambda s: queries.volunteers_without_report(s, "63.71")), "ix_contacts_region_prefix"
+    regional = "\n".join(
+        p for _, p in _plans(collated, lambda s: queries.volunteers_without_report(s, "63.71"))
     )
+    _assert_indexed([("", regional)])
+    assert "ix_contacts_region_prefix" in regional or "ix_contacts_volunteers_in_order" in regional
     for key in ("", "6371"):  # the volunteers page's outvoted volunteers, nationally and by region
         _assert_indexed(
             _plans(collated, lambda s, key=key: outliers.outliers(s, key)), "ix_reports_outvoted_station"
@@ -140,6 +142,14 @@ def test_the_national_review_queue_and_dissent_are_read_in_index_order(collated)
         _plans(collated, lambda s: review.dissent(s, "", 26, 0)), "ORDER BY station_results.impact"
     )
     assert "ix_station_results_dissent_impact" in dissent and "Sort" not in dissent, dissent
+
+
+def test_the_national_volunteers_without_a_report_are_read_in_index_order(collated):
+    """The admin's list walks the volunteers in the page's order and stops at its limit,
+    instead of sorting every volunteer of the country."""
+    plan = _plan_of(_plans(collated, lambda s: queries.volunteers_without_report(s, None)), "ORDER BY")
+    assert "ix_contacts_volunteers_in_order" in plan and "Sort" not in plan, plan
+    assert "Anti Join" in plan, plan
 
 
 def test_activity_counts_use_an_index_range(collated):
@@ -196,6 +206,8 @@ def test_the_index_migration_goes_down_and_up(collated):
     assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) <= indexes()
     assert not trigram_phones & indexes()
     config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2011")  # takes the volunteers' order index (2012) down
+    assert "ix_contacts_volunteers_in_order" not in indexes()
     command.downgrade(config, "2010")  # the phone search's trigram indexes come back
     assert not set(PHONE_INDEXES) & indexes() and trigram_phones <= indexes()
     command.downgrade(config, "2003")  # takes the review order indexes (2010) down

@@ -63,9 +63,11 @@ def test_a_second_run_at_once_sends_only_texts_flood_control_lets_through(
     with database.read() as session:
         current = [r for r in session.query(StationResult) if r.status in ("reported", "verified")]
         results = {r.station_id: r.votes for r in current}
-    assert results and {
-        f"{desa.replace('.', '')}{tps:03d}": count.votes for (desa, tps), count in roster.counts.items()
-    } == results
+    assert (
+        results
+        and {f"{desa.replace('.', '')}{tps:03d}": count.votes for (desa, tps), count in roster.counts.items()}
+        == results
+    )
     assert roster.latest  # every phone's latest handled text of the last ten minutes
     # The same seed again: without the database's latest texts the plan repeats some of them,
     # which flood control would hold; with them, only texts the plan itself repeats may be held.

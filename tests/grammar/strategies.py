@@ -232,4 +232,3 @@ def near_reports(draw: st.DrawFn) -> str:
         else:
             text = text[:at] + draw(st.sampled_from(REPORTISH_ALPHABET)) + text[at + 1 :]
     return text
-
