@@ -1,27 +1,29 @@
 """Gateway fleet benchmark: a compressed election night through the real intake, queue and worker job.
 
     .venv/bin/python bench/fleet.py [--messages 20000] [--hours 1] [--modems 4] [--seed 7]
-        [--max-runs 4] [--jobs 1] [--intake-jobs 1] [--phones N ...]
+        [--max-runs 4] [--jobs 1] [--intake-jobs 2] [--peak-factor 2.5]
+        [--spread even] [--phones N ...]
         [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-1. The night. Volunteers (ten per station) each send a report, a fifth of them a second text
-   (``CEK``), and 5% of all texts come from numbers we do not know; arrivals follow a hump over
-   ``--hours`` with a burst at the peak (a tenth of the texts within five minutes).
-2. The plan. The bench measures the night's peak factor (busiest 5 minutes against the average)
-   and asks ``smsgate gateways plan`` (a subprocess, the documented command) how many Android
-   phones the night needs next to ``--modems`` modems.
+1. The night, drawn from the plan's own profile (``smsgate.outgoing.plan.draw_night``, see its
+   module): volunteers (ten per station) each send a report, a fifth of them a second text
+   (``CEK``), and 5% of all texts come from numbers we do not know; arrivals follow one hump over
+   ``--hours`` with a burst at its top, as steep as ``--peak-factor``.
+2. The plan. The bench asks ``smsgate gateways plan`` (a subprocess, the documented command), with
+   every assumption of its night spelled out, how many Android phones the night needs next to
+   ``--modems`` modems, and prints what the same model says of the one night it drew.
 3. The intake. Every text goes through the real intake at its arrival time on the virtual clock:
    a signed ``sms:received`` webhook for a text to a phone, a Kannel ``sms-service`` request
    (``SMSGATE_KANNEL_REPLY=queue``) for a text to a modem, posted to the app (``create_app``,
    Flask's test client), which parses, stores and tallies the report and queues the reply in the
-   same transaction, with its priority and its home device. Each sender texts one device, chosen
-   in proportion to the devices' rates. The intake runs once, before the sending: a queued reply
-   is due from its arrival time (``next_attempt_at``), so no worker sees it earlier, and nothing
-   the intake does depends on what has been sent. Each run gets a copy of that database in which
-   every sender's texts and replies belong to the device the sender texts in that run's fleet
-   (provider and ``via``, as the intake records them); the texts themselves are not re-taken
-   (20,000 of them through the whole report path cost more CPU than a shared machine can give
-   to every run).
+   same transaction, with its priority and its home device. Each volunteer texts one device, spread
+   as the plan assumes (``--spread``), strangers one at random. The intake runs once, before the
+   sending (``--intake-jobs`` processes, by station): a queued reply is due from its arrival time
+   (``next_attempt_at``), so no worker sees it earlier, and nothing the intake does depends on
+   what has been sent. Each run gets a copy of that database in which every sender's texts and
+   replies belong to the device the sender texts in that run's fleet (provider and ``via``, as
+   the intake records them); the texts themselves are not re-taken (20,000 of them through the
+   whole report path cost more CPU than a shared machine can give to every run).
 4. The runs. Fake devices on localhost (tests/fleet/fakes.py: the Android local ``POST
    /message`` and Kannel ``sendsms`` APIs, answered as the real ones answer) transmit at 0.35
    SMS/s (phones) and 0.5 SMS/s (modems). Phones send ``system:ping`` every 30 s (signed
@@ -62,10 +64,11 @@ import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
@@ -78,6 +81,8 @@ from smsgate.db import Database
 from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
 from smsgate.models import Candidate, InboundMessage, OutboundMessage
 from smsgate.models.outbound import STRANGER_REPLY, VOLUNTEER_REPLY
+from smsgate.outgoing.plan import FAIL_AT, Assumptions, Plan, draw_night, spread
+from smsgate.outgoing.plan import plan as plan_model
 from smsgate.outgoing.sms_job import OutboundJob
 from smsgate.schema import upgrade
 from tests.fleet.fakes import FakeFleet, fake_fleet
@@ -143,32 +148,35 @@ def build(database: Database, volunteers: int) -> list[tuple[str, str, int]]:
     return people
 
 
-def night(people: list[tuple[str, str, int]], hours: float, rng: random.Random) -> list[Text]:
-    """Reports on a hump peaking a third into the night, a burst at the peak, seconds and strangers."""
-    span = hours * 3600
-
-    def arrival() -> float:
-        if rng.random() < 0.10:  # the burst: 10% of texts within five minutes of the peak
-            return span / 3 + rng.uniform(0, 300)
-        return min(max(rng.triangular(0, span, span / 3), 0), span)
-
-    texts = []
-    for phone, _desa, tps in people:
+def night(people: list[tuple[str, str, int]], assumptions: Assumptions, seed: int) -> list[Text]:
+    """The night drawn from the plan's own profile (``plan.draw_night``): each volunteer's first
+    text is the report, a second one ``CEK``; strangers send small talk."""
+    rng = random.Random(seed)
+    drawn = draw_night(assumptions, seed)
+    texts, seen = [], set()
+    for v, at in zip(drawn.volunteer.tolist(), drawn.at.tolist(), strict=True):
+        phone, _desa, tps = people[v]
+        if v in seen:
+            texts.append(Text(at, phone, "CEK", False))
+            continue
+        seen.add(v)
         votes = f"01={rng.randint(50, 120)} 02={rng.randint(40, 110)} 03={rng.randint(20, 90)}"
-        first = arrival()
-        texts.append(Text(first, phone, f"TPS {tps:03d} {votes}", False))
-        if rng.random() < 0.2:  # a second text a little later (it may fall after the night's end)
-            texts.append(Text(first + rng.uniform(60, 1800), phone, "CEK", False))
-    for i in range(round(len(texts) * 0.05 / 0.95)):
-        texts.append(Text(arrival(), f"+62899{i:07d}", rng.choice(["halo", "info pemilu", "tes"]), True))
+        texts.append(Text(at, phone, f"TPS {tps:03d} {votes}", False))
+    for i, at in enumerate(drawn.strangers.tolist()):
+        texts.append(Text(at, f"+62899{i:07d}", rng.choice(["halo", "info pemilu", "tes"]), True))
     return sorted(texts, key=lambda t: t.at)
 
 
-def peak_factor(texts: list[Text], hours: float) -> float:
-    """The busiest five minutes against the night's average rate."""
-    window, per = 300.0, Counter(int(t.at // 300) for t in texts)
-    average = len(texts) / (hours * 3600)
-    return max(max(per.values()) / window / average, 1.0)
+def busiest(texts: list[Text], hours: float, window: float) -> float:
+    """The busiest ``window`` seconds of the drawn night (sliding by 5 s) against its average."""
+    times = sorted(t.at for t in texts)
+    average = len(times) / (hours * 3600)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most / window / average
 
 
 # -- the fleet ----------------------------------------------------------------------------------
@@ -205,9 +213,20 @@ def fleet_toml(path: Path, fleet: list[Member], url: str) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def assign(people: list[str], fleet: list[Member], rng: random.Random) -> dict[str, Member]:
-    """Each sender texts one device; busier devices are the faster ones (weights = rates)."""
-    return {phone: rng.choices(fleet, weights=[m.rate for m in fleet])[0] for phone in people}
+def assign(
+    volunteers: list[str], strangers: list[str], fleet: list[Member], how: str, seed: int
+) -> dict[str, Member]:
+    """Each sender texts one device: volunteers spread as the plan assumes (``plan.spread``:
+    ``even`` in proportion to the rates, or ``random``), strangers at random (weights = rates)."""
+    rng = np.random.default_rng(seed)
+    rates = np.array([m.rate for m in fleet], dtype=np.float64)
+    chosen = {
+        p: fleet[i]
+        for p, i in zip(volunteers, spread(rates, len(volunteers), how, rng).tolist(), strict=True)
+    }
+    picks = rng.choice(len(fleet), size=len(strangers), p=rates / rates.sum()).tolist()
+    chosen.update({p: fleet[i] for p, i in zip(strangers, picks, strict=True)})
+    return chosen
 
 
 # -- the intake: signed webhooks through the app --------------------------------------------------
@@ -393,7 +412,7 @@ def run(url: str, settings: Settings, fleet: list[Member], end: float, hours: fl
         t, next_ping = 0.0, 0.0
         while t <= end:
             clock.now = T0 + timedelta(seconds=t)
-            if t >= hours * 3600 / 2:
+            if t >= hours * 3600 * FAIL_AT:
                 fake.devices[failing.name].failing = 500
             if t >= next_ping:
                 for m in fleet:
@@ -474,23 +493,33 @@ def measure(database: Database, fake: FakeFleet, fleet: list[Member], elapsed: f
 # -- the plan -----------------------------------------------------------------------------------
 
 
-def planned_phones(volunteers: int, texts: list[Text], hours: float, factor: float, modems: int) -> dict:
-    second = sum(1 for t in texts if not t.stranger) / volunteers
-    unknown = sum(1 for t in texts if t.stranger) / sum(1 for t in texts if not t.stranger)
+def planned_phones(a: Assumptions, modems: int) -> dict:
+    """``smsgate gateways plan`` with every assumption of the bench's night spelled out; the
+    headroom is 0 because the fake devices transmit at exactly their rate."""
     command = [
         SMSGATE,
         "gateways",
         "plan",
         "--volunteers",
-        str(volunteers),
+        str(a.volunteers),
         "--hours",
-        f"{hours:g}",
+        f"{a.hours:g}",
         "--texts-per-volunteer",
-        f"{second:.3f}",
+        f"{a.texts_per_volunteer:g}",
         "--unknown-share",
-        f"{unknown:.3f}",
+        f"{a.unknown_share:g}",
         "--peak-factor",
-        f"{factor:.3f}",
+        f"{a.peak_factor:g}",
+        "--headroom",
+        f"{a.headroom:g}",
+        "--spare",
+        str(a.spare),
+        "--android-rate",
+        f"{a.android_rate:g}",
+        "--modem-rate",
+        f"{a.modem_rate:g}",
+        "--spread",
+        a.spread,
         "--modems",
         str(modems),
         "--json",
@@ -557,9 +586,11 @@ class Scratch:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def report(result: Result, peak: float, plan_phones: int | None = None) -> None:
+def report(result: Result, peak: float, plan_phones: int, model: Plan) -> None:
     mark = " (the plan's count)" if result.phones == plan_phones else ""
     print(f"\n== {result.phones} phones + {result.modems} modems{mark}: wall {result.seconds:.0f}s")
+    own = model.check(result.phones, result.modems)
+    print(f"  the plan's model on this very night: volunteers' p50 {own.p50:.1f}s  p95 {own.p95:.1f}s")
     for label, values in (("volunteers", result.volunteers), ("strangers", result.strangers)):
         print(
             f"  reply lag {label:10s} n={len(values):6d}  p50 {pct(values, 50):7.1f}s"
@@ -607,15 +638,23 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--modems", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--peak-factor",
+        type=float,
+        default=2.5,
+        help="the night's top against its average (the plan's default)",
+    )
+    parser.add_argument(
+        "--spread", choices=("even", "random"), default="even", help="volunteers over devices"
+    )
     parser.add_argument("--max-runs", type=int, default=4, help="runs of the phone-count search")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     parser.add_argument(
-        "--intake-jobs", type=int, default=1, help="intake processes (useful on PostgreSQL, not SQLite)"
+        "--intake-jobs", type=int, default=2, help="intake processes, by station (SQLite: writes take turns)"
     )
     parser.add_argument("--phones", type=int, nargs="*", help="run these phone counts instead of searching")
     parser.add_argument("--pg", help="PostgreSQL server URL; scratch databases are created and dropped")
     args = parser.parse_args()
-    rng = random.Random(args.seed)
     print("command: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]), flush=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake devices' request log
     logging.getLogger("smsgate").setLevel(logging.ERROR)  # the failing phone's retries
@@ -629,13 +668,34 @@ def main() -> None:
             volunteers = math.ceil(args.messages / 1.2 / 1.05 / 10) * 10
             people = build(database, volunteers)
             database.dispose()
-            texts = night(people, args.hours, rng)
-            factor = peak_factor(texts, args.hours)
-            peak = factor * len(texts) / (args.hours * 3600)
+            # The night's assumptions, the same for the plan and for the drawn night.
+            assumptions = Assumptions(
+                volunteers=volunteers,
+                hours=args.hours,
+                peak_factor=args.peak_factor,
+                headroom=0.0,  # the fake devices transmit at exactly their rate
+                spare=1,  # one phone fails half-way
+                android_rate=PHONE_RATE,
+                modem_rate=MODEM_RATE,
+                target_seconds=TARGET,
+                spread=args.spread,
+            )
+            print(
+                "assumptions (the plan's and the night's): "
+                + ", ".join(
+                    f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in asdict(assumptions).items()
+                )
+            )
+            texts = night(people, assumptions, args.seed)
+            average = len(texts) / (args.hours * 3600)
+            minute, five = busiest(texts, args.hours, 60), busiest(texts, args.hours, 300)
+            peak = minute * average
             print(
                 f"night: {len(texts):,} texts ({sum(t.stranger for t in texts):,} from unknown numbers) from"
-                f" {volunteers:,} volunteers over {args.hours:g} virtual hours; peak factor {factor:.2f}"
-                f" (busiest 5 min / average, {peak:.1f} texts/s);"
+                f" {volunteers:,} volunteers over {args.hours:g} virtual hours, drawn from the plan's profile"
+                f" (seed {args.seed}): busiest minute x{minute:.2f} ({peak:.1f} texts/s),"
+                f" busiest 5 min x{five:.2f} ({five * average:.1f} texts/s);"
                 f" database {make_url(scratch.url).get_backend_name()}",
                 flush=True,
             )
@@ -647,17 +707,33 @@ def main() -> None:
                     "SMSGATE_KANNEL_REPLY": "queue",
                 }
             )
-            plan = planned_phones(volunteers, texts, args.hours, factor, args.modems)
+            plan = planned_phones(assumptions, args.modems)
             planned = plan["mixed"]["android_phones"]
+            modelled = ", ".join(
+                f"{c['phones']} phones p95 {c['p95']:.1f}s"
+                for c in plan["checks"][f"phones next to {args.modems} modems"]
+            )
             print(
                 f"plan: smsgate {plan['command']}\n  -> {planned} phones next to {args.modems} modems"
-                f" (capacity needed {plan['capacity_needed']} SMS/s at the peak,"
-                f" {plan['peak_per_second']:.2f} texts/s)",
+                f" (profile: busiest minute {plan['busiest_minute_per_second']:.2f} texts/s,"
+                f" busiest 5 min {plan['busiest_5min_per_second']:.2f}; the plan's model, median of its"
+                f" nights: {modelled})",
                 flush=True,
             )
-            senders = sorted({t.phone for t in texts})
+            model = plan_model(assumptions, nights=[draw_night(assumptions, args.seed)])
+            print(
+                f"  the plan's model on this very night (seed {args.seed}) needs"
+                f" {model.phones_with(args.modems)} phones next to {args.modems} modems",
+                flush=True,
+            )
+            strangers = sorted({t.phone for t in texts if t.stranger})
+            people_phones = [phone for phone, _desa, _tps in people]
             counts = args.phones or [planned]
-            chosen = assign(senders, members(counts[0], args.modems), random.Random(args.seed))
+
+            def spread_over(fleet: list[Member]) -> dict[str, Member]:
+                return assign(people_phones, strangers, fleet, args.spread, args.seed)
+
+            chosen = spread_over(members(counts[0], args.modems))
             print(
                 f"intake: {len(texts):,} texts through the app (signed webhooks), once,"
                 f" by {args.intake_jobs} process(es)",
@@ -676,7 +752,7 @@ def main() -> None:
                 for phones in counts:
                     fleet = members(phones, args.modems)
                     url = scratch.copy()
-                    rehome(url, assign(senders, fleet, random.Random(args.seed)))
+                    rehome(url, spread_over(fleet))
                     work.append((url, settings, fleet, end, args.hours, workdir))
                 if len(work) == 1:
                     done = [run(*work[0])]
@@ -686,7 +762,7 @@ def main() -> None:
                     ) as pool:
                         done = list(pool.map(run, *zip(*work, strict=True)))
                 for (url, *_), result in zip(work, done, strict=True):
-                    report(result, peak, planned)
+                    report(result, peak, planned, model)
                     scratch.discard(url)
                 return {r.phones: r for r in done}
 
@@ -705,6 +781,7 @@ def main() -> None:
                 verdict = "the plan agrees"
             else:
                 verdict = f"the plan differs by {planned - needed:+d}"
+            print(f"the plan's model on this very night needs {model.phones_with(args.modems)}")
             print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
             print(
                 f"\nsmallest phone count meeting the target: {needed}"

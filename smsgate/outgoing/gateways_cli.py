@@ -101,12 +101,36 @@ def _switch(name: str, *, disabled: bool) -> None:
 )
 @click.option("--unknown-share", default=0.05, show_default=True, type=click.FloatRange(0, 10))
 @click.option(
-    "--peak-factor", default=2.5, show_default=True, type=click.FloatRange(1), help="Peak rate / average."
+    "--peak-factor",
+    default=2.5,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Arrival rate at the top of the night / average.",
 )
-@click.option("--headroom", default=0.10, show_default=True, type=click.FloatRange(0, 10))
-@click.option("--spare", default=1, show_default=True, type=click.IntRange(0), help="Devices in reserve.")
+@click.option(
+    "--headroom",
+    default=0.10,
+    show_default=True,
+    type=click.FloatRange(0, 10),
+    help="Rates counted this much slower.",
+)
+@click.option(
+    "--spare",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Devices failing half-way (phones first).",
+)
 @click.option("--android-rate", default=0.35, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--modem-rate", default=0.5, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option(
+    "--spread",
+    default="even",
+    show_default=True,
+    type=click.Choice(["even", "random"]),
+    help="How volunteers are spread over the devices' numbers.",
+)
+@click.option("--target-seconds", default=60.0, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--modems", type=click.IntRange(0), help="Also: the phones needed next to this many modems.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan_command(
@@ -119,23 +143,33 @@ def plan_command(
     spare: int,
     android_rate: float,
     modem_rate: float,
+    spread: str,
+    target_seconds: float,
     modems: int | None,
     as_json: bool,
 ) -> None:
-    """How many devices of each kind the night needs for replies within a minute at the peak."""
-    result = plan(
-        Assumptions(
-            volunteers=volunteers,
-            hours=hours,
-            texts_per_volunteer=texts_per_volunteer,
-            unknown_share=unknown_share,
-            peak_factor=peak_factor,
-            headroom=headroom,
-            spare=spare,
-            android_rate=android_rate,
-            modem_rate=modem_rate,
+    """How many devices of each kind the night needs for volunteers' replies within a minute.
+
+    A model of the night (see README, Planning): arrivals on the night's profile, each reply
+    queued on the device its volunteer texted, one device failing half-way."""
+    try:
+        result = plan(
+            Assumptions(
+                volunteers=volunteers,
+                hours=hours,
+                texts_per_volunteer=texts_per_volunteer,
+                unknown_share=unknown_share,
+                peak_factor=peak_factor,
+                headroom=headroom,
+                spare=spare,
+                android_rate=android_rate,
+                modem_rate=modem_rate,
+                target_seconds=target_seconds,
+                spread=spread,
+            )
         )
-    )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.as_dict(modems), indent=2))
         return

@@ -30,9 +30,9 @@ import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -92,6 +92,8 @@ class OutboundJob:
         self.clock, self.jitter, self.batch, self.lease_seconds = clock, jitter, batch, lease_seconds
         self.backoff = Backoff(settings.outbound_backoff_seconds, MAX_BACKOFF_SECONDS)
         self._pool: ThreadPoolExecutor | None = None
+        #: The claim's fetch statements, by device (and by the set of down devices for orphans).
+        self._statements: dict[str, Select] = {}
 
     def run_once(self, database: Database, settings: Settings | None = None) -> int:
         claimed = self.claim(database)
@@ -156,17 +158,40 @@ class OutboundJob:
         up = [a for a in available.values() if a.up]
         for a in up:
             if a.tokens > 0:
-                self._fetch(session, routing.home_condition(self.fleet, a.device), a.tokens, now, found)
+                self._fetch(session, self._home_rows(a.device), a.tokens, now, found)
         spare = sum(a.tokens for a in up)
-        down = [a.device for a in available.values() if not a.up]
+        down = tuple(a.device for a in available.values() if not a.up)
         # Rows nobody can take are fetched too (a few), so they fail with a reason instead of waiting.
-        self._fetch(session, routing.orphan_condition(self.fleet, down), max(spare, 5), now, found)
+        self._fetch(session, self._orphan_rows(down), max(spare, 5), now, found)
         return found
 
+    def _home_rows(self, device: Device) -> Select:
+        """The fetch of ``device``'s own due rows, built once per job: a claim runs one per
+        device every pass, and building and keying the statement each time cost more than
+        running it (a third of a bench worker's time with 25 devices)."""
+        statement = self._statements.get(device.name)
+        if statement is None:
+            where = routing.home_condition(self.fleet, device)
+            statement = self._statements[device.name] = due_rows(where, bindparam("now"), bindparam("limit"))
+        return statement
+
+    def _orphan_rows(self, down: tuple[Device, ...]) -> Select:
+        key = "\0down:" + ",".join(d.name for d in down)
+        statement = self._statements.get(key)
+        if statement is None:
+            where = routing.orphan_condition(self.fleet, down)
+            statement = self._statements[key] = due_rows(where, bindparam("now"), bindparam("limit"))
+        return statement
+
     def _fetch(
-        self, session: Session, where: object, limit: int, now: datetime, found: dict[int, routing.Candidate]
+        self,
+        session: Session,
+        statement: Select,
+        limit: int,
+        now: datetime,
+        found: dict[int, routing.Candidate],
     ) -> None:
-        for row_id, priority, due, provider, via in session.execute(due_rows(where, now, limit)):
+        for row_id, priority, due, provider, via in session.execute(statement, {"now": now, "limit": limit}):
             home = self.fleet.home(provider, via or "")
             found[row_id] = routing.Candidate(
                 row_id, priority, (due, row_id), provider, home.name if home else None
@@ -214,7 +239,7 @@ def outbound_job(settings: Settings) -> OutboundJob:
     return OutboundJob(settings)
 
 
-def due_rows(where: object, now: datetime, limit: int) -> Select:
+def due_rows(where: object, now: datetime | BindParameter[Any], limit: int | BindParameter[Any]) -> Select:
     """The claim's query: up to ``limit`` rows matching ``where`` that are due (queued and due, or
     sending with an expired lease), best priority first, locked (``SKIP LOCKED``).
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from smsgate.cli import main
 from smsgate.config import Settings
 from smsgate.outgoing.fleet import FleetError, load_fleet
-from smsgate.outgoing.plan import Assumptions, plan
+from smsgate.outgoing.plan import Assumptions, plan, profile
 from smsgate.outgoing.sms_job import OutboundJob
 from tests.gateways.helpers import android_post, envelope
 
@@ -141,20 +141,52 @@ def test_gateways_status_shows_each_device(client, database, world, settings, tm
     assert PHONE_A_ID  # phone-a's identifier is what its pings must carry
 
 
-def test_plan_prints_the_arithmetic_and_agrees_with_the_library():  # type: ignore[no-untyped-def]
+def test_plan_prints_the_model_and_agrees_with_the_library():  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(main, ["gateways", "plan", "--volunteers", "130000", "--hours", "3"])
     assert result.exit_code == 0, result.output
     expected = plan(Assumptions(volunteers=130_000, hours=3))
-    assert f"= {expected.android_phones}" in result.output and f"= {expected.modems}" in result.output
+    assert f"Android phones only (0.35 SMS/s each): {expected.android_phones} ->" in result.output
+    assert f"GSM modems only (0.5 SMS/s each): {expected.modems} ->" in result.output
     assert "130,000 volunteers x 1.2 texts" in result.output
-    # 130,000 x 1.2 x 1.05 / 10,800 s x 2.5 = 37.9 texts/s; x 1.1 / 0.35 = 119.2 -> 120 + 1 spare
-    assert (expected.android_phones, expected.modems) == (121, 85)
+    assert "at the top of the night x2.5 = 37.92 texts/s" in result.output
+    # The fixed seeds make the answer the same every time; the model needs fewer phones than one
+    # pool sized at the top of the night plus a spare (121), since the top lasts minutes and a
+    # reply may wait up to a minute.
+    assert (expected.android_phones, expected.modems) == (96, 66)
     data = json.loads(
         CliRunner()
-        .invoke(main, ["gateways", "plan", "--volunteers", "1000", "--hours", "1", "--json"])
+        .invoke(main, ["gateways", "plan", "--volunteers", "1000", "--hours", "1", "--json", "--modems", "2"])
         .output
     )
     assert data["assumptions"]["peak_factor"] == 2.5 and data["android_phones"] >= 2
+    assert data["mixed"]["modems"] == 2 and data["mixed"]["android_phones"] < data["android_phones"]
+
+
+def test_the_plans_count_meets_the_target_and_one_fewer_does_not():  # type: ignore[no-untyped-def]
+    a = Assumptions(volunteers=4000, hours=0.5, headroom=0.0)
+    result = plan(a)
+    chosen, fewer = result.checks["phones only"]
+    assert chosen.phones == result.android_phones and fewer.phones == result.android_phones - 1
+    assert chosen.p95 < 60 <= fewer.p95
+    assert result.check(result.android_phones, 0).p95 == chosen.p95  # deterministic nights
+
+
+def test_a_random_spread_needs_more_phones_than_an_even_one():  # type: ignore[no-untyped-def]
+    even = plan(Assumptions(volunteers=4000, hours=0.5, headroom=0.0))
+    scattered = plan(Assumptions(volunteers=4000, hours=0.5, headroom=0.0, spread="random"))
+    assert scattered.android_phones > even.android_phones
+
+
+def test_the_busiest_minute_follows_the_peak_factor_and_an_impossible_one_is_refused():  # type: ignore[no-untyped-def]
+    shape = profile(1.0, 3.0)
+    assert shape.burst == pytest.approx(1 / 10)  # 2 x 0.9 + 0.1 x 12 = 3
+    assert shape.busiest(60) == pytest.approx(3.0, rel=0.02)
+    assert profile(1.0, 1.5).busiest(60) == pytest.approx(1.5, rel=0.02)
+    result = CliRunner().invoke(
+        main, ["gateways", "plan", "--volunteers", "100", "--hours", "0.25", "--peak-factor", "4"]
+    )
+    assert result.exit_code == 1
+    assert "a peak factor of 4 is more than a 0.25 h night can have (at most 3.00" in result.output
 
 
 def test_the_worker_refuses_a_wrong_gateways_file_with_its_reason(settings, tmp_path):  # type: ignore[no-untyped-def]
