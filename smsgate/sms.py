@@ -17,6 +17,8 @@ _REPLACEMENTS = {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "�
 def to_gsm7(text: str) -> str:
     """Plain-ASCII-leaning GSM-7 text: smart quotes and dashes replaced, accents stripped,
     anything else dropped, so a reply never switches the SMS to UCS-2 (70 chars)."""
+    if GSM7_BASIC.issuperset(text):  # nearly every reply: one set operation, not one per character
+        return text
     out: list[str] = []
     for char in text:
         char = _REPLACEMENTS.get(char, char)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -75,21 +75,21 @@ def _normal(body: str) -> str:
     return " ".join(body.split()).upper()
 
 
-def recent_columns(
-    settings: Settings, phone: str, received_at: datetime, exclude_id: int | None = None
-) -> list[ColumnElement[Any]]:
+def recent_columns(settings: Settings, *, exclude: bool = False) -> list[ColumnElement[Any]]:
     """The three values of ``Recent`` as scalar subqueries, so the ingest can fetch them in the
     statement that logs the message (PostgreSQL) or in one query of their own. A limit that
-    is off costs no subquery."""
+    is off costs no subquery. Their values are bound by name (``recent_params``), so a caller
+    builds the statement once and only binds each message's values; ``exclude``: leave out the
+    message with id ``flood_exclude`` (the one being handled, already logged)."""
 
-    def recent(window: timedelta) -> list[ColumnElement[bool]]:
+    def recent(since: str) -> list[ColumnElement[bool]]:
         conditions = [
-            InboundMessage.from_number == phone,
-            InboundMessage.received_at > received_at - window,
-            InboundMessage.received_at <= received_at,
+            InboundMessage.from_number == bindparam("flood_phone"),
+            InboundMessage.received_at > bindparam(since),
+            InboundMessage.received_at <= bindparam("flood_at"),
         ]
-        if exclude_id is not None:
-            conditions.append(InboundMessage.id != exclude_id)
+        if exclude:
+            conditions.append(InboundMessage.id != bindparam("flood_exclude"))
         return conditions
 
     processed = InboundMessage.outcome.not_in(HELD)
@@ -100,20 +100,34 @@ def recent_columns(
     if settings.flood_duplicate_seconds:
         latest = (
             select(InboundMessage.body)
-            .where(*recent(timedelta(seconds=settings.flood_duplicate_seconds)), processed)
+            .where(*recent("flood_duplicate_since"), processed)
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
             .limit(1)
             .scalar_subquery()
         )
     if settings.flood_per_minute:
-        count = select(func.count()).where(*recent(timedelta(minutes=1)), processed).scalar_subquery()
+        count = select(func.count()).where(*recent("flood_minute_since"), processed).scalar_subquery()
     if settings.flood_replies_per_hour:
         replies = (
             select(func.count())
-            .where(*recent(timedelta(hours=1)), InboundMessage.reply.is_not(None))
+            .where(*recent("flood_hour_since"), InboundMessage.reply.is_not(None))
             .scalar_subquery()
         )
     return [latest.label("flood_latest"), count.label("flood_minute"), replies.label("flood_hour")]
+
+
+def recent_params(
+    settings: Settings, phone: str, received_at: datetime, exclude_id: int | None = None
+) -> dict[str, Any]:
+    """The values ``recent_columns`` binds, for ``phone``'s message received at ``received_at``."""
+    return {
+        "flood_phone": phone,
+        "flood_at": received_at,
+        "flood_duplicate_since": received_at - timedelta(seconds=settings.flood_duplicate_seconds or 0),
+        "flood_minute_since": received_at - timedelta(minutes=1),
+        "flood_hour_since": received_at - timedelta(hours=1),
+        "flood_exclude": exclude_id,
+    }
 
 
 def recent_from(row: Sequence[object]) -> Recent:
@@ -130,8 +144,16 @@ def recent(session: Session, settings: Settings, inbound: InboundMessage) -> Rec
     """``Recent`` for ``inbound``'s sender, in one query (nothing when flood control is off)."""
     if not enabled(settings):
         return NOTHING_RECENT
-    columns = recent_columns(settings, inbound.from_number, inbound.received_at, exclude_id=inbound.id)
-    return recent_from(session.execute(select(*columns)).one())
+    limits = (settings.flood_duplicate_seconds, settings.flood_per_minute, settings.flood_replies_per_hour)
+    statement = _RECENT.get(limits)
+    if statement is None:
+        statement = _RECENT[limits] = select(*recent_columns(settings, exclude=True))
+    params = recent_params(settings, inbound.from_number, inbound.received_at, exclude_id=inbound.id)
+    return recent_from(session.execute(statement, params).one())
+
+
+#: ``recent``'s statement per set of limits, built once (each message only binds its values).
+_RECENT: dict[tuple[object, ...], Any] = {}
 
 
 def hold(settings: Settings, inbound: InboundMessage, recent: Recent) -> str | None:

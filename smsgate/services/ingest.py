@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, inspect, literal, select
+from sqlalchemy import Table, bindparam, func, inspect, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -31,7 +32,7 @@ from grammar.errors import INTERNAL_ERROR
 
 from .. import commands, observe
 from ..config import Settings
-from ..db import Database, upsert_for
+from ..db import Database
 from ..inbound import DeliveryReport, Heartbeat, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
@@ -176,19 +177,13 @@ class Ingest:
             "error_code": None,
             "reply": None,
         }
-        table = cast(Table, InboundMessage.__table__)
         dialect = session.get_bind().dialect.name
-        insert: Any = (
-            upsert_for(session)(table)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["provider", "provider_message_id", "from_number"])
-            .returning(table.c.id)
-        )
+        params = {f"log_{key}": value for key, value in values.items()}
         known = None
         if dialect == "postgresql":
-            new_id, recent, known = self._log_and_read(session, insert, sender, received_at)
+            new_id, recent, known = self._log_and_read(session, params, sender, received_at)
         else:
-            new_id, recent = session.execute(insert).scalar(), flood.NOTHING_RECENT
+            new_id, recent = session.execute(_log_statement(dialect), params).scalar(), flood.NOTHING_RECENT
         if new_id is None:
             return None, recent, None
         inbound = InboundMessage(id=new_id, **values)
@@ -201,37 +196,25 @@ class Ingest:
         return inbound, recent, known
 
     def _log_and_read(
-        self, session: Session, insert: Any, sender: str, received_at: datetime
+        self, session: Session, params: dict[str, Any], sender: str, received_at: datetime
     ) -> tuple[int | None, flood.Recent, _Known]:
-        """PostgreSQL: the logging ``insert`` as a CTE, with the flood figures, the candidates
-        and the sender's contact read in the same statement (one round trip)."""
-        logged = insert.cte("logged")
-        candidates = Candidate.__table__
-        contest = (
-            select(
-                func.json_agg(
-                    aggregate_order_by(
-                        func.json_build_array(candidates.c.code, candidates.c.aliases), candidates.c.code
-                    )
-                )
-            )
-            .scalar_subquery()
-            .label("contest")
+        """PostgreSQL: the logging insert as a CTE, with the flood figures, the candidates and
+        the sender's contact read in the same statement (one round trip). The statement is
+        built once per process and set of flood limits; each message only binds its values."""
+        limits = (
+            self.settings.flood_duplicate_seconds,
+            self.settings.flood_per_minute,
+            self.settings.flood_replies_per_hour,
         )
-        contacts = Contact.__table__
-        anchor = select(literal(1).label("one")).subquery("anchor")
-        statement = select(
-            select(logged.c.id).scalar_subquery().label("logged_id"),
-            contest,
-            *flood.recent_columns(self.settings, sender, received_at),
-            *contacts.c,
-        ).select_from(anchor.outerjoin(contacts, contacts.c.phone == sender))
-        row = session.execute(statement).one()
+        statement = _LOG_AND_READ.get(limits)
+        if statement is None:
+            statement = _LOG_AND_READ[limits] = _log_and_read_statement(self.settings)
+        bound = params | flood.recent_params(self.settings, sender, received_at) | {"contact_phone": sender}
+        row = session.execute(statement, bound).one()
         mapping = row._mapping
         contact = None
-        if mapping[contacts.c.id] is not None:
-            attributes = inspect(Contact).column_attrs
-            contact = Contact(**{a.key: mapping[a.columns[0]] for a in attributes})
+        if mapping[_CONTACTS.c.id] is not None:
+            contact = Contact(**{key: mapping[column] for key, column in _CONTACT_COLUMNS})
             make_transient_to_detached(contact)
         pairs = [(code, aliases) for code, aliases in (mapping["contest"] or [])]
         recent = flood.recent_from((row[2], row[3], row[4]))
@@ -352,6 +335,71 @@ class Ingest:
             log.exception("could not even log %s message %s", sms.provider, sms.provider_message_id)
             return Reply(reply, "error", stored=False)
         return Reply(reply, "error")
+
+
+_MESSAGES = cast(Table, InboundMessage.__table__)
+_CONTACTS = cast(Table, Contact.__table__)
+_CONTACT_COLUMNS = [(a.key, _CONTACTS.c[a.columns[0].name]) for a in inspect(Contact).column_attrs]
+#: The columns the logging insert writes, each bound as ``log_<column>``.
+_LOGGED = (
+    "provider",
+    "provider_message_id",
+    "from_number",
+    "to_number",
+    "device",
+    "body",
+    "received_at",
+    "outcome",
+    "contact_id",
+    "error_code",
+    "reply",
+)
+#: Statements built once per process (SQLAlchemy then neither rebuilds them nor computes their
+#: cache key again): the logging insert per dialect, PostgreSQL's logging statement per set of
+#: flood limits.
+_LOG: dict[str, Any] = {}
+_LOG_AND_READ: dict[tuple[object, ...], Any] = {}
+
+
+def _log_statement(dialect: str) -> Any:
+    """``INSERT INTO inbound_messages ... ON CONFLICT DO NOTHING RETURNING id``: a redelivery
+    inserts nothing, with no read before the write."""
+    if dialect not in _LOG:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values = {name: bindparam(f"log_{name}", type_=_MESSAGES.c[name].type) for name in _LOGGED}
+        _LOG[dialect] = (
+            insert(_MESSAGES)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["provider", "provider_message_id", "from_number"])
+            .returning(_MESSAGES.c.id)
+        )
+    return _LOG[dialect]
+
+
+def _log_and_read_statement(settings: Settings) -> Any:
+    """PostgreSQL's logging statement: the insert as a CTE; the candidates (code, aliases) by
+    code, the three flood figures (``flood.recent_columns``, bound by ``flood.recent_params``)
+    and the contact with phone ``contact_phone`` (NULLs: none) beside it."""
+    logged = _log_statement("postgresql").cte("logged")
+    candidates = cast(Table, Candidate.__table__)
+    contest = (
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(candidates.c.code, candidates.c.aliases), candidates.c.code
+                )
+            )
+        )
+        .scalar_subquery()
+        .label("contest")
+    )
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    return select(
+        select(logged.c.id).scalar_subquery().label("logged_id"),
+        contest,
+        *flood.recent_columns(settings),
+        *_CONTACTS.c,
+    ).select_from(anchor.outerjoin(_CONTACTS, _CONTACTS.c.phone == bindparam("contact_phone")))
 
 
 @dataclass(frozen=True)

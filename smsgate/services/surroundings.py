@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, inspect, literal, select, true
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, bindparam, func, inspect, literal, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
-from ..db import upsert_for
 from ..models import Flag, Report, StationDecision
 from .refs import new_code
 
@@ -65,19 +64,35 @@ def insert_report(
         **values,
     }
     station_id, contact_id = row["station_id"], row["contact_id"]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    around = None if postgres else _read(session, station_id, contact_id, coordinator)
+    dialect = session.get_bind().dialect.name
+    around = None if dialect == "postgresql" else _read(session, station_id, contact_id, coordinator)
     for _ in range(REF_ATTEMPTS):
         row["ref"] = new_code()
-        insert: Any = upsert_for(session)(_REPORTS).values(row).on_conflict_do_nothing(index_elements=["ref"])
-        insert = insert.returning(_REPORTS.c.id)
+        params = {f"new_{key}": value for key, value in row.items()}
         if around is None:
-            new_id, around = _insert_and_read(session, insert, station_id, contact_id, coordinator)
+            new_id, around = _insert_and_read(session, params, station_id, contact_id, coordinator)
         else:
-            new_id = session.execute(insert).scalar()
+            new_id = session.execute(_insert_statement(dialect, tuple(row)), params).scalar()
         if new_id is not None:
             return _attached(session, Report, {"id": new_id, **row}), around
     raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
+
+
+#: Statements built once per process and shape (SQLAlchemy then neither rebuilds them nor
+#: computes their cache key again): each message only binds its values.
+_BUILT: dict[object, Any] = {}
+
+
+def _insert_statement(dialect: str, columns: tuple[str, ...]) -> Any:
+    """``INSERT INTO reports ... ON CONFLICT (ref) DO NOTHING RETURNING id``, values bound as
+    ``new_<column>``."""
+    key = ("insert", dialect, columns)
+    if key not in _BUILT:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values = {name: bindparam(f"new_{name}", type_=_REPORTS.c[name].type) for name in columns}
+        statement = insert(_REPORTS).values(values).on_conflict_do_nothing(index_elements=["ref"])
+        _BUILT[key] = statement.returning(_REPORTS.c.id)
+    return _BUILT[key]
 
 
 _REPORTS = cast(Table, Report.__table__)
@@ -85,18 +100,23 @@ _FLAGS = cast(Table, Flag.__table__)
 _DECISIONS = cast(Table, StationDecision.__table__)
 
 
-def _other_station(contact_id: int, station_id: str) -> Any:
+def _other_station() -> Any:
+    """Bound: ``contact_id``, ``elsewhere`` (a ``LIKE`` pattern for the station's own desa)."""
     return (
         select(_REPORTS.c.station_id)
-        .where(_REPORTS.c.contact_id == contact_id, _REPORTS.c.station_id.not_like(f"{station_id[:10]}%"))
+        .where(
+            _REPORTS.c.contact_id == bindparam("contact_id"),
+            _REPORTS.c.station_id.not_like(bindparam("elsewhere")),
+        )
         .limit(1)
     )
 
 
-def _decision(station_id: str) -> Any:
+def _decision() -> Any:
+    """Bound: ``station_id``."""
     return (
         select(_DECISIONS.c.report_id, _DECISIONS.c.decided_at)
-        .where(_DECISIONS.c.station_id == station_id)
+        .where(_DECISIONS.c.station_id == bindparam("station_id"))
         .order_by(_DECISIONS.c.decided_at.desc(), _DECISIONS.c.id.desc())
         .limit(1)
     )
@@ -120,8 +140,9 @@ def _current(station_id: str) -> Any:
 def _read(session: Session, station_id: str, contact_id: int, coordinator: bool) -> Surroundings:
     """SQLite: one query each, before the insert."""
     before = list(session.scalars(_current(station_id)))
-    other = None if coordinator else session.scalar(_other_station(contact_id, station_id))
-    decision = session.execute(_decision(station_id)).first()
+    bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
+    other = None if coordinator else session.scalar(_built("other"), bound)
+    decision = session.execute(_built("decision"), bound).first()
     flags = [(r, k, v) for r, k, v in session.execute(open_flags_query(station_id))]
     return Surroundings(
         before=before,
@@ -131,50 +152,24 @@ def _read(session: Session, station_id: str, contact_id: int, coordinator: bool)
     )
 
 
+def _built(name: str) -> Any:
+    if name not in _BUILT:
+        _BUILT[name] = _other_station() if name == "other" else _decision()
+    return _BUILT[name]
+
+
 def _insert_and_read(
-    session: Session, insert: Any, station_id: str, contact_id: int, coordinator: bool
+    session: Session, params: dict[str, Any], station_id: str, contact_id: int, coordinator: bool
 ) -> tuple[int | None, Surroundings]:
     """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
     (one row per current report, or one row of NULLs when there is none)."""
-    new = insert.cte("new_report")
-    flagged = aliased(Report)
-    flags = (
-        select(func.json_agg(func.json_build_array(_FLAGS.c.report_id, _FLAGS.c.kind, flagged.votes)))
-        .select_from(_FLAGS.outerjoin(flagged, flagged.id == _FLAGS.c.report_id))
-        .where(_FLAGS.c.station_id == station_id, _FLAGS.c.resolved_at.is_(None))
-        .correlate(None)
-        .scalar_subquery()
-    )
-    decision = _decision(station_id).subquery("decision")
-    current = (
-        select(_REPORTS)
-        .where(
-            _REPORTS.c.station_id == station_id,
-            _REPORTS.c.superseded_at.is_(None),
-            _REPORTS.c.cancelled_at.is_(None),
-        )
-        .subquery("current_reports")
-    )
-    other = (
-        literal(None, postgresql.VARCHAR)
-        if coordinator
-        else _other_station(contact_id, station_id).correlate(None).scalar_subquery()
-    )
-    anchor = select(literal(1).label("one")).subquery("anchor")
-    statement = select(
-        select(new.c.id).scalar_subquery().label("new_id"),
-        other.label("other_station"),
-        decision.c.report_id.label("decision_report"),
-        decision.c.decided_at.label("decision_at"),
-        flags.label("open_flags"),
-        *current.c,
-    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
-    rows = session.execute(statement).all()
+    statement, current = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
+    bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
+    rows = session.execute(statement, params | bound).all()
     first = rows[0]._mapping
+    columns = [(a.key, current.c[a.columns[0].name]) for a in _REPORT_COLUMNS]
     before = [
-        _attached(
-            session, Report, {a.key: row._mapping[current.c[a.columns[0].name]] for a in _REPORT_COLUMNS}
-        )
+        _attached(session, Report, {key: row._mapping[column] for key, column in columns})
         for row in rows
         if row._mapping[current.c.id] is not None
     ]
@@ -185,6 +180,49 @@ def _insert_and_read(
         decision=(first["decision_report"], first["decision_at"]) if first["decision_report"] else None,
         open_flags=[(r, k, v) for r, k, v in (first["open_flags"] or [])],
     )
+
+
+def _combined(columns: tuple[str, ...], coordinator: bool) -> tuple[Any, Any]:
+    """PostgreSQL's statement for ``_insert_and_read``, built once per shape, and its subquery
+    of current reports (whose columns name the result's)."""
+    key = ("combined", columns, coordinator)
+    if key in _BUILT:
+        return cast(tuple[Any, Any], _BUILT[key])
+    new = _insert_statement("postgresql", columns).cte("new_report")
+    flagged = aliased(Report)
+    flags = (
+        select(func.json_agg(func.json_build_array(_FLAGS.c.report_id, _FLAGS.c.kind, flagged.votes)))
+        .select_from(_FLAGS.outerjoin(flagged, flagged.id == _FLAGS.c.report_id))
+        .where(_FLAGS.c.station_id == bindparam("station_id"), _FLAGS.c.resolved_at.is_(None))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    decision = _decision().subquery("decision")
+    current = (
+        select(_REPORTS)
+        .where(
+            _REPORTS.c.station_id == bindparam("station_id"),
+            _REPORTS.c.superseded_at.is_(None),
+            _REPORTS.c.cancelled_at.is_(None),
+        )
+        .subquery("current_reports")
+    )
+    other = (
+        literal(None, postgresql.VARCHAR)
+        if coordinator
+        else _other_station().correlate(None).scalar_subquery()
+    )
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    statement = select(
+        select(new.c.id).scalar_subquery().label("new_id"),
+        other.label("other_station"),
+        decision.c.report_id.label("decision_report"),
+        decision.c.decided_at.label("decision_at"),
+        flags.label("open_flags"),
+        *current.c,
+    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
+    _BUILT[key] = (statement, current)
+    return statement, current
 
 
 _REPORT_COLUMNS = list(inspect(Report).column_attrs)
