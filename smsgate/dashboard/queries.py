@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import exists, func, literal, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, exists, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from ..csv_cells import safe_row
@@ -606,12 +606,15 @@ def results_csv_rows(session: Session, key: str, zone: tzinfo = UTC) -> Iterator
         StationResult.votes, StationResult.valid, StationResult.invalid,
         StationResult.report_count, StationResult.flagged, StationResult.updated_at,
     )  # fmt: skip
-    query = (
-        select(*columns)
-        .join(Region, Region.code == Station.region_code)
-        .outerjoin(StationResult, StationResult.station_id == Station.id)
-        .order_by(Station.id)
-    )
+    regions: ColumnElement[bool]
+    results: ColumnElement[bool]
+    if key:  # each table read by its own prefix range (see results_csv_copy)
+        regions = (Region.code == Station.region_code) & Region.code.like(f"{to_code(key)}%")
+        results = (StationResult.station_id == Station.id) & StationResult.station_id.like(f"{key}%")
+    else:
+        regions = Region.code == Station.region_code
+        results = StationResult.station_id == Station.id
+    query = select(*columns).join(Region, regions).outerjoin(StationResult, results).order_by(Station.id)
     if key:
         query = query.where(Station.id.like(f"{key}%"))
     for station_id, region_code, desa, tps, status, votes, valid, invalid, count, flagged, updated in _stream(
@@ -674,14 +677,27 @@ def results_csv_copy(session: Session, key: str, zone: tzinfo = UTC) -> Iterator
     updated = sql.SQL(
         "CASE WHEN r.status IS NOT NULL THEN to_char(r.updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM') END"
     )
-    where = sql.SQL("WHERE s.id LIKE {}").format(sql.Literal(f"{key}%")) if key else sql.SQL("")
+    # A region's stations, its desa and its results are each read by their own prefix range
+    # (pattern-ops indexes): with the prefix on the stations alone, PostgreSQL read every
+    # result and every region of the country to join a province's (0.7 s of 0.9 s).
+    where: sql.Composable
+    in_regions: sql.Composable
+    in_results: sql.Composable
+    if key:
+        where = sql.SQL("WHERE s.id LIKE {}").format(sql.Literal(f"{key}%"))
+        in_regions = sql.SQL(" AND g.code LIKE {}").format(sql.Literal(f"{to_code(key)}%"))
+        in_results = sql.SQL(" AND r.station_id LIKE {}").format(sql.Literal(f"{key}%"))
+    else:
+        where = in_regions = in_results = sql.SQL("")
     query = sql.SQL(
         "COPY (SELECT s.id, s.region_code, {desa}, s.tps, coalesce(r.status, 'missing'), {votes}"
         "r.valid, r.invalid, coalesce(r.report_count, 0), CASE WHEN r.flagged THEN 1 ELSE 0 END,"
-        " {updated} FROM stations s JOIN regions g ON g.code = s.region_code"
-        " LEFT JOIN station_results r ON r.station_id = s.id {where} ORDER BY s.id)"
+        " {updated} FROM stations s JOIN regions g ON g.code = s.region_code{in_regions}"
+        " LEFT JOIN station_results r ON r.station_id = s.id{in_results} {where} ORDER BY s.id)"
         " TO STDOUT WITH (FORMAT csv)"
-    ).format(desa=desa, votes=votes, updated=updated, where=where)
+    ).format(
+        desa=desa, votes=votes, updated=updated, where=where, in_regions=in_regions, in_results=in_results
+    )
     connection = session.connection().connection.driver_connection
     assert connection is not None  # a live psycopg connection: the session has just connected
 

@@ -77,11 +77,18 @@ ORDERED_INDEXES: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+#: name -> (table, indexed expression): the results export joins a region's desa by the prefix
+#: of their dotted code (``code LIKE '35.78%'``) instead of reading all ~91,000 regions.
+EXPORT_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_regions_code_prefix": ("regions", "code varchar_pattern_ops"),
+}
+
 POSTGRESQL_ONLY_INDEXES = (
     frozenset(PREFIX_INDEXES)
     | frozenset(SEARCH_INDEXES)
     | frozenset(ORDERED_INDEXES)
     | frozenset(PHONE_INDEXES)
+    | frozenset(EXPORT_INDEXES)
 )
 
 

@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 
 from smsgate.dashboard import activity, queries
 from smsgate.db import Database
-from smsgate.models.postgres_indexes import ORDERED_INDEXES, PHONE_INDEXES, PREFIX_INDEXES, SEARCH_INDEXES
+from smsgate.models.postgres_indexes import (
+    EXPORT_INDEXES,
+    ORDERED_INDEXES,
+    PHONE_INDEXES,
+    PREFIX_INDEXES,
+    SEARCH_INDEXES,
+)
 from smsgate.schema import alembic_config, upgrade
 from smsgate.services import outliers, review
 
@@ -101,7 +107,6 @@ def _assert_indexed(plans: list[tuple[str, str]], *wanted: str) -> None:
 
 
 def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
-    _assert_indexed(_plans(collated, lambda s: queries.results_csv_rows(s, "6371")), "ix_stations_id_prefix")
     regional = "\n".join(p for _, p in _plans(collated, lambda s: review.queue(s, "6371")))
     _assert_indexed([("", regional)])  # by prefix, or in the queue's order with the prefix as a condition
     assert "ix_station_results_id_prefix" in regional or "ix_station_results_review_queue" in regional
@@ -122,6 +127,10 @@ def test_region_prefix_filters_use_the_pattern_ops_indexes(collated):
         )
     text = "\n".join(p for _, p in _plans(collated, lambda s: queries.results_csv_rows(s, "6371")))
     assert "Index Cond" in text and "~>=~" in text  # a range on the pattern-ops index, not a filter
+    # The export reads the region's desa and results by prefix too, not every region and result.
+    _assert_indexed([("", text)])
+    assert "Seq Scan on regions" not in text, text
+    assert "ix_stations_id_prefix" in text or "ix_regions_code_prefix" in text, text
 
 
 def _plan_of(plans: list[tuple[str, str]], marker: str) -> str:
@@ -203,9 +212,11 @@ def test_the_index_migration_goes_down_and_up(collated):
 
     expected = set(PREFIX_INDEXES) | set(SEARCH_INDEXES) | {"ix_reports_created_at"}
     trigram_phones = {"ix_inbound_messages_from_trgm", "ix_outbound_messages_to_trgm"}
-    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) <= indexes()
+    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) | set(EXPORT_INDEXES) <= indexes()
     assert not trigram_phones & indexes()
     config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2012")  # takes the regions' prefix index (2013) down
+    assert "ix_regions_code_prefix" not in indexes()
     command.downgrade(config, "2011")  # takes the volunteers' order index (2012) down
     assert "ix_contacts_volunteers_in_order" not in indexes()
     command.downgrade(config, "2010")  # the phone search's trigram indexes come back
@@ -215,5 +226,5 @@ def test_the_index_migration_goes_down_and_up(collated):
     command.downgrade(config, "0004")  # takes 2001 (built on 0004) down
     assert not expected & indexes()
     command.upgrade(config, "heads")
-    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) <= indexes()
+    assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) | set(EXPORT_INDEXES) <= indexes()
     assert not trigram_phones & indexes()
