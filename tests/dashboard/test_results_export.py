@@ -71,7 +71,9 @@ def test_a_region_name_with_a_line_break_goes_through_the_csv_module(admin, sms,
     night(sms)
     with database.begin() as session:
         session.execute(update(Region).where(Region.code == "63.71.01.1001").values(name="Baris\nDua"))
-    assert _copied(database, "") is None
+    assert _copied(database, "") is None and _copied(database, "637101") is None
+    if database.engine.dialect.name == "postgresql":  # another kabupaten's export never writes that name
+        assert _copied(database, "6303") is not None
     zone = ZoneInfo(admin.application.extensions["smsgate.settings"].timezone)
     response = admin.get("/dashboard/export/results.csv?region=63.71.01")
     assert response.data == _python_csv(database, "637101", zone)
