@@ -6,7 +6,7 @@ under the same lock, needs nothing else of it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..models import Station, StationResult
@@ -49,14 +49,7 @@ def lock_with_station(session: Session, station_id: str) -> Station | None:
     locked = _held(session)
     if station_id in locked:
         return session.get(Station, station_id)
-    query = (
-        select(Station, StationResult)
-        .join(StationResult, StationResult.station_id == Station.id)
-        .where(Station.id == station_id)
-        .with_for_update(of=StationResult)
-        .execution_options(populate_existing=True)
-    )
-    row = session.execute(query).one_or_none()
+    row = session.execute(_WITH_STATION, {"station_id": station_id}).one_or_none()
     if row is None:  # no such station, or one without a result row (hand-made data)
         station = session.get(Station, station_id)
         if station is not None:
@@ -74,3 +67,13 @@ def _held(session: Session) -> dict[str, StationResult]:
         held = (transaction, {})
         session.info[_LOCKED] = held
     return held[1]
+
+
+#: ``lock_with_station``'s statement, built once (each report only binds its station id).
+_WITH_STATION = (
+    select(Station, StationResult)
+    .join(StationResult, StationResult.station_id == Station.id)
+    .where(Station.id == bindparam("station_id"))
+    .with_for_update(of=StationResult)
+    .execution_options(populate_existing=True)
+)
