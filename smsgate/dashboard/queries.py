@@ -571,7 +571,16 @@ def _volunteers_without_report(scope_code: str | None, *columns: Any) -> Any:
 
 
 def volunteers_without_report(session: Session, scope_code: str | None, limit: int = 500) -> list[Any]:
-    return list(session.execute(_volunteers_without_report(scope_code, Contact, Region.name).limit(limit)))
+    """Rows of ``phone, name, region_code, tps, region_name``: the columns the page shows, not a
+    ``Contact`` (every column, an identity-map entry) for each of 500 rows."""
+    columns = (
+        Contact.phone,
+        Contact.name,
+        Contact.region_code,
+        Contact.tps,
+        Region.name.label("region_name"),
+    )
+    return list(session.execute(_volunteers_without_report(scope_code, *columns).limit(limit)))
 
 
 #: Rows fetched from the database at a time by the CSV exports (a server-side cursor on
