@@ -352,10 +352,11 @@ def dashboards(
     """``count`` dashboards, each refreshing its overview every ``refresh`` s for ``seconds``, as
     the page's script does: each remembers the last ``ETag`` and sends it as ``If-None-Match``.
 
-    Open loop on one asyncio event loop (aiohttp, no connection limit): a refresh is sent when it
-    is due whether or not earlier ones have been answered, so a slow server shows as latency,
-    never as a load generator that quietly asks less. How late each request actually left is
-    measured and printed (a thread pool of fixed size started them seconds late before)."""
+    All on one asyncio event loop (aiohttp, no connection limit): no dashboard waits for another
+    (a thread pool of fixed size made them queue behind each other before). Each dashboard, like
+    a browser tab, asks again when its next refresh is due *and* its previous answer has come,
+    so how late a refresh left (printed) is its own previous answer's lateness: a server that
+    answers slower than every 5 s shows there as well as in the latencies."""
     return asyncio.run(_dashboards(base, cookies, count, refresh, seconds))
 
 
@@ -540,6 +541,7 @@ def main() -> int:
                 f"  load generator: requests left p50 {percentile(seen.lateness, 0.5) * 1000:.1f} ms, "
                 f"p95 {percentile(seen.lateness, 0.95) * 1000:.1f} ms, "
                 f"max {max(seen.lateness) * 1000:.1f} ms after they were due"
+                " (each waits for its previous answer)"
             )
             print(
                 f"  SMS: {together['rate']:.1f} msgs/s, reply p50 {together['p50']:.0f} ms, "

@@ -45,9 +45,7 @@ def main() -> None:
     workers = args.workers or default_workers(url)
     folder = Path("/tmp/smsgate-bench-simulate")
     folder.mkdir(exist_ok=True)
-    options = demo.Options(
-        folder=folder, port=0, region=args.region, workers=workers, keep_running=False
-    )
+    options = demo.Options(folder=folder, port=0, region=args.region, workers=workers, keep_running=False)
     state = demo.Demo(options=options, database_url=url, database=Database.from_url(url))
     began = time.monotonic()
     upgrade(state.db.engine)
