@@ -4,6 +4,9 @@ is in the very next refresh."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -31,8 +34,34 @@ class Statements:
         return [s for s in self.seen if f"FROM {table}" in s or f"JOIN {table}" in s]
 
 
+def _minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def within_one_minute(scenario: Callable[[], None]) -> None:
+    """Run ``scenario`` until one run starts and ends in the same UTC minute (at most 3 runs).
+
+    The token holds the current minute by design (it bounds the activity chart's age), so a
+    scenario that expects an unchanged token is only meaningful inside one minute; a failure in
+    a run that crossed a minute's end is retried, any other failure is reported."""
+    for _ in range(3):
+        started = _minute()
+        try:
+            scenario()
+        except AssertionError:
+            if _minute() == started:
+                raise
+            continue
+        return
+    raise AssertionError("three runs each crossed a minute's end")
+
+
 def test_an_unchanged_overview_is_not_recomputed_and_revalidates_to_304(admin, sms):
     assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    within_one_minute(lambda: _unchanged_overview_is_kept(admin))
+
+
+def _unchanged_overview_is_kept(admin) -> None:  # type: ignore[no-untyped-def]
     first = admin.get("/dashboard/api/overview?region=63.71")
     assert first.status_code == 200
     tag = first.headers["ETag"]
@@ -73,6 +102,10 @@ def test_pages_and_refresh_share_the_document_and_each_region_and_language_has_i
     app, admin, sms, users
 ):
     assert sms(VOLUNTEER_A, "TPS 012 01=100 02=80 03=20").startswith("OK")
+    within_one_minute(lambda: _regions_and_languages_have_their_own(app, admin))
+
+
+def _regions_and_languages_have_their_own(app, admin) -> None:  # type: ignore[no-untyped-def]
     kota_tag = admin.get("/dashboard/api/overview?region=63.71").headers["ETag"]
     province = admin.get("/dashboard/api/overview?region=63")
     assert province.headers["ETag"] != kota_tag
