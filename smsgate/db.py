@@ -173,6 +173,10 @@ class _Group:
     queue for the write lock while another one works instead add their work to the same
     transaction (each in a SAVEPOINT) and are committed together by one sync; none of them
     returns, and so none of their webhooks answers, before that commit.
+
+    Some SQLite errors end the whole transaction, not just the failing statement (a trigger's
+    ``RAISE(ROLLBACK)``; SQLITE_FULL, IOERR and NOMEM may too): one member's failure then wipes
+    the others' work while SQLAlchemy still counts the transaction as open. ``lost`` tells.
     """
 
     connection: Connection
@@ -184,6 +188,26 @@ class _Group:
 
     def full(self) -> bool:
         return self.members >= GROUP_LIMIT or time.monotonic() - self.opened > GROUP_AGE
+
+    def lost(self) -> bool:
+        """SQLite left the transaction that SQLAlchemy still holds open: it rolled it back.
+
+        Only the driver knows (sqlite3's ``in_transaction``). Left undetected, the next member's
+        SAVEPOINT would silently begin a new transaction, and the COMMIT of that one would
+        report the earlier members' vanished work as stored.
+        """
+        if not self.transaction.is_active:
+            return False
+        driver = self.connection.connection.driver_connection
+        return not getattr(driver, "in_transaction", True)
+
+
+class GroupCommitFailed(Exception):
+    """The group transaction holding this write was not committed; ``__cause__`` says why."""
+
+
+class GroupRolledBack(Exception):
+    """SQLite rolled back a group's whole transaction while one of its writers worked."""
 
 
 class LockWaitTimeout(Exception):
@@ -271,22 +295,33 @@ class Database:
                 bind=group.connection,
                 join_transaction_mode="create_savepoint" if group.members else "rollback_only",
             )
+            failure: BaseException | None = None
             try:
                 with session.begin():
                     yield session
                 mine = group
                 group.members += 1
+            except BaseException as error:
+                failure = error
+                raise
             finally:
                 session.close()
                 if not group.transaction.is_active:  # the opener failed: nothing else was in it
                     self._discard_group(group)
+                elif group.lost():  # this writer's statement took everyone's work with it
+                    after = "" if failure is None else f" after {failure!r}"
+                    self._fail_group(group, GroupRolledBack(
+                        f"SQLite rolled back the group transaction of {group.members} writes{after}"
+                    ))
                 elif self._queued == 0 or group.full():
                     self._commit_group()
         assert mine is not None  # the body ran without raising
         while not mine.committed.wait(GROUP_AGE):
             self._commit_if_abandoned(mine)
         if mine.error is not None:
-            raise mine.error
+            # One exception per writer: the same instance raised in several threads would
+            # gather all their tracebacks.
+            raise GroupCommitFailed("the group commit holding this write failed") from mine.error
 
     def _commit_if_abandoned(self, group: _Group) -> None:
         """Commit ``group`` if the writer it was left open for never came (it gave up waiting
@@ -354,6 +389,9 @@ class Database:
         group, self._group = self._group, None
         if group is None:
             return
+        if group.lost():  # COMMIT would "succeed" on nothing
+            self._fail_group(group, GroupRolledBack("SQLite rolled back the group transaction"))
+            return
         try:
             group.transaction.commit()
         except BaseException as error:
@@ -362,6 +400,12 @@ class Database:
         finally:
             group.connection.close()
             group.committed.set()
+
+    def _fail_group(self, group: _Group, error: BaseException) -> None:
+        """Give every writer of ``group`` ``error`` and let no other one join it."""
+        group.error = error
+        log.error("SQLite group of %d writes not committed: %s", group.members, error)
+        self._discard_group(group)
 
     def _discard_group(self, group: _Group) -> None:
         if self._group is group:

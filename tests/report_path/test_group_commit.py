@@ -136,3 +136,82 @@ def test_a_writer_outside_the_group_commits_it_before_its_own_transaction(sqlite
     assert first.error is None and first.visible_on_return
     assert done == [{1}]
     assert committed(sqlite_database) == {1, 9}
+
+
+def rollback_trigger_for(database: Database, writer: int) -> None:
+    """Writer ``writer``'s insert makes SQLite roll back the WHOLE transaction, not only the
+    statement (as SQLITE_FULL, IOERR or NOMEM may do): earlier members' work goes with it."""
+    with database.begin() as session:
+        session.execute(text(
+            f"CREATE TRIGGER wipe BEFORE INSERT ON grouped WHEN NEW.writer = {writer} "
+            "BEGIN SELECT RAISE(ROLLBACK, 'whole transaction gone'); END"
+        ))
+
+
+class HeldWriter(Writer):
+    """Takes its turn, then waits for ``hold`` BEFORE its insert (so the test can queue the next
+    writer behind it first)."""
+
+    def run(self) -> None:
+        try:
+            with self.database.begin(wait=5) as session:
+                self.inside.set()
+                assert self.hold is not None and self.hold.wait(10)
+                session.execute(text("INSERT INTO grouped (writer) VALUES (:n)"), {"n": self.number})
+            self.visible_on_return = self.number in committed(self.database)
+        except BaseException as error:  # the test inspects it
+            self.error = error
+
+
+def run_in_turn(database: Database, writers: list[Writer]) -> None:
+    """Each writer takes the turn after the previous one: it queues while the previous one holds
+    the turn (inside its transaction), which lets it go only then; the last one goes at once."""
+    for previous, writer in zip([None, *writers[:-1]], writers, strict=True):
+        writer.start()
+        if previous is None:
+            assert writer.inside.wait(10)
+            continue
+        wait_until(lambda: database._queued == 1)
+        assert previous.hold is not None
+        previous.hold.set()
+        if writer.hold is not None:
+            assert writer.inside.wait(10)
+    if writers[-1].hold is not None:
+        writers[-1].hold.set()
+    for writer in writers:
+        writer.join(15)
+        assert not writer.is_alive()
+
+
+def test_a_member_that_rolls_back_the_whole_transaction_fails_the_members_before_it(sqlite_database) -> None:  # type: ignore[no-untyped-def]
+    """Writer 2's statement wipes the group's transaction, writer 3 (queued behind it) fails on
+    its own. Writer 1's row is gone: writer 1 must raise, not return as if it were committed
+    (the commit of an empty transaction used to succeed)."""
+    rollback_trigger_for(sqlite_database, 2)
+    first = Writer(sqlite_database, 1, threading.Event())
+    wiping = HeldWriter(sqlite_database, 2, threading.Event())
+    failing = Writer(sqlite_database, 3, fail=True)
+    run_in_turn(sqlite_database, [first, wiping, failing])
+    assert wiping.error is not None
+    assert isinstance(failing.error, RuntimeError)
+    assert first.error is not None, f"writer 1 returned OK (committed: {first.visible_on_return})"
+    assert committed(sqlite_database) == set()
+    after = Writer(sqlite_database, 4)  # the next write starts a group of its own
+    after.run()
+    assert after.error is None and after.visible_on_return
+    assert committed(sqlite_database) == {4}
+
+
+def test_every_member_of_a_lost_group_gets_an_error_of_its_own(sqlite_database) -> None:  # type: ignore[no-untyped-def]
+    """Writers 1 and 2 are in the group when writer 3 wipes it: each raises its own exception
+    (one instance raised in many threads would pile up their tracebacks), caused by the group's."""
+    rollback_trigger_for(sqlite_database, 3)
+    first = Writer(sqlite_database, 1, threading.Event())
+    second = Writer(sqlite_database, 2, threading.Event())
+    wiping = HeldWriter(sqlite_database, 3, threading.Event())
+    run_in_turn(sqlite_database, [first, second, wiping])
+    assert wiping.error is not None
+    assert first.error is not None and second.error is not None
+    assert first.error is not second.error
+    assert first.error.__cause__ is not None and first.error.__cause__ is second.error.__cause__
+    assert committed(sqlite_database) == set()
