@@ -716,7 +716,7 @@ def main() -> None:
             print(
                 f"plan: smsgate {plan['command']}\n  -> {planned} phones next to {args.modems} modems"
                 f" (profile: busiest minute {plan['busiest_minute_per_second']:.2f} texts/s,"
-                f" busiest 5 min {plan['busiest_5min_per_second']:.2f}; the plan's model, median of its"
+                f" busiest 5 min {plan['busiest_5min_per_second']:.2f}; the plan's model, worst of its"
                 f" nights: {modelled})",
                 flush=True,
             )
