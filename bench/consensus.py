@@ -205,6 +205,28 @@ def add_people(database: Database, people: list[dict]) -> None:
             upsert_contacts(session, people[start : start + 5000])
 
 
+def register_volunteers(database: Database, stations: list[tuple[str, int]]) -> list[tuple[str, str]]:
+    """Ten registered, assigned volunteers per station (``+62819`` + station index + 2 digits),
+    the load benches' senders: ``(phone, station id)`` in station order."""
+    people, senders = [], []
+    for index, (station_id, _registered) in enumerate(stations):
+        for v in range(10):
+            phone = f"+62819{index:06d}{v:02d}"
+            people.append(
+                {
+                    "phone": phone,
+                    "name": f"Relawan {index}-{v}",
+                    "role": "volunteer",
+                    "region_code": f"{station_id[:2]}.{station_id[2:4]}.{station_id[4:6]}.{station_id[6:10]}",
+                    "tps": int(station_id[10:]),
+                    "lang": "id",
+                }
+            )
+            senders.append((phone, station_id))
+    add_people(database, people)
+    return senders
+
+
 def send(database: Database, settings: Settings, plan: Plan, args: argparse.Namespace) -> dict[str, int]:
     """Every message through ``Ingest.receive``; heeded dissent replies come back a little later."""
     rng = random.Random(args.seed + 2)

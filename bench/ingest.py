@@ -50,37 +50,18 @@ HERE = Path(__file__).resolve().parent
 
 def measure_child(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in a process whose ``sys.path`` starts with the code tree being measured."""
-    from consensus import scratch_database, set_up
-    from sqlalchemy import event
+    from consensus import register_volunteers, scratch_database, set_up
+    from round_trips import count_round_trips
 
     import smsgate
     from smsgate.config import Settings
-    from smsgate.importers import upsert_contacts
     from smsgate.inbound import InboundSMS
     from smsgate.services.ingest import Ingest
 
     url = None if args.database == "sqlite" else args.postgresql
     with scratch_database(url) as (database, _kind):
         stations = set_up(database, SimpleNamespace(stations=(args.senders + 9) // 10, seed=args.seed))
-        people, senders = [], []
-        for index, (station_id, _registered) in enumerate(stations):
-            for v in range(10):
-                phone = f"+62819{index:06d}{v:02d}"
-                region = f"{station_id[:2]}.{station_id[2:4]}.{station_id[4:6]}.{station_id[6:10]}"
-                people.append(
-                    {
-                        "phone": phone,
-                        "name": f"Relawan {index}-{v}",
-                        "role": "volunteer",
-                        "region_code": region,
-                        "tps": int(station_id[10:]),
-                        "lang": "id",
-                    }
-                )
-                senders.append((phone, station_id))
-        for start in range(0, len(people), 5000):
-            with database.begin() as session:
-                upsert_contacts(session, people[start : start + 5000])
+        senders = register_volunteers(database, stations)
         random.Random(args.seed).shuffle(senders)
         db_url = database.engine.url.render_as_string(hide_password=False)
         ingest = Ingest(database, Settings.from_env({"SMSGATE_DATABASE_URL": db_url}))  # default flood limits
@@ -104,21 +85,7 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
             one()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
-        trips: list[str] = []
-        engine = database.engine
-
-        def on_execute(*a: Any) -> None:
-            trips.append(" ".join(a[2].split())[:100])
-
-        hooks: list[tuple[Any, str, Any]] = [(engine, "before_cursor_execute", on_execute)]
-        if engine.dialect.name != "sqlite":  # psycopg sends BEGIN itself; smsgate sends SQLite's
-            hooks.append((engine, "begin", lambda _c: trips.append("BEGIN")))
-        hooks.append((engine, "commit", lambda _c: trips.append("COMMIT")))
-        for target, name, fn in hooks:
-            event.listen(target, name, fn)
-        one()
-        for target, name, fn in hooks:
-            event.remove(target, name, fn)
+        _count, trips = count_round_trips(database.engine, one)
         profile = cProfile.Profile(time.process_time)  # CPU, not waiting for the server
         profile.enable()
         for _ in range(args.profiled):

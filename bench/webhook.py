@@ -60,13 +60,13 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import requests  # noqa: E402
-from consensus import body_for, scratch_database, set_up  # noqa: E402
-from sqlalchemy import Engine, event, func, select  # noqa: E402
+from consensus import body_for, register_volunteers, scratch_database, set_up  # noqa: E402
+from round_trips import count_round_trips  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from smsgate.config import Settings  # noqa: E402
 from smsgate.db import Database  # noqa: E402
-from smsgate.importers import upsert_contacts  # noqa: E402
 from smsgate.inbound import InboundSMS  # noqa: E402
 from smsgate.models import Report  # noqa: E402
 from smsgate.server import DEFAULT_THREADS  # noqa: E402
@@ -301,45 +301,6 @@ def wrk(target: Running, messages: Path, seconds: float, connections: int, cycle
 # --- the statement count -----------------------------------------------------------------
 
 
-def count_round_trips(engine: Engine, action: Callable[[], object]) -> tuple[int, list[str]]:
-    """Round trips to the database while ``action`` runs: every statement, ``BEGIN``, ``COMMIT``,
-    ``ROLLBACK``, and the pool's pre-ping on each checkout (it bypasses the cursor events)."""
-    seen: list[str] = []
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split())[:90])
-
-    def on_begin(_conn: Any) -> None:
-        if engine.dialect.name != "sqlite":  # psycopg's own BEGIN; smsgate sends SQLite's itself
-            seen.append("BEGIN")
-
-    def on_commit(_conn: Any) -> None:
-        seen.append("COMMIT")
-
-    def on_rollback(_conn: Any) -> None:
-        seen.append("ROLLBACK")
-
-    def on_checkout(*_: Any) -> None:
-        if getattr(engine.pool, "_pre_ping", False):
-            seen.append("(pool pre-ping)")
-
-    hooks = [
-        (engine, "before_cursor_execute", on_execute),
-        (engine, "begin", on_begin),
-        (engine, "commit", on_commit),
-        (engine, "rollback", on_rollback),
-        (engine.pool, "checkout", on_checkout),
-    ]
-    for target, name, fn in hooks:
-        event.listen(target, name, fn)
-    try:
-        action()
-    finally:
-        for target, name, fn in hooks:
-            event.remove(target, name, fn)
-    return len(seen), seen
-
-
 def first_report_round_trips(database: Database, spare: list[tuple[str, str]]) -> tuple[int, list[str]]:
     """One assigned volunteer's first report (a station others already reported), after one
     warm-up report by another spare volunteer so the pool and caches are in their steady state."""
@@ -376,24 +337,7 @@ def populate(
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``senders`` volunteers, 10 per TPS, plus two spare ones for the in-process count."""
     stations = set_up(database, SimpleNamespace(stations=(senders + 9) // 10 + 1, seed=seed))
-    people, senders_list = [], []
-    for index, (station_id, _registered) in enumerate(stations):
-        for v in range(10):
-            phone = f"+62819{index:06d}{v:02d}"
-            people.append(
-                {
-                    "phone": phone,
-                    "name": f"Relawan {index}-{v}",
-                    "role": "volunteer",
-                    "region_code": f"{station_id[:2]}.{station_id[2:4]}.{station_id[4:6]}.{station_id[6:10]}",
-                    "tps": int(station_id[10:]),
-                    "lang": "id",
-                }
-            )
-            senders_list.append((phone, station_id))
-    for start in range(0, len(people), 5000):
-        with database.begin() as session:
-            upsert_contacts(session, people[start : start + 5000])
+    senders_list = register_volunteers(database, stations)
     spare = senders_list[-2:]
     chosen = senders_list[:senders]
     random.Random(seed).shuffle(chosen)
