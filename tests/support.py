@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from html import unescape
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -146,3 +147,29 @@ class TwilioSender:
         # Every reply is one SMS of GSM-7 characters, whatever was typed.
         assert reply is None or is_single_gsm7_sms(reply), f"reply does not fit one SMS: {reply!r}"
         return reply
+
+
+class Statements:
+    """Every SQL statement any engine runs while active: what a request or a read really asks
+    the database (the tests that count statements or forbid a table use it)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(statement)
+
+    def __enter__(self) -> Statements:
+        event.listen(Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self)
+
+    def reading(self, table: str) -> list[str]:
+        """The statements that read ``table`` (``FROM`` or ``JOIN`` it)."""
+        return [s for s in self.seen if f"FROM {table}" in s or f"JOIN {table}" in s]
+
+    def lowered(self) -> list[str]:
+        """The statements in lower case with their whitespace collapsed, for phrase matching."""
+        return [" ".join(s.split()).lower() for s in self.seen]

@@ -7,31 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
-from ..support import VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN
+from ..support import VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, Statements
 from .conftest import KOTA, login
-
-
-class Statements:
-    """Every SQL statement any engine runs while active."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        self.seen.append(statement)
-
-    def __enter__(self) -> Statements:
-        event.listen(Engine, "before_cursor_execute", self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(Engine, "before_cursor_execute", self)
-
-    def reading(self, table: str) -> list[str]:
-        return [s for s in self.seen if f"FROM {table}" in s or f"JOIN {table}" in s]
 
 
 def _minute() -> datetime:

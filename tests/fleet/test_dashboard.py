@@ -8,6 +8,7 @@ import pytest
 
 from tests.dashboard.conftest import ADMIN, login
 from tests.gateways.helpers import android_post, envelope
+from tests.support import Statements
 
 from .fakes import FakeFleet
 from .support import PHONE_B_ID, fleet_file
@@ -54,8 +55,6 @@ def test_the_overview_warns_as_the_fleet_status_does_without_counting_the_inboun
 ):  # type: ignore[no-untyped-def]
     """The overview shows exactly the warnings of ``fleet_status`` but never groups the night's
     inbound messages (2 million nationally) to count traffic it does not show."""
-    from sqlalchemy import event
-
     from smsgate.models import utcnow
     from smsgate.outgoing.fleet import load_fleet
     from smsgate.outgoing.fleet_status import fleet_status, fleet_warnings
@@ -67,16 +66,9 @@ def test_the_overview_warns_as_the_fleet_status_does_without_counting_the_inboun
         full = fleet_status(session, fleet, utcnow()).warnings
         assert fleet_warnings(session, fleet, utcnow()) == full
     assert full  # phone-a has sent no heartbeat yet
-    sent: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        sent.append(" ".join(statement.split()).lower())
-
-    event.listen(database.engine, "before_cursor_execute", capture)
-    try:
+    with Statements() as statements:
         overview = browser.get("/dashboard/").get_data(as_text=True)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", capture)
+    sent = statements.lowered()
     assert all(w in overview for w in full)
     assert not [s for s in sent if "from inbound_messages group by" in s]
 

@@ -7,12 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from smsgate.models import InboundMessage, utcnow
 from smsgate.outgoing.fleet import load_fleet
 from smsgate.outgoing.fleet_status import fleet_status
 from tests.gateways.helpers import android_post, envelope
+from tests.support import Statements
 
 from .fakes import FakeFleet
 from .support import PHONE_B_ID, fleet_file
@@ -41,21 +42,14 @@ def test_received_counts_the_window_and_last_seen_reaches_back_without_grouping_
                 update(InboundMessage).where(InboundMessage.id == message).values(received_at=moment)
             )
     fleet = load_fleet(app.extensions["smsgate.settings"])
-    sent: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        sent.append(" ".join(statement.split()).lower())
-
-    event.listen(database.engine, "before_cursor_execute", capture)
-    try:
+    with Statements() as statements:
         with database.read() as session:
             phone_b = {d.name: d for d in fleet_status(session, fleet, utcnow()).devices}["phone-b"]
         with database.begin() as session:
             session.execute(update(InboundMessage).values(received_at=an_hour_ago))
         with database.read() as session:
             silent = {d.name: d for d in fleet_status(session, fleet, utcnow()).devices}["phone-b"]
-    finally:
-        event.remove(database.engine, "before_cursor_execute", capture)
+    sent = statements.lowered()
     assert phone_b.received_15m == 1
     assert silent.received_15m == 0
     assert silent.last_seen is not None and abs((silent.last_seen - an_hour_ago).total_seconds()) < 1

@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from smsgate.dashboard.accounts import create_user
 from smsgate.models import utcnow
 
+from .. import support
 from ..dashboard.conftest import csrf_token, login
 from .test_end_to_end import AUTH, SIZE, draw, report, sampled, votes_of
 
@@ -28,21 +27,8 @@ def admin(app, database, world):  # type: ignore[no-untyped-def]
     return browser
 
 
-class Statements:
+class Statements(support.Statements):
     """Every SQL statement any engine runs while active (to see what a request computes)."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        self.seen.append(statement)
-
-    def __enter__(self) -> Statements:
-        event.listen(Engine, "before_cursor_execute", self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(Engine, "before_cursor_execute", self)
 
     def loads(self) -> int:
         """How many times the sampled stations were loaded for an estimate."""
