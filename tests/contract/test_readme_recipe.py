@@ -74,6 +74,10 @@ def test_the_readme_test_vector_is_what_smsgate_signs(tmp_path: Path) -> None:
     recipe = load_recipe(tmp_path)
     assert recipe.verify([vector["secret"]], header, body, now=t) is True
     assert signing.verify(vector["secret"], header, body, now=t) is True
+    # Hex digits in upper case are the same signature, for the recipe as for smsgate.
+    shouted = f"t={t},v1={vector['v1'].upper()}"
+    assert recipe.verify([vector["secret"]], shouted, body, now=t) is True
+    assert signing.verify(vector["secret"], shouted, body, now=t) is True
     # One byte, one second or one secret off, and it no longer verifies.
     assert recipe.verify([vector["secret"]], header, body + b" ", now=t) is False
     assert recipe.verify(["other", vector["secret"] + "x"], header, body, now=t) is False
