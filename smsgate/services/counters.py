@@ -19,10 +19,13 @@ from ..models import RegionCounter
 from ..regions import ancestor_keys
 
 SHARDS = 16
+#: ``session.info`` key, present while the transaction holds its counter rows back (``defer``).
+_DEFERRED = "smsgate.counters.deferred"
 
 
 def add(session: Session, region_key: str, deltas: Mapping[str, int], shard: int | None = None) -> None:
-    """Add ``deltas`` (counter name -> amount) to ``region_key`` and all its ancestors."""
+    """Add ``deltas`` (counter name -> amount) to ``region_key`` and all its ancestors (at once,
+    or with the transaction's other writes when it called ``defer``)."""
     changes = {name: amount for name, amount in deltas.items() if amount}
     if not changes:
         return
@@ -32,7 +35,43 @@ def add(session: Session, region_key: str, deltas: Mapping[str, int], shard: int
         for key in ancestor_keys(region_key)
         for name, amount in sorted(changes.items())
     ]
-    _upsert_add(session, rows)
+    deferred = session.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred.append(rows)
+    else:
+        _upsert_add(session, rows)
+
+
+def defer(session: Session) -> None:
+    """Hold the rows ``add`` writes in this transaction back until ``take_deferred``: the
+    ingest writes them in the statement that writes its other changes (``pending_writes``),
+    one round trip less for a report that moves the counters."""
+    session.info[_DEFERRED] = []
+
+
+def take_deferred(session: Session) -> list[dict[str, object]]:
+    """The rows held back since ``defer`` (``add`` writes at once again from now on), in the
+    order they were added; a counter added twice is one row with the sum, at its first place,
+    so the rows still lock in the order separate statements would have and one statement can
+    write them all (PostgreSQL refuses to upsert one row twice in a statement)."""
+    held: list[list[dict[str, object]]] = session.info.pop(_DEFERRED, None) or []
+    if len(held) == 1:
+        return held[0]
+    merged: dict[tuple[object, object, object], dict[str, object]] = {}
+    for row in (row for rows in held for row in rows):
+        key = (row["region_key"], row["name"], row["shard"])
+        if key in merged:
+            merged[key]["value"] = cast(int, merged[key]["value"]) + cast(int, row["value"])
+        else:
+            merged[key] = dict(row)
+    return list(merged.values())
+
+
+def write(session: Session, rows: list[dict[str, object]]) -> None:
+    """Write rows ``take_deferred`` returned (in one statement on PostgreSQL), flushing nothing
+    else: the caller writes the transaction's other changes itself."""
+    with session.no_autoflush:
+        _upsert_add(session, rows)
 
 
 def add_many(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:

@@ -37,7 +37,7 @@ from ..inbound import DeliveryReport, Heartbeat, InboundSMS, Reply, storable
 from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
-from . import flood, heartbeats, outbound, pins
+from . import counters, flood, heartbeats, outbound, pending_writes, pins
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,9 @@ class Ingest:
                 held = flood.hold(self.settings, inbound, recent)
                 if held is not None:  # logged, not handled, not answered
                     inbound.outcome, inbound.error_code, inbound.reply = held, held, None
+                    pending_writes.write(session)
                     return Reply(None, held)
+                counters.defer(session)  # written with the other changes (pending_writes)
                 outcome, contact = self._handle(session, sms, inbound, known)
                 reply, error_code = outcome.reply, outcome.error_code
                 if reply is not None and not flood.may_reply(self.settings, recent):
@@ -140,6 +142,9 @@ class Ingest:
                 inbound.outcome = outcome.outcome
                 inbound.error_code = error_code
                 inbound.reply = reply
+                # Written now with prebuilt statements (one on PostgreSQL) when they are the
+                # usual ones, else by the ORM's flush at commit.
+                pending_writes.write(session)
                 if reply is not None and not sms.reply_inline:
                     outbound.queue_reply(session, inbound, reply, self.clock())
             return Reply(reply, outcome.outcome)

@@ -1,0 +1,93 @@
+"""What a report leaves for commit (the message row, the result row, other reports of the
+station, the events, the region counters) is written by ``services/pending_writes.py`` in one
+statement on PostgreSQL instead of the ORM's flush. Through signed webhooks into a real
+database, a station's night (agreement, dissent, a correction, a flagged report that leaves
+the work to the ORM, a cancel) must leave exactly the rows the rules say: counters without
+drift, a gapless event sequence in commit order, superseded and outvoted reports marked."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from smsgate.models import InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
+from smsgate.services import counters, recount
+from tests.support import COORD_KOTA, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN
+
+MANTUIL_12 = "6371011001012"
+
+
+def test_a_stations_night_leaves_exact_rows(sms, database):
+    steps = [
+        (VOLUNTEER_A, "TPS 012 01=152 02=98 03=150"),
+        (VOLUNTEER_B, "TPS 012 01=152 02=98 03=150"),
+        (VOLUNTEER_C, "TPS 012 01=652 02=98 03=150"),  # one digit apart: a flag, the ORM writes
+        (VOLUNTEER_C, "TPS 012 01=152 02=98 03=150"),  # corrected: supersedes the misread
+        (COORD_KOTA, f"TPS 6371011001012 01=152 02=98 03=150{WITH_PIN}"),
+    ]
+    replies = [sms(phone, body) for phone, body in steps]
+    assert all(reply.startswith("OK") for reply in replies), replies
+    with database.read() as session:
+        assert recount.verify(session) == []
+        reports = list(
+            session.scalars(select(Report).where(Report.station_id == MANTUIL_12).order_by(Report.id))
+        )
+        assert len(reports) == 5
+        misread, correction = reports[2], reports[3]
+        assert misread.superseded_by_id == correction.id and misread.superseded_at is not None
+        # Two against one was no qualified majority: disputed, nobody outvoted.
+        assert misread.flagged and not misread.outvoted
+        assert not any(
+            r.outvoted or r.superseded_at for r in (reports[0], reports[1], correction, reports[4])
+        )
+        result = session.get(StationResult, MANTUIL_12)
+        assert (result.status, result.report_count, result.dissent, result.flagged) == (
+            "verified",
+            4,
+            0,
+            False,
+        )
+        assert result.report_id == reports[4].id and result.votes == {"01": 152, "02": 98, "03": 150}
+        events = list(
+            session.scalars(
+                select(OutboxEvent).where(OutboxEvent.station_id == MANTUIL_12).order_by(OutboxEvent.seq)
+            )
+        )
+        assert [e.station_sequence for e in events] == list(range(1, len(events) + 1))
+        assert result.event_sequence == len(events)
+        assert [e.type for e in events].count("report.superseded") == 1
+        assert events[-1].type == "station.status_changed"
+        assert events[-1].payload["data"]["report_count"] == 4
+        messages = list(session.scalars(select(InboundMessage).order_by(InboundMessage.id)))
+        assert [m.reply for m in messages] == replies
+        assert all(m.contact_id is not None and m.outcome in ("accepted", "flagged") for m in messages)
+    # A cancel takes the ORM's way (the cancelled report is a change of another shape).
+    assert sms(VOLUNTEER_B, f"BATAL {reports[1].ref}").startswith("OK")
+    with database.read() as session:
+        assert recount.verify(session) == []
+        assert session.get(StationResult, MANTUIL_12).report_count == 3
+
+
+def test_counters_held_back_are_written_once_with_their_sums(database):
+    """Two additions of one counter in a transaction that defers them become one row (one
+    statement may upsert a row once), and the totals are those of two separate additions."""
+    with database.begin() as session:
+        counters.defer(session)
+        counters.add(session, "6371011001", {"reported": 1, "v:01": 5}, shard=3)
+        counters.add(session, "6371011002", {"reported": 1, "v:01": -2}, shard=3)
+        assert session.info  # held back: nothing written yet
+        rows = counters.take_deferred(session)
+        keys = [(row["region_key"], row["name"]) for row in rows]
+        assert len(keys) == len(set(keys))
+        counters.write(session, rows)
+        counters.add(session, "6371011001", {"reported": 1}, shard=3)  # no longer held back
+    with database.read() as session:
+        values = {
+            (key, name): value
+            for key, name, value in session.execute(
+                select(RegionCounter.region_key, RegionCounter.name, RegionCounter.value).where(
+                    RegionCounter.shard == 3
+                )
+            )
+        }
+    assert values[("", "reported")] == 3 and values[("", "v:01")] == 3
+    assert values[("6371011001", "reported")] == 2 and values[("6371011002", "v:01")] == -2
