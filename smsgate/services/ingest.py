@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 import grammar
 from grammar.errors import INTERNAL_ERROR
@@ -38,6 +38,7 @@ from ..models import Candidate, Contact, InboundMessage, utcnow
 from ..phones import InvalidPhone, normalise_phone
 from ..replies import command_word, render, usage
 from . import counters, flood, heartbeats, outbound, pending_writes, pins
+from .rows import attach
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +192,9 @@ class Ingest:
             new_id, recent = session.execute(_log_statement(dialect), params).scalar(), flood.NOTHING_RECENT
         if new_id is None:
             return None, recent, None
-        inbound = InboundMessage(id=new_id, **values)
-        make_transient_to_detached(inbound)
-        session.add(inbound)
+        inbound = attach(session, InboundMessage, {"id": new_id, **values})
         if dialect != "postgresql":
             recent = flood.recent(session, self.settings, inbound)
-        if known is not None and known.contact is not None:
-            session.add(known.contact)
         return inbound, recent, known
 
     def _log_and_read(
@@ -215,12 +212,11 @@ class Ingest:
         if statement is None:
             statement = _LOG_AND_READ[limits] = _log_and_read_statement(self.settings)
         bound = params | flood.recent_params(self.settings, sender, received_at) | {"contact_phone": sender}
-        row = session.execute(statement, bound).one()
+        row = session.connection().execute(statement, bound).one()  # the first statement: nothing to flush
         mapping = row._mapping
         contact = None
         if mapping[_CONTACTS.c.id] is not None:
-            contact = Contact(**{key: mapping[column] for key, column in _CONTACT_COLUMNS})
-            make_transient_to_detached(contact)
+            contact = attach(session, Contact, {key: mapping[column] for key, column in _CONTACT_COLUMNS})
         pairs = [(code, aliases) for code, aliases in (mapping["contest"] or [])]
         recent = flood.recent_from((row[2], row[3], row[4]))
         return mapping["logged_id"], recent, _Known(contact=contact, contest=pairs)

@@ -6,11 +6,14 @@ under the same lock, needs nothing else of it.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from typing import cast
+
+from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..models import Station, StationResult
 from ..models.reports import MISSING
+from . import rows
 
 #: ``session.info`` key: (the transaction, {station id: its locked result row}).
 _LOCKED = "smsgate.station_results.locked"
@@ -49,14 +52,32 @@ def lock_with_station(session: Session, station_id: str) -> Station | None:
     locked = _held(session)
     if station_id in locked:
         return session.get(Station, station_id)
-    row = session.execute(_WITH_STATION, {"station_id": station_id}).one_or_none()
-    if row is None:  # no such station, or one without a result row (hand-made data)
+    if rows.held(session, StationResult, station_id) or rows.held(session, Station, station_id):
+        # Loaded before in this session: the ORM's statement refreshes the held objects.
+        row = session.execute(_WITH_STATION, {"station_id": station_id}).one_or_none()
+        found = (row[0], row[1]) if row is not None else None
+    else:
+        found = _lock_and_read(session, station_id)
+    if found is None:  # no such station, or one without a result row (hand-made data)
         station = session.get(Station, station_id)
         if station is not None:
             lock(session, station_id)
         return station
-    locked[station_id] = row[1]
-    return row[0]
+    locked[station_id] = found[1]
+    return found[0]
+
+
+def _lock_and_read(session: Session, station_id: str) -> tuple[Station, StationResult] | None:
+    """``_WITH_STATION`` as a Core statement, its row made the session's objects (``rows.attach``):
+    the ORM's loading costs more than the statement."""
+    session.flush()  # (nothing is pending on the report path) then Core: no ORM layer around it
+    row = session.connection().execute(_CORE_WITH_STATION, {"station_id": station_id}).one_or_none()
+    if row is None:
+        return None
+    width = len(_STATION_KEYS)
+    station = rows.attach(session, Station, dict(zip(_STATION_KEYS, row[:width], strict=True)))
+    result = rows.attach(session, StationResult, dict(zip(_RESULT_KEYS, row[width:], strict=True)))
+    return station, result
 
 
 def _held(session: Session) -> dict[str, StationResult]:
@@ -76,4 +97,16 @@ _WITH_STATION = (
     .where(Station.id == bindparam("station_id"))
     .with_for_update(of=StationResult)
     .execution_options(populate_existing=True)
+)
+
+_STATIONS = cast(Table, Station.__table__)
+_RESULTS = cast(Table, StationResult.__table__)
+_STATION_KEYS = tuple(inspect(Station).get_property_by_column(c).key for c in _STATIONS.c)
+_RESULT_KEYS = tuple(inspect(StationResult).get_property_by_column(c).key for c in _RESULTS.c)
+#: ``_WITH_STATION``'s columns without the ORM: the station's, then its result row's.
+_CORE_WITH_STATION = (
+    select(*_STATIONS.c, *_RESULTS.c)
+    .join_from(_STATIONS, _RESULTS, _RESULTS.c.station_id == _STATIONS.c.id)
+    .where(_STATIONS.c.id == bindparam("station_id"))
+    .with_for_update(of=_RESULTS)
 )

@@ -19,10 +19,11 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, inspect, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased
 
 from ..models import Flag, Report, StationDecision
 from .refs import new_code
+from .rows import attach
 
 #: Attempts at a reference code nobody has (31^6 codes: a second attempt is already rare).
 REF_ATTEMPTS = 8
@@ -74,7 +75,7 @@ def insert_report(
         else:
             new_id = session.execute(_insert_statement(dialect, tuple(row)), params).scalar()
         if new_id is not None:
-            return _attached(session, Report, {"id": new_id, **row}), around
+            return attach(session, Report, {"id": new_id, **row}), around
     raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
 
 
@@ -163,15 +164,15 @@ def _insert_and_read(
 ) -> tuple[int | None, Surroundings]:
     """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
     (one row per current report, or one row of NULLs when there is none)."""
-    statement, current = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
+    statement, _current = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
     bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
-    rows = session.execute(statement, params | bound).all()
+    session.flush()  # (nothing is pending here) then Core: no ORM layer around a plain statement
+    rows = session.connection().execute(statement, params | bound).all()
     first = rows[0]._mapping
-    columns = [(a.key, current.c[a.columns[0].name]) for a in _REPORT_COLUMNS]
     before = [
-        _attached(session, Report, {key: row._mapping[column] for key, column in columns})
+        attach(session, Report, dict(zip(_REPORT_KEYS, row[_LEADING:], strict=True)))
         for row in rows
-        if row._mapping[current.c.id] is not None
+        if row[_LEADING] is not None
     ]
     other_station = first["other_station"]
     return first["new_id"], Surroundings(
@@ -225,16 +226,7 @@ def _combined(columns: tuple[str, ...], coordinator: bool) -> tuple[Any, Any]:
     return statement, current
 
 
-_REPORT_COLUMNS = list(inspect(Report).column_attrs)
-
-
-def _attached(session: Session, model: type[Any], values: dict[str, Any]) -> Any:
-    """``model``'s row with ``values`` as a persistent object of ``session``, without a query:
-    the one the session already holds, if any (as a query would return it), else a new one."""
-    identity = session.identity_map.get(inspect(model).identity_key_from_primary_key([values["id"]]))
-    if identity is not None:
-        return identity
-    instance = model(**values)
-    make_transient_to_detached(instance)
-    session.add(instance)
-    return instance
+#: The attribute names of the report columns, in the order ``_combined``'s statement selects
+#: them after its ``_LEADING`` other columns.
+_REPORT_KEYS = tuple(inspect(Report).get_property_by_column(c).key for c in _REPORTS.c)
+_LEADING = 5
