@@ -174,6 +174,10 @@ class Settings:
     metrics_token: str | None = None
     #: ``text`` or ``json`` log lines for ``serve`` and ``worker`` (``SMSGATE_LOG_FORMAT``).
     log_format: str = "text"
+    #: The dashboard's quick-count card of a region is recomputed at most once per this many
+    #: seconds (``SMSGATE_QUICKCOUNT_CARD_SECONDS``), by one process for all; meanwhile the
+    #: last stored card is served with the moment it was computed. 0: at every change.
+    quickcount_card_seconds: float = 10.0
 
     def without_flood_control(self) -> Settings:
         """These settings with every flood limit off: for tests and benchmarks that send one
@@ -261,6 +265,10 @@ class Settings:
             outbox_concurrency=number("SMSGATE_OUTBOX_CONCURRENCY", int, cls.outbox_concurrency),
             secret_key=get("SMSGATE_SECRET_KEY"),
             metrics_token=get("SMSGATE_METRICS_TOKEN"),
+            quickcount_card_seconds=_not_negative(
+                "SMSGATE_QUICKCOUNT_CARD_SECONDS",
+                number("SMSGATE_QUICKCOUNT_CARD_SECONDS", float, cls.quickcount_card_seconds),
+            ),
             log_format=_choice(
                 "SMSGATE_LOG_FORMAT", (get("SMSGATE_LOG_FORMAT") or cls.log_format).lower(), ("text", "json")
             ),
@@ -274,6 +282,12 @@ SEND_RATES: Mapping[str, float] = {"twilio": 10.0, "android": 1.0, "kannel": 5.0
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _not_negative(name: str, value: float) -> float:
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more seconds, not {value}")
     return value
 
 

@@ -13,7 +13,9 @@ The token is what the document is made of, read cheaply, in one statement:
   report that changes the station's result changes them, in the same transaction);
 - the candidates (codes and names);
 - the active quick-count design and its fingerprint (``quickcount.service.fingerprint``: how
-  many times a sampled station's result changed, logged by the database itself);
+  many times a sampled station's result changed, logged by the database itself), and when the
+  region's stored quick-count card was last computed (``quickcount.stored``: it may be stored
+  by another process after this one's last change);
 - the current minute (UTC).
 
 The minute bounds everything else the document shows: the activity chart's bars (a report
@@ -41,7 +43,14 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from ..models import Candidate, PreviousResult, RegionCounter, SampleDesign, SampleResultChange
+from ..models import (
+    Candidate,
+    PreviousResult,
+    QuickcountCard,
+    RegionCounter,
+    SampleDesign,
+    SampleResultChange,
+)
 
 Token = tuple[Any, ...]
 
@@ -54,7 +63,8 @@ def token(session: Session, key: str, now: datetime) -> Token:
     """The validity token of the overview of region ``key`` (undotted, ``""`` the country) at
     ``now``, in one round trip: the region's counters (summed over shards), the candidates, the
     active quick-count design and what ``quickcount.service.fingerprint`` checks the cached
-    estimate by (the design's logged result changes, the latest previous-result import)."""
+    estimate by (the design's logged result changes, the latest previous-result import), and
+    when the region's stored quick-count card was computed."""
     design = (
         select(SampleDesign.id)
         .where(SampleDesign.active.is_(True))
@@ -74,6 +84,9 @@ def token(session: Session, key: str, now: datetime) -> Token:
         .select_from(SampleResultChange)
         .where(SampleResultChange.design_id == design),
         select(literal("previous"), literal(""), cast(func.max(PreviousResult.imported_at), String)),
+        select(literal("card"), literal(""), cast(QuickcountCard.computed_at, String)).where(
+            QuickcountCard.design_id == design, QuickcountCard.region_key == key
+        ),
     )
     rows = sorted((kind, name, value or "") for kind, name, value in session.execute(parts))
     return (now.replace(second=0, microsecond=0).isoformat(), *rows)

@@ -266,6 +266,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "qc_adjusted": ("Perkiraan terkoreksi", "Adjusted estimate"),
     "qc_history": ("Perkiraan sepanjang malam", "The estimate through the night"),
+    "qc_freshness": (
+        "Dihitung {time} dari {counted} hasil sampel",
+        "Computed {time} from {counted} sampled results",
+    ),
+    "qc_freshness_pending": (
+        "ada hasil baru; dihitung ulang paling lama tiap {seconds} detik",
+        "newer results are in; recomputed at most every {seconds} s",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, exists, func, literal, literal_column, or_
 from sqlalchemy.orm import Session
 
 from ..csv_cells import safe_row
+from ..db import Database
 from ..models import (
     VOLUNTEER,
     Candidate,
@@ -59,9 +60,13 @@ def shares(votes: dict[str, int], valid: int) -> dict[str, float]:
 # -- overview ------------------------------------------------------------------------------
 
 
-def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
+def overview(
+    session: Session, code: str, now: datetime, *, database: Database, card_seconds: float
+) -> dict[str, Any]:
     """The overview document (also the JSON the page refreshes itself from), but for the
-    activity chart, which ``dashboard.activity`` adds with its own transactions."""
+    activity chart, which ``dashboard.activity`` adds with its own transactions. The quick-count
+    card is the stored one (``quickcount.stored``: at most ``card_seconds`` old while results
+    change), written through ``database`` when this request computes it."""
     document = tally(session, code)
     stations = document["stations"]
     stations["missing"] = max(stations["total"] - stations["reported"], 0)
@@ -75,7 +80,9 @@ def overview(session: Session, code: str, now: datetime) -> dict[str, Any]:
         }
         for c, v in document["votes"].items()
     ]
-    document["quick_count"] = quick_count(session, code, names)
+    document["quick_count"] = quick_count(
+        session, code, names, database=database, card_seconds=card_seconds, now=now
+    )
     document["updated_at"] = now.isoformat(timespec="seconds")
     return document
 
@@ -113,15 +120,25 @@ def history_chart(points: Sequence[dict[str, Any]], codes: Sequence[str]) -> dic
     return {"series": series, "first": points[0]["t"], "last": points[-1]["t"], "top": top}
 
 
-def quick_count(session: Session, code: str, names: dict[str, str] | None = None) -> dict[str, Any] | None:
+def quick_count(
+    session: Session,
+    code: str,
+    names: dict[str, str] | None = None,
+    *,
+    database: Database,
+    card_seconds: float,
+    now: datetime,
+) -> dict[str, Any] | None:
     """The quick-count card: shares in percent with their 95% intervals (None when the
-    estimate is indicative), the lead and the call, the warnings, the adjusted estimate and
-    the estimate through the night, from the quick-count service (cached there: a refresh
-    does not recompute it). None when there is no active sample design."""
-    from ..quickcount.service import NoDesign, card
+    estimate is indicative), the lead and the call, the warnings, the adjusted estimate, the
+    estimate through the night and how fresh it is (when it was computed, from how many
+    sampled results, whether a newer result waits), from the card one process computes for
+    all (``quickcount.stored``). None when there is no active sample design."""
+    from ..quickcount.service import NoDesign
+    from ..quickcount.stored import card
 
     try:
-        document, night = card(session, code or None)
+        document, night = card(database, session, code or None, interval=card_seconds, now=now)
     except NoDesign:
         return None
     names = dict(candidates(session)) if names is None else names
@@ -163,6 +180,7 @@ def quick_count(session: Session, code: str, names: dict[str, str] | None = None
             for c, r in document["estimate"].items()
         ],
         "history": history_chart(night["points"], list(document["estimate"])),
+        "freshness": document["freshness"],
     }
 
 

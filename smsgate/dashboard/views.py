@@ -95,7 +95,10 @@ def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 def _overview(db: Session, code: str, language: str) -> dict[str, Any]:
     """The overview document with its times also in the deployment's zone, for people."""
     now = utcnow()
-    document = queries.overview(db, code, now)
+    settings = current_app.extensions["smsgate.settings"]
+    document = queries.overview(
+        db, code, now, database=database(), card_seconds=settings.quickcount_card_seconds
+    )
     document["activity"] = activity.chart(database(), to_key(code), now, session=db)
     document["updated_local"] = when(document["updated_at"])
     for point in document["activity"]["points"]:
@@ -134,6 +137,18 @@ def _quick_count_texts(quick: dict[str, Any], language: str) -> None:
         )
     else:
         quick["lead_text"] = ""
+    fresh = quick["freshness"]
+    counted = f"{fresh['counted']:,}"
+    quick["freshness_text"] = translate(
+        "qc_freshness",
+        language,
+        time=when(fresh["computed_at"], "%H:%M:%S"),
+        counted=counted.replace(",", ".") if language == "id" else counted,
+    ) + (
+        ""
+        if fresh["current"]
+        else " (" + translate("qc_freshness_pending", language, seconds=f"{fresh['interval']:g}") + ")"
+    )
     history = quick["history"]
     history["first_label"] = when(history["first"], "%H:%M") if history["first"] else ""
     history["last_label"] = when(history["last"], "%H:%M") if history["last"] else ""

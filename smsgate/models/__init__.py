@@ -7,7 +7,14 @@ from .messages import InboundMessage
 from .official import OfficialResult
 from .outbound import Broadcast, GatewayDevice, GatewayPing, OutboundMessage
 from .outbox import OutboxDelivery, OutboxEvent
-from .quickcount import PreviousResult, SampleDesign, SampleResultChange, SampleStation, SampleStratum
+from .quickcount import (
+    PreviousResult,
+    QuickcountCard,
+    SampleDesign,
+    SampleResultChange,
+    SampleStation,
+    SampleStratum,
+)
 from .regions import Candidate, Region, Station
 from .reports import Flag, RegionCounter, Report, StationResult
 from .users import AppSecret, LoginFailure, StationDecision, User
@@ -36,6 +43,7 @@ __all__ = [
     "OutboxEvent",
     "PinFailure",
     "PreviousResult",
+    "QuickcountCard",
     "Region",
     "RegionCounter",
     "RegistrationFailure",

@@ -4,6 +4,7 @@ previous election's results per station."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -96,3 +97,30 @@ class PreviousResult(Base):
     votes: Mapped[dict[str, int]] = mapped_column(JSONType)
     valid: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class QuickcountCard(Base):
+    """The dashboard's quick-count card of one region, computed by one process for all of them
+    (``quickcount.stored``): every worker process used to recompute the national card (about a
+    second of CPU) after every change of a sampled station's result.
+
+    ``fingerprint`` is the ``quickcount.service.fingerprint`` the card was computed at (its
+    first part, ``changes``, the count of logged sampled-result changes it reflects);
+    ``document`` holds the estimate, the night's history and each history point's input digest
+    (so the next computation reuses the points whose inputs did not change); ``computed_at``
+    when it was stored. ``claim`` and ``claimed_until`` are the lease of the process computing
+    the next one (others serve this one meanwhile; a lease left by a killed process expires).
+    ``computations`` counts the stored computations, for tests and operators.
+    """
+
+    __tablename__ = "quickcount_cards"
+
+    design_id: Mapped[int] = mapped_column(ForeignKey("sample_designs.id"), primary_key=True)
+    region_key: Mapped[str] = mapped_column(String(13), primary_key=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(200), default=None)
+    changes: Mapped[int | None] = mapped_column(Integer, default=None)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    claim: Mapped[str | None] = mapped_column(String(32), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    computations: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,6 +15,8 @@ is too early to trust.
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -558,14 +560,16 @@ def _core(
     cached = _cache.get(key)
     if cached is not None and cached[0] == mark:
         return cached[1]
-    document = _body((loaded or _loader(session, record, info))())
+    document = body((loaded or _loader(session, record, info))())
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[key] = (mark, document)
     return document
 
 
-def _body(loaded: Loaded, sample: analysis.Sample | None = None) -> dict[str, Any]:
+def body(loaded: Loaded, sample: analysis.Sample | None = None) -> dict[str, Any]:
+    """The estimate part of the document (``document_of``, the strata and the disputed
+    stations) from ``loaded`` (or ``sample``, a replay of it)."""
     sample = sample or loaded.sample
     found = analysis.analyse(sample)
     body = document_of(found, sample)
@@ -607,11 +611,18 @@ def quickcount(
     if record is None:
         raise NoDesign()
     if as_of is None:
-        body = _core(session, record, info)
+        estimate_part = _core(session, record, info)
     else:
         loaded = load(session, record, info)
-        body = _body(loaded, replay(loaded, as_of))
-    return _document(session, record, info, body, comparison=comparison)
+        estimate_part = body(loaded, replay(loaded, as_of))
+    return _document(session, record, info, estimate_part, comparison=comparison)
+
+
+def card_document(
+    session: Session, record: SampleDesign, info: tally_service.RegionInfo, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The dashboard card's document around ``body``: the region, the design and the rule."""
+    return _document(session, record, info, body, comparison=False)
 
 
 def _document(
@@ -640,16 +651,20 @@ def _document(
     return document
 
 
-#: Points of ``history`` (the night split into at most this many equal steps).
+#: Points of ``history`` at most (the first and the last sampled result and fixed moments between).
 HISTORY_POINTS = 24
-_history_cache: dict[tuple[str, int, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+#: The history's grid steps in seconds: the smallest one that keeps the points to
+#: ``HISTORY_POINTS`` is used (then whole days), so the moments stay put as the night goes on.
+HISTORY_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+#: (database, design id, design creation, region key) -> (fingerprint, history, point digests)
+_history_cache: dict[tuple[str, int, str, str], tuple[tuple[Any, ...], dict[str, Any], list[str]]] = {}
 
 
 def history(session: Session, region: str | None = None, points: int = HISTORY_POINTS) -> dict[str, Any]:
-    """The estimate through the night: at up to ``points`` moments from the first sampled
-    result to the last, the estimate as it stood then (a station counts from its result's last
-    change, so a station whose result changed later appears at that later time). Cached like
-    ``quickcount``."""
+    """The estimate through the night: at the first sampled result, the last, and fixed moments
+    between them (``moments``), the estimate as it stood then (a station counts from its
+    result's last change, so a station whose result changed later appears at that later time).
+    Cached like ``quickcount``; a recomputation reuses the points whose inputs did not change."""
     info = tally_service.region_info(session, region)
     record = active_design(session)
     if record is None:
@@ -659,9 +674,9 @@ def history(session: Session, region: str | None = None, points: int = HISTORY_P
 
 def card(session: Session, region: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``quickcount(session, region, comparison=False)`` and ``history(session, region)``
-    together, as the dashboard's card shows them: the design and the cache check are read once
-    for both (a dashboard refresh asks for both, 40 times a second with 200 dashboards open),
-    and when a sampled station changed, the sample is read once for both recomputations."""
+    together, computed in this process (``quickcount.stored.card`` is what the dashboard
+    serves: one process computes it for all): the design and the cache check are read once
+    for both, and when a sampled station changed, the sample is read once for both."""
     info = tally_service.region_info(session, region)
     record = active_design(session)
     if record is None:
@@ -685,29 +700,112 @@ def _history(
     cached = _history_cache.get(key)
     if cached is not None and cached[0] == mark:
         return cached[1]
+    earlier = dict(zip(cached[2], cached[1]["points"], strict=True)) if cached is not None else {}
     loaded = (sample or _loader(session, record, info))()
+    document, digests = night(loaded, record, info, points, earlier)
+    if len(_history_cache) >= _CACHE_LIMIT:
+        _history_cache.clear()
+    _history_cache[key] = (mark, document, digests)
+    return document
+
+
+def moments(first: float, last: float, points: int = HISTORY_POINTS) -> list[float]:
+    """The history's moments (seconds since the epoch): ``first`` and ``last`` and, between
+    them, the multiples of the smallest ``HISTORY_STEPS`` step (else of whole days) that keep
+    them to ``points``. Fixed moments, not an even split of the night that moves with every
+    new result: a point's inputs then change only when a result at or before it changes, so
+    the next recomputation reuses it (``night``)."""
+    if last <= first or points <= 1:
+        return [last]
+    inner = points - 2
+    steps = [*HISTORY_STEPS, *(86400 * n for n in range(2, 3 + math.ceil((last - first) / 86400)))]
+    for step in steps:
+        low, high = math.floor(first / step) + 1, math.ceil(last / step) - 1
+        if high - low + 1 <= inner:
+            return [first, *(k * float(step) for k in range(low, high + 1)), last]
+    return [first, last]
+
+
+def night(
+    loaded: Loaded,
+    record: SampleDesign,
+    info: tally_service.RegionInfo,
+    points: int,
+    earlier: dict[str, dict[str, Any]],
+) -> tuple[dict[str, Any], list[str]]:
+    """The history document of ``loaded`` and each point's input digest (``point_digest``);
+    a point whose digest is in ``earlier`` (digest -> point of an earlier computation) is taken
+    from there instead of analysed again (each analysis is a full estimate with the
+    non-response checks: on the national sample the history's points were two thirds of the
+    card's recomputation)."""
     times = loaded.updated[np.isfinite(loaded.updated) & (loaded.sample.counted | loaded.sample.disputed)]
     series: list[dict[str, Any]] = []
+    digests: list[str] = []
     if len(times):
-        first, last = float(times.min()), float(times.max())
-        steps = np.unique(np.linspace(first, last, max(1, min(points, len(np.unique(times))))))
-        for moment in steps:
-            series.append(_history_point(loaded, datetime.fromtimestamp(float(moment), tz=UTC)))
+        base = _static_digest(loaded.sample)
+        for moment in moments(float(times.min()), float(times.max()), points):
+            when = datetime.fromtimestamp(moment, tz=UTC)
+            sample = _as_of(loaded, when)
+            digest = point_digest(base, sample, when)
+            point = earlier.get(digest)
+            series.append(point if point is not None else _history_point(sample, when))
+            digests.append(digest)
     document = {
         "region": {"code": info.code, "name": info.name, "level": info.level},
         "design": {"id": record.id},
         "points": series,
     }
-    if len(_history_cache) >= _CACHE_LIMIT:
-        _history_cache.clear()
-    _history_cache[key] = (mark, document)
-    return document
+    return document, digests
 
 
-def _history_point(loaded: Loaded, when: datetime) -> dict[str, Any]:
-    """One point of the history: the estimate as it stood at ``when``, to four digits."""
+def _static_digest(sample: analysis.Sample) -> bytes:
+    """A digest of what a history point depends on besides the results in by then: the
+    candidates, strata, stations, registered voters and previous results (the previous-result
+    import and the candidates are also in the fingerprint; this keeps the point honest alone)."""
+    digest = hashlib.sha256(repr((sample.candidates, sample.strata, sample.national)).encode())
+    for part in (
+        sample.population,
+        sample.stratum_registered,
+        sample.station_ids,
+        sample.unit_stratum,
+        sample.registered,
+        sample.domain,
+        sample.previous_votes,
+        sample.previous_valid,
+        sample.desa_previous_votes,
+        sample.desa_previous_valid,
+    ):
+        digest.update(b"-" if part is None else np.ascontiguousarray(part).tobytes())
+    return digest.digest()
+
+
+def point_digest(base: bytes, sample: analysis.Sample, when: datetime) -> str:
+    """What the point at ``when`` is computed from (``_as_of`` keeps nothing else): the moment,
+    ``base`` (``_static_digest``), which stations count or are disputed by then and their
+    votes and invalid ballots."""
+    digest = hashlib.sha256(base)
+    digest.update(when.isoformat().encode())
+    for part in (sample.counted, sample.disputed, sample.votes, sample.invalid):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _as_of(loaded: Loaded, when: datetime) -> analysis.Sample:
+    """``replay(loaded, when)`` with the votes and invalid ballots of the stations not in by
+    then blanked, so that the point depends on nothing ``point_digest`` leaves out."""
     sample = replay(loaded, when)
-    found = analysis.analyse(replace(sample, national=False))
+    inside = sample.counted | sample.disputed
+    return replace(
+        sample,
+        national=False,
+        votes=np.where(inside[:, None], sample.votes, 0.0),
+        invalid=np.where(inside, sample.invalid, np.nan),
+    )
+
+
+def _history_point(sample: analysis.Sample, when: datetime) -> dict[str, Any]:
+    """One point of the history: the estimate as it stood at ``when``, to four digits."""
+    found = analysis.analyse(sample)
     result = found.result
     return {
         "t": when.isoformat(timespec="seconds"),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+
+from smsgate.config import Settings
 
 from smsgate.importers import upsert_regions, upsert_stations
 
@@ -16,3 +20,11 @@ def frame(database, world):  # type: ignore[no-untyped-def]
         upsert_regions(session, frame.regions())
         upsert_stations(session, frame.station_rows())
     return frame
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The dashboard's card recomputed at every change of a sampled result (no minimum
+    interval): these tests are about what the card says; tests/quickcount/test_stored_card.py
+    is about how often it is computed."""
+    return replace(settings, quickcount_card_seconds=0.0)

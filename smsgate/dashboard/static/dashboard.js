@@ -125,6 +125,9 @@
     nodes.push(historyChart(qc.history, root.getAttribute("data-history-label")));
     nodes.push(html("p", "muted", root.getAttribute("data-sample-label") + ": " + fmtNumber(qc.counted, lang) +
       "/" + fmtNumber(qc.sample, lang) + " " + root.getAttribute("data-stations-label")));
+    var fresh = html("p", "muted qc-freshness", qc.freshness_text);
+    fresh.setAttribute("data-current", String(qc.freshness.current));
+    nodes.push(fresh);
     return nodes;
   }
 

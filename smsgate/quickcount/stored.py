@@ -1,0 +1,260 @@
+"""The dashboard's quick-count card, computed by one process for all and stored.
+
+Why: a dashboard refresh shows the card of its region, and 200 open dashboards refresh 40 times
+a second. Each worker process used to recompute the card (the estimate and the night's history,
+about a second of CPU for the national sample) after every change of a sampled station's
+result; on a busy night that is every second or two, so every process recomputed all the time
+and took the CPU the SMS path needs.
+
+How (``card``):
+
+- A refresh reads the stored card of (active design, region) and the current ``fingerprint``
+  (``service.fingerprint``: the count of logged changes of sampled results, the previous-result
+  import, the candidates). It serves the stored card when it was computed at that fingerprint
+  or less than ``interval`` seconds ago (``SMSGATE_QUICKCOUNT_CARD_SECONDS``): between two
+  computations a region's card lags by at most the interval, and its ``freshness`` says so.
+- Otherwise the card is due. The refresh tries to claim its computation with one conditional
+  write (an ``UPDATE`` of the row, or an ``INSERT`` for a region's first card) that succeeds
+  only while nobody holds the lease, the card is older than the interval and not at the current
+  fingerprint, so exactly one process computes a given fingerprint, at most once per interval
+  (the same statement on SQLite and PostgreSQL; a failed claim never waits on the winner). The
+  winner recomputes from the sample, reusing the history points whose inputs did not change
+  (``service.night``), stores the card with its fingerprint and the moment, and releases the
+  lease; everyone else serves the stored card meanwhile. A process killed while computing
+  leaves a lease that expires after ``LEASE``.
+- Only when no card is stored yet and another process holds the lease does a refresh compute
+  the card itself, in this process (``service.card``, cached per process), so the first views
+  of a region are never empty.
+
+The stored card is what the dashboard shows; it leaves out the per-stratum table and the list
+of disputed stations, which the card does not show (the API has them). ``QC`` by SMS,
+``smsgate quickcount`` and the API compute at the current fingerprint instead
+(``service.quickcount``, cached per process): they answer one person, not 40 refreshes a second.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
+
+from ..db import Database
+from ..models import QuickcountCard, SampleDesign
+from ..services import tally as tally_service
+from . import service
+
+#: How long a claim to compute a card holds: past it another process may take over (the
+#: national card takes about a second; a process killed while computing must not block it).
+LEASE = timedelta(seconds=120)
+#: The parts of the body the card does not show, left out of the stored card.
+NOT_STORED = ("strata", "disputed")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A region's stored card as read for a refresh."""
+
+    fingerprint: str | None
+    changes: int | None
+    document: dict[str, Any] | None
+    computed_at: datetime | None
+
+
+def mark_text(mark: tuple[Any, ...]) -> str:
+    """The fingerprint as stored (compared as text: it mixes a count, a time and a count)."""
+    return repr(tuple(str(part) for part in mark))
+
+
+def card(
+    database: Database, session: Session, region: str | None, *, interval: float, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The card of ``region`` (``service.card``'s two documents, the first with ``freshness``:
+    ``computed_at``, ``changes`` (logged sampled-result changes it reflects), ``counted``,
+    ``current`` (no change since) and ``interval``), served from the stored card or computed by
+    this request when due and claimed (module docstring). ``now`` is the request's moment;
+    ``session`` reads, ``database`` writes the claim and the card."""
+    info = tally_service.region_info(session, region)
+    record = service.active_design(session)
+    if record is None:
+        raise service.NoDesign()
+    mark = service.fingerprint(session, record)
+    text = mark_text(mark)
+    stored = _read(session, record.id, info.key)
+    if stored is not None and not _due(stored, text, now, interval):
+        return _served(session, record, info, stored, text, interval)
+    claim = _claim(database, record.id, info.key, text, stored is not None, now, interval)
+    if claim is None:
+        if stored is not None and stored.document is not None:
+            return _served(session, record, info, stored, text, interval)
+        document, night = service.card(session, region)
+        return _with_freshness(document, now, int(mark[0]), True, interval), night
+    done = False
+    try:
+        loaded = service.load(session, record, info)
+        body = {k: v for k, v in service.body(loaded).items() if k not in NOT_STORED}
+        earlier = _earlier(stored)
+        night, digests = service.night(loaded, record, info, service.HISTORY_POINTS, earlier)
+        payload = {"card": body, "history": night, "digests": digests}
+        done = _store(database, record.id, info.key, claim, text, int(mark[0]), payload, now)
+    finally:
+        if not done:
+            _release(database, record.id, info.key, claim)
+    kept = Stored(text, int(mark[0]), payload, now)
+    return _served(session, record, info, kept, text, interval)
+
+
+def _due(stored: Stored, current: str, now: datetime, interval: float) -> bool:
+    """Whether a stored card must be recomputed: there is none yet, or it is not at the
+    current fingerprint and was computed ``interval`` seconds ago or more."""
+    if stored.document is None or stored.computed_at is None:
+        return True
+    return stored.fingerprint != current and stored.computed_at <= now - timedelta(seconds=interval)
+
+
+def _read(session: Session, design: int, key: str) -> Stored | None:
+    row = session.execute(
+        select(
+            QuickcountCard.fingerprint,
+            QuickcountCard.changes,
+            QuickcountCard.document,
+            QuickcountCard.computed_at,
+        ).where(QuickcountCard.design_id == design, QuickcountCard.region_key == key)
+    ).one_or_none()
+    return None if row is None else Stored(row.fingerprint, row.changes, row.document, row.computed_at)
+
+
+def _earlier(stored: Stored | None) -> dict[str, dict[str, Any]]:
+    """The stored card's history points by their input digest, for reuse."""
+    if stored is None or stored.document is None:
+        return {}
+    points = stored.document["history"]["points"]
+    return dict(zip(stored.document["digests"], points, strict=True))
+
+
+def _served(
+    session: Session,
+    record: SampleDesign,
+    info: tally_service.RegionInfo,
+    stored: Stored,
+    current: str,
+    interval: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    if stored.document is None or stored.computed_at is None or stored.changes is None:
+        raise ValueError("a card row without a computed card is never served")
+    document = service.card_document(session, record, info, stored.document["card"])
+    fresh = stored.fingerprint == current
+    return (
+        _with_freshness(document, stored.computed_at, stored.changes, fresh, interval),
+        stored.document["history"],
+    )
+
+
+def _with_freshness(
+    document: dict[str, Any], computed_at: datetime, changes: int, current: bool, interval: float
+) -> dict[str, Any]:
+    return {
+        **document,
+        "freshness": {
+            "computed_at": computed_at.isoformat(timespec="seconds"),
+            "changes": changes,
+            "counted": document["stations"]["counted"],
+            "current": current,
+            "interval": interval,
+        },
+    }
+
+
+def _claim(
+    database: Database, design: int, key: str, text: str, exists: bool, now: datetime, interval: float
+) -> str | None:
+    """Claim the computation of the card at fingerprint ``text``: the claim's token, or None
+    when another process holds it, or someone stored a card at that fingerprint or within the
+    interval meanwhile, or the write could not be made at once (SQLite busy)."""
+    claim = secrets.token_hex(16)
+    until = now + LEASE
+    try:
+        with database.begin() as session:
+            statement: Executable
+            if not exists:
+                insert = pg_insert if database.is_postgresql else sqlite_insert
+                statement = (
+                    insert(QuickcountCard)
+                    .values(
+                        design_id=design, region_key=key, claim=claim, claimed_until=until, computations=0
+                    )
+                    .on_conflict_do_nothing()
+                )
+            else:
+                statement = (
+                    update(QuickcountCard)
+                    .where(
+                        QuickcountCard.design_id == design,
+                        QuickcountCard.region_key == key,
+                        or_(QuickcountCard.claimed_until.is_(None), QuickcountCard.claimed_until < now),
+                        or_(
+                            QuickcountCard.computed_at.is_(None),
+                            QuickcountCard.computed_at <= now - timedelta(seconds=interval),
+                        ),
+                        or_(QuickcountCard.fingerprint.is_(None), QuickcountCard.fingerprint != text),
+                    )
+                    .values(claim=claim, claimed_until=until)
+                )
+            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    except OperationalError:
+        return None
+    return claim if won else None
+
+
+def _store(
+    database: Database,
+    design: int,
+    key: str,
+    claim: str,
+    text: str,
+    changes: int,
+    payload: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Store the computed card, if the claim still holds (a lease that expired may have passed
+    to another process, whose card then wins)."""
+    with database.begin() as session:
+        result = session.execute(
+            update(QuickcountCard)
+            .where(
+                QuickcountCard.design_id == design,
+                QuickcountCard.region_key == key,
+                QuickcountCard.claim == claim,
+            )
+            .values(
+                fingerprint=text,
+                changes=changes,
+                document=payload,
+                computed_at=now,
+                claim=None,
+                claimed_until=None,
+                computations=QuickcountCard.computations + 1,
+            )
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _release(database: Database, design: int, key: str, claim: str) -> None:
+    """Give the lease back after a failed computation, so the next refresh may try at once."""
+    with database.begin() as session:
+        session.execute(
+            update(QuickcountCard)
+            .where(
+                QuickcountCard.design_id == design,
+                QuickcountCard.region_key == key,
+                QuickcountCard.claim == claim,
+            )
+            .values(claim=None, claimed_until=None)
+        )
