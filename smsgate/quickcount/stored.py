@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ReturnsRows
 
 from ..db import Database
 from ..models import QuickcountCard, SampleDesign
@@ -182,7 +182,7 @@ def _claim(
     until = now + LEASE
     try:
         with database.begin() as session:
-            statement: Executable
+            statement: ReturnsRows
             if not exists:
                 insert = pg_insert if database.is_postgresql else sqlite_insert
                 statement = (
@@ -191,6 +191,7 @@ def _claim(
                         design_id=design, region_key=key, claim=claim, claimed_until=until, computations=0
                     )
                     .on_conflict_do_nothing()
+                    .returning(QuickcountCard.claim)
                 )
             else:
                 statement = (
@@ -206,8 +207,9 @@ def _claim(
                         or_(QuickcountCard.fingerprint.is_(None), QuickcountCard.fingerprint != text),
                     )
                     .values(claim=claim, claimed_until=until)
+                    .returning(QuickcountCard.claim)
                 )
-            won = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            won = session.execute(statement).first() is not None
     except OperationalError:
         return None
     return claim if won else None
@@ -242,8 +244,9 @@ def _store(
                 claimed_until=None,
                 computations=QuickcountCard.computations + 1,
             )
+            .returning(QuickcountCard.computations)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return result.first() is not None
 
 
 def _release(database: Database, design: int, key: str, claim: str) -> None:
