@@ -212,14 +212,32 @@ def server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    """Resident memory of the server and its workers, in MB."""
-    total = 0
+def server_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The server and its worker processes."""
     pids = [proc.pid]
     for pid in list(pids):
         for children in Path(f"/proc/{pid}/task").glob("*/children"):
             pids += [int(p) for p in children.read_text().split()]
-    for pid in pids:
+    return pids
+
+
+def server_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """CPU time (user + system) the server and its workers have used so far: what the server
+    costs whatever else runs on the machine (wall-clock latencies depend on that)."""
+    ticks = 0
+    for pid in server_pids(proc):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    """Resident memory of the server and its workers, in MB."""
+    total = 0
+    for pid in server_pids(proc):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -340,6 +358,14 @@ def simulate(base: str, url: str, rate: float, seconds: float) -> dict[str, floa
     return {"rate": float(rate_found.group(1)), "p50": p50, "p99": p99, "max": worst}
 
 
+def card_computations(database: Database) -> int | None:
+    """The stored quick-count cards' computations so far (None before the table existed)."""
+    with database.read() as session:
+        if session.scalar(text("SELECT to_regclass('quickcount_cards')")) is None:
+            return None
+        return int(session.scalar(text("SELECT coalesce(sum(computations), 0) FROM quickcount_cards")) or 0)
+
+
 def cpu_busy() -> tuple[int, int]:
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
@@ -425,6 +451,11 @@ def main() -> int:
     parser.add_argument("--sms-rate", type=float, default=50.0, help="SMS/s during the concurrency runs")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each concurrency run")
     parser.add_argument("--samples", type=int, default=20, help="timed requests per page and user")
+    parser.add_argument(
+        "--concurrency-only",
+        action="store_true",
+        help="skip the interactive pages and the exports: SMS alone, then dashboards and SMS together",
+    )
     args = parser.parse_args()
     args.keep = args.keep or args.build_only  # a failure late in a long build keeps what was built
     print("command:", " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]))
@@ -478,33 +509,38 @@ def main() -> int:
             print(f"server: smsgate serve (default workers) at {http_base}, log {log}")
             cookies = {email: login(http_base, email) for email in made}
 
-            print(
-                f"\n1. interactive pages, {args.samples} sequential requests each "
-                f"(target p95 < 300 ms); {load()}"
-            )
-            for email in ("admin@bench.local", "kabkota@bench.local"):
-                role, scope = made[email]
-                print(f"  as {role} ({scope or 'Indonesia'}); {load()}")
-                for page, samples in time_pages(
-                    http_base, cookies[email], pages(where, scope), args.samples
-                ).items():
-                    mark = ""
-                    if percentile(samples, 0.95) >= PAGE_TARGET:
-                        mark = "  MISSED"
-                        missed.append(f"{page} as {role}")
-                    print(f"    {page:26} {figures(samples)}{mark}")
+            if args.concurrency_only:
+                print("\n1., 2. interactive pages and exports skipped (--concurrency-only)")
+            else:
+                print(
+                    f"\n1. interactive pages, {args.samples} sequential requests each "
+                    f"(target p95 < 300 ms); {load()}"
+                )
+                for email in ("admin@bench.local", "kabkota@bench.local"):
+                    role, scope = made[email]
+                    print(f"  as {role} ({scope or 'Indonesia'}); {load()}")
+                    for page, samples in time_pages(
+                        http_base, cookies[email], pages(where, scope), args.samples
+                    ).items():
+                        mark = ""
+                        if percentile(samples, 0.95) >= PAGE_TARGET:
+                            mark = "  MISSED"
+                            missed.append(f"{page} as {role}")
+                        print(f"    {page:26} {figures(samples)}{mark}")
 
-            print(
-                f"\n2. results CSV (targets: province < 2 s, country < 15 s, "
-                f"memory < {CSV_MEMORY_MB} MB); {load()}"
-            )
-            for level, code in (("province", where["province"]), ("country", None)):
-                seconds, rows, grown = export(http_base, cookies["admin@bench.local"], code, proc)
-                mark = ""
-                if seconds >= CSV_TARGETS[level] or grown >= CSV_MEMORY_MB:
-                    mark = "  MISSED"
-                    missed.append(f"results CSV {level}")
-                print(f"  {level:9} {rows:8,} rows in {seconds:6.2f} s, server memory +{grown:.0f} MB{mark}")
+                print(
+                    f"\n2. results CSV (targets: province < 2 s, country < 15 s, "
+                    f"memory < {CSV_MEMORY_MB} MB); {load()}"
+                )
+                for level, code in (("province", where["province"]), ("country", None)):
+                    seconds, rows, grown = export(http_base, cookies["admin@bench.local"], code, proc)
+                    mark = ""
+                    if seconds >= CSV_TARGETS[level] or grown >= CSV_MEMORY_MB:
+                        mark = "  MISSED"
+                        missed.append(f"results CSV {level}")
+                    print(
+                        f"  {level:9} {rows:8,} rows in {seconds:6.2f} s, server memory +{grown:.0f} MB{mark}"
+                    )
 
             print(f"\n3. SMS alone: smsgate simulate at {args.sms_rate:g}/s for {args.seconds:g} s; {load()}")
             alone = simulate(http_base, url, args.sms_rate, args.seconds)
@@ -523,6 +559,8 @@ def main() -> int:
                 f"while SMS arrive at {args.sms_rate:g}/s; {load()}"
             )
             result: dict[str, object] = {}
+            cards0 = card_computations(database)
+            server0 = server_cpu_seconds(proc)
             busy0, total0 = cpu_busy()
             sms_thread = threading.Thread(
                 target=lambda: result.update(sms=simulate(http_base, url, args.sms_rate, args.seconds))
@@ -532,6 +570,7 @@ def main() -> int:
             latencies, failures = seen.latencies, seen.failures
             sms_thread.join()
             busy1, total1 = cpu_busy()
+            server_cpu = server_cpu_seconds(proc) - server0
             together = result["sms"]
             assert isinstance(together, dict)
             cpu = 100 * (busy1 - busy0) / max(1, total1 - total0)
@@ -549,6 +588,14 @@ def main() -> int:
                 f"{together['p99'] / max(alone['p99'], 1):.2f}x)"
             )
             print(f"  machine CPU busy during the run: {cpu:.0f}% (server, database and load generators)")
+            requests_made = len(latencies) + args.sms_rate * args.seconds
+            print(
+                f"  server CPU during the run: {server_cpu:.1f} s ({server_cpu / args.seconds:.2f} core; "
+                f"{1000 * server_cpu / max(1, requests_made):.1f} ms per request, refreshes and SMS)"
+            )
+            cards = card_computations(database)
+            if cards is not None and cards0 is not None:
+                print(f"  quick-count cards computed and stored during the run: {cards - cards0}")
             print(f"  {load()} at the end")
             if percentile(latencies, 0.95) >= PAGE_TARGET or failures:
                 missed.append("dashboard refresh p95 / failures")

@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from smsgate.config import Settings
-
 from smsgate.importers import upsert_regions, upsert_stations
 
 from .synthetic import build_frame

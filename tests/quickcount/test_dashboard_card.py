@@ -55,6 +55,10 @@ def test_card_shows_call_warnings_lead_and_the_night(
     assert "Data baru sedikit (di bawah 20% sampel)." in page
     assert re.search(r'<polyline class="line c0" fill="none" points="[\d., ]+">', page)
     assert "Perkiraan sepanjang malam" in page
+    # how fresh the card is: when it was computed, from how many sampled results
+    assert re.search(
+        r'<p class="muted qc-freshness" data-current="true">Dihitung [\d:]+ \S+ dari 6 hasil sampel</p>', page
+    )
     for station in stations[6:]:
         report(sms, station, truth[station])
     overview = admin.get("/dashboard/api/overview?region=62").get_json()
@@ -71,6 +75,8 @@ def test_card_shows_call_warnings_lead_and_the_night(
     admin.post("/dashboard/lang", data={"lang": "en", "csrf_token": token})
     english = admin.get("/dashboard/api/overview?region=62").get_json()["quick_count"]
     assert english["lead_text"].startswith(f"Lead of {lead['first']} over {lead['second']}")
+    assert re.fullmatch(rf"Computed [\d:]+ \S+ from {SIZE} sampled results", english["freshness_text"])
+    assert english["freshness"]["current"] is True and english["freshness"]["counted"] == SIZE
     # the history API: the estimate as it stood, from the first sampled report to the last
     history = client.get("/api/quickcount/history?region=62", headers=AUTH).get_json()
     points = history["points"]

@@ -87,13 +87,13 @@ def test_two_app_instances_compute_each_fingerprint_once(database, database_url,
             cards: list[dict] = []  # type: ignore[type-arg]
             start = threading.Barrier(len(browsers))
 
-            def look(browser) -> None:  # type: ignore[no-untyped-def]
+            def look(browser, start: threading.Barrier, cards: list[dict]) -> None:  # type: ignore[no-untyped-def,type-arg]
                 start.wait()
                 for _ in range(3):
                     cards.append(browser.get("/dashboard/api/overview?region=62").get_json()["quick_count"])
 
             with Statements() as seen:
-                threads = [threading.Thread(target=look, args=(b,)) for b in browsers]
+                threads = [threading.Thread(target=look, args=(b, start, cards)) for b in browsers]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
@@ -117,7 +117,7 @@ def test_two_app_instances_compute_each_fingerprint_once(database, database_url,
 def test_a_change_shows_once_the_interval_has_passed(database, night) -> None:
     for _ in range(6):
         night()
-    document, history = refresh(database, T0, interval=30)
+    document, _ = refresh(database, T0, interval=30)
     fresh = document["freshness"]
     assert fresh == {
         "computed_at": T0.isoformat(timespec="seconds"),
@@ -176,7 +176,9 @@ def test_a_lease_left_by_a_killed_process_expires(database, night) -> None:
     # a process claimed the next computation and was killed before storing it
     with database.begin() as session:
         session.execute(
-            update(QuickcountCard).values(claim="killed", claimed_until=T0 + stored.LEASE + timedelta(seconds=1))
+            update(QuickcountCard).values(
+                claim="killed", claimed_until=T0 + stored.LEASE + timedelta(seconds=1)
+            )
         )
     with Statements() as seen:
         held, _ = refresh(database, T0 + stored.LEASE, interval=0)
