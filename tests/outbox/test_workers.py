@@ -86,7 +86,17 @@ def test_three_workers_share_the_work_without_sending_an_event_twice_at_once(  #
     send_all(sms, election_night(random.Random(8), rounds=5))
     with running_receiver(tmp_path) as receiver:
         receiver.faults.delay, receiver.faults.delay_next = 0.01, 10**6
-        config = outbox_settings(settings, receiver.url, outbox_batch=5, outbox_concurrency=2)
+        # Generous timeout and lease: on a loaded machine a post slower than 1 s, or a worker
+        # descheduled for 5 s, is (rightly) retried by another worker, which is not what this
+        # test is about; sharing without double sends is.
+        config = outbox_settings(
+            settings,
+            receiver.url,
+            outbox_batch=5,
+            outbox_concurrency=2,
+            outbox_timeout_seconds=15.0,
+            outbox_lease_seconds=60.0,
+        )
         errors: list[BaseException] = []
         handled = [0, 0, 0]
 
