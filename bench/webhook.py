@@ -59,6 +59,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+import floor  # noqa: E402
 import requests  # noqa: E402
 from consensus import body_for, register_volunteers, scratch_database, set_up  # noqa: E402
 from round_trips import count_round_trips  # noqa: E402
@@ -69,7 +70,7 @@ from smsgate.config import Settings  # noqa: E402
 from smsgate.db import Database  # noqa: E402
 from smsgate.inbound import InboundSMS  # noqa: E402
 from smsgate.models import Report  # noqa: E402
-from smsgate.server import DEFAULT_THREADS  # noqa: E402
+from smsgate.server import DEFAULT_THREADS, default_workers  # noqa: E402
 from smsgate.services.ingest import Ingest  # noqa: E402
 
 WEBHOOK_PATH = "/webhooks/twilio"
@@ -317,15 +318,53 @@ def first_report_round_trips(database: Database, spare: list[tuple[str, str]]) -
 
 # --- one database ------------------------------------------------------------------------
 
+Shape = tuple[int, int]
+
 
 @dataclass
-class Result:
-    label: str
-    shape: tuple[int, int]
+class Checked:
+    """One server's timed phase, and rows stored against requests answered OK over both phases."""
+
     phase: Phase
     stored: int
     answered: int
     allowed_extra: int
+
+    @property
+    def ok(self) -> bool:
+        p = self.phase
+        return (
+            p.ok > 0
+            and self.answered <= self.stored <= self.answered + self.allowed_extra
+            and p.exhausted == 0
+            and p.errors == 0
+        )
+
+    def line(self, what: str) -> str:
+        p = self.phase
+        return (
+            f"{what} stored {self.stored:,}, requests answered OK {self.answered:,} (warm-up and timed; "
+            f"up to {self.allowed_extra} in flight at the phase ends): {'ok' if self.ok else 'MISMATCH'}"
+            + (f"; ran out of pre-signed messages {p.exhausted}x (raise --max-rate)" if p.exhausted else "")
+            + (f"; socket errors {p.errors}" if p.errors else "")
+            + ("; no request completed in the timed run (raise --warmup/--duration)" if not p.ok else "")
+        )
+
+
+@dataclass
+class ShapeResult:
+    """The three servers in one shape, measured one right after the other."""
+
+    shape: Shape
+    bare: Phase
+    floor: Checked | None
+    serve: Checked
+
+
+@dataclass
+class Result:
+    label: str
+    shapes: list[ShapeResult]
     verify_ok: bool
     verify_output: str
     round_trips: int
@@ -353,45 +392,116 @@ def backends(database: Database) -> list[int]:
         return [int(pid) for (pid,) in rows]
 
 
-def measure(
+def shape_flags(shape: Shape) -> list[str]:
+    workers, threads = shape
+    return [str(workers), str(threads)]
+
+
+def two_phases(
+    target: Running, database: Database, files: tuple[Path, Path], args: argparse.Namespace, cycle: bool
+) -> tuple[Phase, Phase]:
+    """Warm-up then timed, with the scratch database's backends counted on PostgreSQL."""
+    if database.is_postgresql:  # on SQLite the database works inside the server's processes
+        target.database_backends = lambda: backends(database)
+    warm = wrk(target, files[0], args.warmup, args.connections, cycle=cycle)
+    timed = wrk(target, files[1], args.duration, args.connections, cycle=cycle)
+    return warm, timed
+
+
+def count_reports(database: Database) -> int:
+    with database.read() as session:
+        return session.scalar(select(func.count()).select_from(Report)) or 0
+
+
+def measure_serve(
     label: str,
     database: Database,
-    url_for_env: str,
+    senders: list[tuple[str, str]],
+    start: int,
     args: argparse.Namespace,
-    shape: tuple[int, int],
+    shape: Shape,
     folder: Path,
-) -> Result:
-    senders, spare = populate(database, args.senders, args.seed)
+) -> Checked:
+    """``smsgate serve`` in ``shape``, every message new (indices from ``start`` on)."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     run = uuid.uuid4().hex[:6]
-    warm_n = int(args.max_rate * args.warmup) + 1000
-    timed_n = int(args.max_rate * args.duration) + 1000
-    warm_file, timed_file = folder / f"{label}-warmup.txt", folder / f"{label}-timed.txt"
-    write_messages(warm_file, public, senders, 0, warm_n, run)
-    write_messages(timed_file, public, senders, warm_n, timed_n, run)
-    env = {"SMSGATE_DATABASE_URL": url_for_env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSGATE_PUBLIC_URL": public}
-    workers, threads = shape
+    warm_n, timed_n = messages_needed(args)
+    name = f"{label}-{shape[0]}x{shape[1]}"
+    files = folder / f"{name}-warmup.txt", folder / f"{name}-timed.txt"
+    write_messages(files[0], public, senders, start, warm_n, run)
+    write_messages(files[1], public, senders, start + warm_n, timed_n, run)
+    env = server_env(database, public)
     command = [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers), "--threads", str(threads)]
-    with server(command, env, port, folder / f"{label}-serve.log") as target:
-        if database.is_postgresql:  # on SQLite the database works inside the server's processes
-            target.database_backends = lambda: backends(database)
-        warm = wrk(target, warm_file, args.warmup, args.connections, cycle=False)
-        timed = wrk(target, timed_file, args.duration, args.connections, cycle=False)
-    with database.read() as session:
-        stored = session.scalar(select(func.count()).select_from(Report)) or 0
+    command += ["--workers", str(shape[0]), "--threads", str(shape[1])]
+    before = count_reports(database)
+    with server(command, env, port, folder / f"{name}-serve.log") as target:
+        warm, timed = two_phases(target, database, files, args, cycle=False)
+    return Checked(timed, count_reports(database) - before, warm.ok + timed.ok, 2 * args.connections)
+
+
+def messages_needed(args: argparse.Namespace) -> tuple[int, int]:
+    return int(args.max_rate * args.warmup) + 1000, int(args.max_rate * args.duration) + 1000
+
+
+def server_env(database: Database, public: str) -> dict[str, str]:
+    url = database.engine.url.render_as_string(hide_password=False)
+    return {"SMSGATE_DATABASE_URL": url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSGATE_PUBLIC_URL": public}
+
+
+def measure_floor(
+    database: Database, files: tuple[Path, Path], args: argparse.Namespace, shape: Shape, folder: Path
+) -> Checked:
+    """The floor server (``bench/floor.py``) in ``shape``, on an emptied table of the scratch
+    database, so every message is a new row."""
+    floor.create_table(database.engine)
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(port)]
+    command += [*shape_flags(shape), floor.floor_target(database.engine)]
+    name = f"floor-{'pg' if database.is_postgresql else 'sqlite'}-{shape[0]}x{shape[1]}"
+    with server(command, {}, port, folder / f"{name}.log") as target:
+        warm, timed = two_phases(target, database, files, args, cycle=False)
+    return Checked(timed, floor.stored(database.engine), warm.ok + timed.ok, 2 * args.connections)
+
+
+def baseline(shape: Shape, args: argparse.Namespace, folder: Path) -> Phase:
+    messages = folder / "bare.txt"
+    if not messages.exists():  # the bare endpoint checks no signature: one file serves every port
+        fake = [(f"+62819{i:08d}", "6371010001001") for i in range(1000)]
+        write_messages(messages, "http://127.0.0.1", fake, 0, 5000, "bare")
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), *shape_flags(shape)]
+    with server(command, {}, port, folder / f"bare-{shape[0]}x{shape[1]}.log") as target:
+        wrk(target, messages, args.warmup, args.connections, cycle=True)
+        return wrk(target, messages, args.duration, args.connections, cycle=True)
+
+
+def measure_database(
+    label: str, database: Database, shapes: list[Shape], args: argparse.Namespace, folder: Path
+) -> Result:
+    """Every shape on one populated database: bare endpoint, floor, then ``smsgate serve``, one
+    right after the other; then the counters checked and one first report's round trips counted."""
+    senders, spare = populate(database, args.senders, args.seed)
+    floor_files = folder / f"floor-{label}-warmup.txt", folder / f"floor-{label}-timed.txt"
+    if not args.no_floor:  # the floor checks no signature and its table is emptied per shape
+        warm_n, timed_n = messages_needed(args)
+        write_messages(floor_files[0], "http://127.0.0.1", senders, 0, warm_n, "floor" + label[:2])
+        write_messages(floor_files[1], "http://127.0.0.1", senders, warm_n, timed_n, "floor" + label[:2])
+    results, start = [], 0
+    for shape in shapes:
+        bare = baseline(shape, args, folder)
+        floor_result = None if args.no_floor else measure_floor(database, floor_files, args, shape, folder)
+        serve = measure_serve(label, database, senders, start, args, shape, folder)
+        start += sum(messages_needed(args))
+        results.append(ShapeResult(shape, bare, floor_result, serve))
+    env = server_env(database, "http://127.0.0.1")
     verify = subprocess.run(
         [*CLI, "tally", "--verify"], env=os.environ | env, capture_output=True, text=True, timeout=600
     )
     trips, statements = first_report_round_trips(database, spare)
     return Result(
         label=label,
-        shape=shape,
-        phase=timed,
-        stored=stored,
-        answered=warm.ok + timed.ok,
-        allowed_extra=2 * args.connections,
+        shapes=results,
         verify_ok=verify.returncode == 0,
         verify_output=" / ".join((verify.stdout + verify.stderr).strip().splitlines()[-2:]),
         round_trips=trips,
@@ -399,38 +509,69 @@ def measure(
     )
 
 
-def baseline(shape: tuple[int, int], args: argparse.Namespace, folder: Path) -> Phase:
-    port = free_port()
-    workers, threads = shape
-    messages = folder / f"bare-{workers}x{threads}.txt"
-    fake = [(f"+62819{i:08d}", "6371010001001") for i in range(1000)]
-    write_messages(messages, f"http://127.0.0.1:{port}", fake, 0, 5000, "bare")
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--serve-bare",
-        str(port),
-        str(workers),
-        str(threads),
-    ]
-    with server(command, {}, port, folder / f"bare-{workers}x{threads}.log") as target:
-        wrk(target, messages, args.warmup, args.connections, cycle=True)
-        return wrk(target, messages, args.duration, args.connections, cycle=True)
-
-
-def cpu_line(phase: Phase) -> str:
+def cpu_line(phase: Phase, database: str) -> str:
     """The CPU one answered request cost in the timed phase, by whom, and what two idle cores
     would carry at that cost: a figure the machine's other load changes far less than a rate."""
-    server, database, client = (
+    server, backends_ms, client = (
         phase.per_request_ms(x) for x in (phase.server_cpu, phase.database_cpu, phase.client_cpu)
     )
-    total = server + database + client
+    total = server + backends_ms + client
     cores = os.cpu_count() or 1
+    where = {
+        "postgresql": f"PostgreSQL backends {backends_ms:.2f} ms, ",
+        "sqlite": "database in the server, ",
+    }.get(database, "")
     return (
-        f"CPU per request: server {server:.2f} ms, PostgreSQL backends {database:.2f} ms, "
-        f"wrk {client:.2f} ms; "
+        f"CPU per request: server {server:.2f} ms, {where}wrk {client:.2f} ms; "
         f"{cores} idle cores at that cost: {cores * 1000 / total if total else 0:,.0f}/s"
     )
+
+
+def rate_line(what: str, phase: Phase, unit: str) -> str:
+    return f"{what}: {phase.rate:,.0f} {unit}, p50 {phase.p50_ms:.1f} ms, p99 {phase.p99_ms:.1f} ms"
+
+
+def parse_shapes(text: str) -> list[Shape]:
+    """``"4x4,2x4"`` -> [(4, 4), (2, 4)]: workers x threads per worker."""
+    shapes = []
+    for part in text.split(","):
+        workers, _, threads = part.strip().lower().partition("x")
+        if not workers.isdigit() or not threads.isdigit() or int(workers) < 1 or int(threads) < 1:
+            raise argparse.ArgumentTypeError(f"a shape is WORKERSxTHREADS (e.g. 4x4), not {part!r}")
+        shapes.append((int(workers), int(threads)))
+    return shapes
+
+
+def report(results: list[Result]) -> bool:
+    """Print every figure and check; whether every check passed."""
+    ok = True
+    for r in results:
+        for s in r.shapes:
+            workers, threads = s.shape
+            print(f"{r.label}, {workers} workers x {threads} threads:")
+            print(f"  {rate_line('bare Flask endpoint', s.bare, 'req/s')}")
+            print(f"    {cpu_line(s.bare, 'none')}")
+            if s.floor is not None:
+                print(f"  {rate_line('floor (one durable INSERT of the raw SMS)', s.floor.phase, 'req/s')}")
+                print(f"    {cpu_line(s.floor.phase, r.label)}")
+                print(f"    {s.floor.line('rows')}")
+                ok = ok and s.floor.ok
+            p = s.serve.phase
+            ratios = f"ratio to bare {p.rate / s.bare.rate if s.bare.rate else 0:.3f}"
+            if s.floor is not None and s.floor.phase.rate:
+                ratios += f", to the floor {p.rate / s.floor.phase.rate:.3f}"
+            print(f"  {rate_line('smsgate serve', p, 'msgs/s')}; {ratios}")
+            print(f"    {cpu_line(p, r.label)}")
+            print(f"    {s.serve.line('reports')}")
+            ok = ok and s.serve.ok
+        print(f"  {r.label}: SQL round trips for an assigned volunteer's first report: {r.round_trips}")
+        print(f"  smsgate tally --verify: {'no drift' if r.verify_ok else 'DRIFT'} ({r.verify_output})")
+        ok = ok and r.verify_ok
+    for r in results:
+        print(f"round trips on {r.label}:")
+        for statement in r.statements:
+            print(f"    {statement}")
+    return ok
 
 
 def main() -> int:
@@ -444,8 +585,9 @@ def main() -> int:
     )
     parser.add_argument("--no-postgresql", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor server (bench/floor.py)")
     parser.add_argument(
-        "--workers", type=int, default=4, help="gunicorn workers on PostgreSQL (and the bare endpoint)"
+        "--workers", type=int, help="gunicorn workers on PostgreSQL (default: serve's on PostgreSQL)"
     )
     parser.add_argument(
         "--sqlite-workers",
@@ -459,6 +601,12 @@ def main() -> int:
     parser.add_argument(
         "--sqlite-threads", type=int, help="request threads per worker on SQLite (default: serve's)"
     )
+    parser.add_argument(
+        "--shapes",
+        type=parse_shapes,
+        help="several PostgreSQL shapes in one run, WORKERSxTHREADS,... (instead of --workers/--threads)",
+    )
+    parser.add_argument("--sqlite-shapes", type=parse_shapes, help="the same on SQLite")
     parser.add_argument("--senders", type=int, default=20000, help="distinct registered volunteers sending")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of warm-up before each timed run")
@@ -466,35 +614,39 @@ def main() -> int:
     parser.add_argument(
         "--max-rate",
         type=float,
-        default=2000.0,
+        default=3000.0,
         help="messages/s to pre-sign for (a faster server runs out and the run says so)",
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
         "--serve-bare", nargs=3, type=int, metavar=("PORT", "WORKERS", "THREADS"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--serve-floor", nargs=4, metavar=("PORT", "WORKERS", "THREADS", "TARGET"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(*args.serve_bare)
         return 0
+    if args.serve_floor:
+        port, workers, threads, target = args.serve_floor
+        floor.serve_floor(int(port), int(workers), int(threads), target)
+        return 0
     command = "bench/webhook.py " + shlex.join(sys.argv[1:])
+    pg_shapes = args.shapes or [
+        (args.workers or default_workers("postgresql"), args.threads or DEFAULT_THREADS)
+    ]
+    sqlite_shapes = args.sqlite_shapes or [(args.sqlite_workers, args.sqlite_threads or DEFAULT_THREADS)]
     load_before = os.getloadavg()
     results: list[Result] = []
-    bare: dict[tuple[int, int], Phase] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         folder = Path(tmp)
         if not args.no_postgresql:
             with scratch_database(args.postgresql) as (database, _kind):
-                url = database.engine.url.render_as_string(hide_password=False)
-                shape = (args.workers, args.threads or DEFAULT_THREADS)
-                results.append(measure("postgresql", database, url, args, shape, folder))
+                results.append(measure_database("postgresql", database, pg_shapes, args, folder))
         if not args.no_sqlite:
             with scratch_database(None) as (database, _kind):
-                url = database.engine.url.render_as_string(hide_password=False)
-                shape = (args.sqlite_workers, args.sqlite_threads or DEFAULT_THREADS)
-                results.append(measure("sqlite", database, url, args, shape, folder))
-        for shape in sorted({r.shape for r in results}):
-            bare[shape] = baseline(shape, args, folder)
+                results.append(measure_database("sqlite", database, sqlite_shapes, args, folder))
 
     load_after = os.getloadavg()
     print(f"$ .venv/bin/python {command}")
@@ -507,45 +659,10 @@ def main() -> int:
     print(
         f"wrk {WRK_THREADS} threads, {args.connections} connections, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s timed; {args.senders:,} registered senders, every request a new signed "
-        f"Twilio webhook; server, database and wrk on this machine ({os.cpu_count()} cores)"
+        f"Twilio webhook; server, database and wrk on this machine ({os.cpu_count()} cores); in each "
+        "shape the bare endpoint, the floor and smsgate run one right after the other"
     )
-    ok = True
-    for (workers, threads), phase in sorted(bare.items()):
-        print(
-            f"bare Flask endpoint, {workers} workers x {threads} threads: {phase.rate:,.0f} req/s, "
-            f"p50 {phase.p50_ms:.1f} ms, p99 {phase.p99_ms:.1f} ms"
-        )
-        print(f"  {cpu_line(phase)}")
-    for r in results:
-        p = r.phase
-        base = bare[r.shape].rate
-        workers, threads = r.shape
-        print(
-            f"smsgate serve on {r.label}, {workers} workers x {threads} threads: {p.rate:,.0f} msgs/s, "
-            f"p50 {p.p50_ms:.1f} ms, p99 {p.p99_ms:.1f} ms; "
-            f"ratio to bare {p.rate / base if base else 0:.3f}; "
-            f"SQL round trips for an assigned volunteer's first report: {r.round_trips}"
-        )
-        print(f"  {cpu_line(p)}")
-        stored_ok = (
-            p.ok > 0
-            and r.answered <= r.stored <= r.answered + r.allowed_extra
-            and p.exhausted == 0
-            and p.errors == 0
-        )
-        print(
-            f"  reports stored {r.stored:,}, requests answered OK {r.answered:,} (warm-up and timed; up to "
-            f"{r.allowed_extra} in flight at the phase ends): {'ok' if stored_ok else 'MISMATCH'}"
-            + (f"; ran out of pre-signed messages {p.exhausted}x (raise --max-rate)" if p.exhausted else "")
-            + (f"; socket errors {p.errors}" if p.errors else "")
-            + ("; no request completed in the timed run (raise --warmup/--duration)" if not p.ok else "")
-        )
-        print(f"  smsgate tally --verify: {'no drift' if r.verify_ok else 'DRIFT'} ({r.verify_output})")
-        ok = ok and stored_ok and r.verify_ok
-    for r in results:
-        print(f"round trips on {r.label}:")
-        for statement in r.statements:
-            print(f"    {statement}")
+    ok = report(results)
     print("(times are noisy when the machine is shared; compare only figures from the same run)")
     return 0 if ok else 1
 
