@@ -118,3 +118,38 @@ def test_concurrent_duplicate_deliveries_store_one_report(app, world, database):
         assert len(replies) == 4 and len(set(replies)) == 1 and replies[0].startswith("OK")
     assert count(database, Report) == 5
     assert count(database, InboundMessage) == 5
+
+
+def test_signature_over_the_url_with_its_default_port_is_accepted(sms, database):
+    """Twilio's own library accepts a signature over the URL with or without its default port;
+    the one-HMAC check of the configured URL must not narrow that."""
+    params = sms.form(VOLUNTEER_A, REPORT)
+    with_port = twilio_signature("https://smsgate.example.org:443/webhooks/twilio", params)
+    assert sms.post(params, signature=with_port).status_code == 200
+    assert count(database, InboundMessage) == 1
+
+
+def test_reply_is_the_twiml_the_twilio_library_renders(sms, database):
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    response = sms.post(sms.form(VOLUNTEER_A, REPORT))
+    text = twiml_text(response.get_data(as_text=True))
+    assert text and text.startswith("OK")
+    expected = MessagingResponse()
+    expected.message(text)
+    assert response.get_data(as_text=True) == str(expected)
+    assert response.mimetype == "application/xml"
+
+
+@pytest.mark.parametrize(
+    "text", [None, "", "OK TPS 012", "a&b<c>d\"e'f", "baris\r\nbaru ]]> é 😀", "&amp; sudah"]
+)
+def test_twiml_matches_the_twilio_library_byte_for_byte(text):
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from webhooks.twilio import twiml
+
+    expected = MessagingResponse()
+    if text:
+        expected.message(text)
+    assert twiml(text) == str(expected)
