@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, abort, jsonify, redirect, request
+from flask import Flask, Request, abort, jsonify, redirect, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 import webhooks
@@ -20,6 +21,22 @@ from .services.ingest import Ingest
 
 #: The largest request body accepted (``MAX_CONTENT_LENGTH``).
 MAX_REQUEST_BYTES = 64 * 1024
+#: Paths whose requests never use the dashboard's cookie session.
+SESSIONLESS_PATHS = ("/webhooks/",)
+
+
+class Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, not opened for the SMS webhooks.
+
+    Flask opens the session of every request, building a signing serializer each time; the
+    webhooks (every request of the night's peak) never use one, so they get Flask's null
+    session, which fails loudly if anything ever writes to it.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(SESSIONLESS_PATHS):
+            return None
+        return super().open_session(app, request)
 
 
 def create_app(
@@ -32,6 +49,7 @@ def create_app(
     virtual clock, so replies are queued at the texts' virtual arrival times)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.session_interface = Sessions()
     # Flask's own options only: smsgate's settings live in app.extensions["smsgate.settings"].
     app.config.update(
         JSON_SORT_KEYS=False,

@@ -36,6 +36,14 @@ def validator(token: str) -> RequestValidator:
     return RequestValidator(token)
 
 
+class _Params(dict[str, str]):
+    """The form as the validator reads it: its ``getall`` first, so computing a signature does
+    not raise and catch two AttributeErrors per field (the library's fallback for a plain dict)."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
 def refusal() -> str | None:
     """Why this request is not Twilio's, or None when its signature is right.
 
@@ -50,7 +58,7 @@ def refusal() -> str | None:
         return "no_secret"
     if not signature:
         return "no_signature"
-    url, form, check = public_url(), request.form.to_dict(flat=True), validator(token)
+    url, form, check = public_url(), _Params(request.form.to_dict(flat=True)), validator(token)
     if hmac.compare_digest(check.compute_signature(url, form).encode(), signature.encode()):
         return None
     if not check.validate(url, form, signature):
