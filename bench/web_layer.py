@@ -12,8 +12,10 @@ the TwiML. The bare endpoint of ``bench/webhook.py`` is called the same way as t
     .venv/bin/python bench/web_layer.py                      # SQLite, 2,000 requests
     .venv/bin/python bench/web_layer.py --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-To compare with another checkout's code, run this file with that checkout first on
-``PYTHONPATH`` (its ``smsgate`` and ``webhooks`` are then the ones measured).
+To measure another checkout's code (``git archive REV | tar -x -C DIR``), copy this file,
+``webhook.py`` and ``floor.py`` into ``DIR/bench/`` and run it there: the bench's helpers put
+their own checkout first on ``sys.path``, so that checkout's ``smsgate`` and ``webhooks`` are the
+ones measured (the first line printed says which).
 """
 
 from __future__ import annotations
