@@ -54,7 +54,13 @@ class InboundMessage(Base):
         UniqueConstraint(
             "provider", "provider_message_id", "from_number", name="uq_inbound_provider_message_sender"
         ),
-        Index("ix_inbound_messages_from_received", "from_number", "received_at"),
+        # Flood control: a sender's recent messages, newest first (``services.flood``), the
+        # query's whole order. SQLite only: on PostgreSQL ``ix_inbound_messages_from_prefix``
+        # (``postgres_indexes.PHONE_INDEXES``) has these columns and serves the phone search too,
+        # so a message writes one index entry for both.
+        Index("ix_inbound_messages_from_received", "from_number", "received_at", "id").ddl_if(
+            dialect="sqlite"
+        ),
         # The dashboard's message log, newest first.
         Index("ix_inbound_messages_received_at", "received_at"),
         Index("ix_inbound_messages_device_received", "provider", "device", "received_at"),

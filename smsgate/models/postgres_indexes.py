@@ -48,7 +48,12 @@ SEARCH_INDEXES: dict[str, tuple[str, str]] = {
 #: number) or ending with it (a range on the reversed number). They replaced trigram indexes
 #: on the numbers, which every digit string matched by the hundred thousand.
 PHONE_INDEXES: dict[str, tuple[str, str]] = {
-    "ix_inbound_messages_from_prefix": ("inbound_messages", "from_number varchar_pattern_ops"),
+    # Also flood control's index: a sender's recent messages newest first (``services.flood``),
+    # which SQLite reads from ``ix_inbound_messages_from_received`` (not created here).
+    "ix_inbound_messages_from_prefix": (
+        "inbound_messages",
+        "from_number varchar_pattern_ops, received_at, id",
+    ),
     "ix_inbound_messages_from_suffix": ("inbound_messages", "reverse(from_number) text_pattern_ops"),
     "ix_outbound_messages_to_prefix": ("outbound_messages", "to_number varchar_pattern_ops"),
     "ix_outbound_messages_to_suffix": ("outbound_messages", "reverse(to_number) text_pattern_ops"),
@@ -62,10 +67,13 @@ REVIEW_QUEUE_CONDITION = "status IN ('disputed', 'overridden') OR flagged"
 
 #: name -> (table, indexed columns in order, partial-index condition): btree indexes whose order
 #: is the order a page shows, so its first page is the first entries of the index, not a sort.
+#: The queue's is ordered by ``review_at`` (``updated_at`` inside the queue, NULL outside), not
+#: ``updated_at``: no column of these indexes changes when a report leaves a station's status,
+#: flag and dissent as they were, so PostgreSQL updates its result row in place (HOT).
 ORDERED_INDEXES: dict[str, tuple[str, str, str]] = {
     "ix_station_results_review_queue": (
         "station_results",
-        "impact DESC, updated_at DESC, station_id",
+        "impact DESC, review_at DESC, station_id",
         REVIEW_QUEUE_CONDITION,
     ),
     "ix_station_results_dissent_impact": ("station_results", "impact DESC, station_id", "dissent_open > 0"),
@@ -92,6 +100,13 @@ POSTGRESQL_ONLY_INDEXES = (
 )
 
 
+#: Indexes of the models that exist on SQLite only: on PostgreSQL an index above does their work.
+SQLITE_ONLY_INDEXES = frozenset({"ix_inbound_messages_from_received"})
+
+
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic's ``include_object`` hook: leave the PostgreSQL-only indexes out of comparisons."""
-    return not (type_ == "index" and reflected and compare_to is None and name in POSTGRESQL_ONLY_INDEXES)
+    """Alembic's ``include_object`` hook: leave the PostgreSQL-only indexes out of comparisons,
+    and the SQLite-only ones where they are missing (PostgreSQL)."""
+    if type_ != "index" or compare_to is not None:
+        return True
+    return name not in (POSTGRESQL_ONLY_INDEXES if reflected else SQLITE_ONLY_INDEXES)

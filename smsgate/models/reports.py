@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, Computed, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime, utcnow
+from .postgres_indexes import REVIEW_QUEUE_CONDITION
 
 
 class Report(Base):
@@ -48,7 +49,6 @@ class Report(Base):
     __table_args__ = (
         Index("ix_reports_station_created", "station_id", "created_at"),
         Index("ix_reports_contact_created", "contact_id", "created_at"),
-        Index("ix_reports_superseded_by_id", "superseded_by_id"),
         # The dashboard's activity chart counts the reports of the last minutes.
         Index("ix_reports_created_at", "created_at"),
         # Outvoted reports by station prefix: the outlier volunteers of a region, without
@@ -66,6 +66,10 @@ class Report(Base):
     def current(self) -> bool:
         return self.superseded_at is None and self.cancelled_at is None
 
+
+#: ``StationResult.review_at``'s expression: ``updated_at`` where the review queue's condition
+#: holds, else NULL.
+REVIEW_AT = f"CASE WHEN {REVIEW_QUEUE_CONDITION} THEN updated_at END"
 
 #: A station with no counted report yet (its ``StationResult.status`` until one arrives).
 MISSING = "missing"
@@ -102,6 +106,14 @@ class StationResult(Base):
     #: ``station_sequence`` of the station's latest event (0: none yet). Incremented under the
     #: row lock by every event of the station, so receivers can see a gap in a station's events.
     event_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    #: ``updated_at`` while the station is in the review queue, else NULL: computed by the
+    #: database, so it equals ``updated_at`` wherever the queue reads it. The queue's index
+    #: orders by this instead of ``updated_at``, which every report changes: an indexed column
+    #: that changes forbids PostgreSQL's heap-only (HOT) update, so every report rewrote each
+    #: index entry of the station's row; now a report that leaves the station out of the queue
+    #: changes no indexed column. Never written by the app.
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), Computed(REVIEW_AT, persisted=True))
 
     __table_args__ = (
         # Stations with dissent nobody has cleared, by prefix: the dissent list of a region.

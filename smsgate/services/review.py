@@ -165,11 +165,12 @@ def _under(key: str) -> ColumnElement[bool]:
 
 def queue(session: Session, key: str, limit: int = LIMIT, offset: int = 0) -> list[dict[str, Any]]:
     """Disputed and flagged stations under ``key``, the largest impact first (then the most
-    recently changed), read in the order of the queue's partial index on PostgreSQL."""
+    recently changed: ``review_at`` is ``updated_at`` for every station in the queue), read in
+    the order of the queue's partial index on PostgreSQL."""
     results = session.scalars(
         select(StationResult)
         .where(_under(key), IN_QUEUE)
-        .order_by(StationResult.impact.desc(), StationResult.updated_at.desc(), StationResult.station_id)
+        .order_by(StationResult.impact.desc(), StationResult.review_at.desc(), StationResult.station_id)
         .offset(offset)
         .limit(limit)
     )

@@ -1,0 +1,293 @@
+"""What a report costs the PostgreSQL server, held by counts (PostgreSQL only).
+
+PostgreSQL updates a row without writing a new entry into each of its table's indexes (a
+heap-only, "HOT", update) only when no indexed column (key, expression or partial-index
+condition) changed value and the page has room. A report updates three rows: its message, its
+station's result and the region counters. These tests send agreeing reports through the real
+ingest path and check, by reading the rows before and after, that none of the columns a report
+changes is indexed (so an index added later on such a column fails here, not on election
+night), count in PostgreSQL's own statistics that the result row's updates were heap-only, and
+that flood control's reads fetch the sender's own messages, not everyone's of the last minutes.
+``bench/pg_cost.py`` measures the same in CPU, WAL and index records per report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import event, inspect, select, text
+
+from smsgate.importers import upsert_contacts
+from smsgate.inbound import InboundSMS
+from smsgate.models import Contact, InboundMessage
+from smsgate.schema import alembic_config
+from smsgate.services.ingest import Ingest
+from tests.report_path.test_round_trips import with_default_flood_control
+from tests.support import MANTUIL, VOLUNTEER_A, VOLUNTEER_B, new_sid
+
+OTHERS = 2000  # messages from other senders in the last five minutes
+STATION = "6371011001012"  # Mantuil TPS 012
+REPORT = "TPS 012 01=123 02=98 03=150"
+EXTRA = [f"+628110000{n:04d}" for n in range(10, 16)]  # six more volunteers of TPS 012
+#: What moves a station into or out of the review queue or the dissent list: a report that
+#: changes none of these is the common case the indexes must leave alone.
+STANDING = ("status", "flagged", "dissent_open", "impact")
+FILLFACTORS = {"station_results": 90, "region_counters": 70}
+UPDATED = ("station_results", "inbound_messages", "region_counters")
+
+
+@pytest.fixture
+def postgresql(database):  # type: ignore[no-untyped-def]
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("needs PostgreSQL (SMSGATE_TEST_DATABASE_URL)")
+    return database
+
+
+@pytest.fixture
+def volunteers(world, postgresql) -> list[str]:  # type: ignore[no-untyped-def]
+    with postgresql.begin() as session:
+        upsert_contacts(
+            session,
+            [
+                {
+                    "phone": p,
+                    "name": f"Relawan {p[-2:]}",
+                    "role": "volunteer",
+                    "region_code": MANTUIL,
+                    "tps": 12,
+                }
+                for p in EXTRA
+            ],
+        )
+        assert session.scalar(select(Contact.id).where(Contact.phone == EXTRA[-1]))
+    return [VOLUNTEER_B, VOLUNTEER_A, *EXTRA]
+
+
+def indexed_columns(connection: Any, table: str) -> set[str]:
+    """Every column any index of ``table`` depends on: keys, expressions, partial conditions
+    (what PostgreSQL compares before it allows a heap-only update)."""
+    return set(
+        connection.execute(
+            text(
+                """
+                SELECT a.attname FROM pg_index i
+                JOIN pg_attribute a ON a.attrelid = i.indrelid
+                WHERE i.indrelid = CAST(:t AS regclass) AND a.attnum = ANY (i.indkey)
+                UNION
+                SELECT a.attname FROM pg_index i
+                JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                    AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = d.refobjsubid
+                WHERE i.indrelid = CAST(:t AS regclass)
+                """
+            ),
+            {"t": table},
+        ).scalars()
+    )
+
+
+def rows(connection: Any, table: str, where: str, **params: Any) -> dict[Any, dict[str, Any]]:
+    result = connection.execute(text(f"SELECT ctid::text AS _ctid, * FROM {table} WHERE {where}"), params)
+    keyed = {}
+    for row in result.mappings():
+        values = dict(row)
+        values.pop("_ctid")
+        key = (
+            tuple(values[k] for k in ("region_key", "name", "shard"))
+            if table == "region_counters"
+            else (values.get("id") or values.get("station_id"))
+        )
+        keyed[key] = values
+    return keyed
+
+
+def changed(before: dict[Any, dict[str, Any]], after: dict[Any, dict[str, Any]]) -> set[str]:
+    """Columns whose value differs in any row present before and after."""
+    return {
+        column
+        for key, old in before.items()
+        if key in after
+        for column, value in old.items()
+        if after[key][column] != value
+    }
+
+
+@pytest.fixture
+def backends(postgresql) -> Iterator[set[int]]:  # type: ignore[no-untyped-def]
+    """The PostgreSQL backends the app's statements ran on while the test ran."""
+    seen: set[int] = set()
+
+    def on_execute(conn, *_: Any) -> None:  # type: ignore[no-untyped-def]
+        seen.add(conn.connection.dbapi_connection.info.backend_pid)
+
+    event.listen(postgresql.engine, "before_cursor_execute", on_execute)
+    yield seen
+    event.remove(postgresql.engine, "before_cursor_execute", on_execute)
+
+
+def table_counts(database, backends: set[int], table: str) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """``table``'s updates, heap-only updates and rows fetched by index scans so far, with the
+    statistics the app's backends still held published first (PostgreSQL 15 holds them for up
+    to a second; a forced flush happens when the backend's next transaction ends)."""
+    for pid in sorted(backends):
+        with database.engine.connect() as c:
+            if c.connection.dbapi_connection.info.backend_pid != pid:
+                continue
+            c.execute(text("SELECT pg_stat_force_next_flush()"))
+            c.commit()
+            c.execute(text("SELECT 1"))
+            c.commit()
+    with database.engine.connect() as c:
+        c.execute(text("SELECT pg_stat_clear_snapshot()"))
+        row = c.execute(
+            text(
+                "SELECT n_tup_upd, n_tup_hot_upd, coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
+                " WHERE relid = CAST(:t AS regclass)"
+            ),
+            {"t": table},
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_a_report_changes_no_indexed_column_of_the_rows_it_updates(postgresql, volunteers, settings):
+    ingest = Ingest(postgresql, settings)
+    with postgresql.engine.connect() as c:
+        indexed = {
+            t: indexed_columns(c, t) for t in ("station_results", "inbound_messages", "region_counters")
+        }
+    assert {"station_id", "impact", "status", "flagged", "dissent_open"} <= indexed["station_results"]
+    common = 0
+    for phone in volunteers:
+        with postgresql.engine.connect() as c:
+            result_before = rows(c, "station_results", "station_id = :s", s=STATION)
+            counters_before = rows(c, "region_counters", "true")
+            last = c.execute(text("SELECT coalesce(max(id), 0) FROM inbound_messages")).scalar()
+        reply = ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT))
+        assert reply.text.startswith("OK TPS 012"), reply.text
+        with postgresql.engine.connect() as c:
+            result_after = rows(c, "station_results", "station_id = :s", s=STATION)
+            counters_after = rows(c, "region_counters", "true")
+            message = rows(c, "inbound_messages", "id > :last", last=last)
+        # The message row is inserted, then updated with its outcome and reply: compare the
+        # columns the update sets with what an insert-time row holds for them.
+        (logged,) = message.values()
+        assert logged["outcome"] == "accepted" and logged["reply"]
+        assert not {"contact_id", "outcome", "reply", "error_code"} & indexed["inbound_messages"]
+        counted = changed(counters_before, counters_after)
+        assert not counted & indexed["region_counters"], counted
+        moved = changed(result_before, result_after)
+        assert "report_count" in moved and "updated_at" in moved
+        if not moved & set(STANDING):
+            common += 1
+            assert not moved & indexed["station_results"], (
+                f"a report changed indexed columns {sorted(moved & indexed['station_results'])} of"
+                " its station's result row: every report then rewrites every index entry of the row"
+            )
+    assert common >= len(volunteers) - 3, "too few reports left the station's standing alone to test"
+
+
+def test_agreeing_reports_update_the_result_row_heap_only(postgresql, volunteers, settings, backends):
+    ingest = Ingest(postgresql, settings)
+    for phone in volunteers[:3]:  # the station settles: its status changes along the way
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+
+    def updates() -> tuple[int, int]:
+        upd, hot, _fetched = table_counts(postgresql, backends, "station_results")
+        return upd, hot
+
+    with postgresql.engine.connect() as c:
+        standing_before = c.execute(
+            text(f"SELECT {', '.join(STANDING)} FROM station_results WHERE station_id = :s"), {"s": STATION}
+        ).one()
+    before = updates()
+    for phone in volunteers[3:]:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+    after = updates()
+    with postgresql.engine.connect() as c:
+        standing_after = c.execute(
+            text(f"SELECT {', '.join(STANDING)} FROM station_results WHERE station_id = :s"), {"s": STATION}
+        ).one()
+    assert standing_before == standing_after
+    upd, hot = after[0] - before[0], after[1] - before[1]
+    assert upd == len(volunteers) - 3, (before, after)
+    assert hot == upd, f"{hot} of {upd} updates of the station's result row were heap-only"
+
+
+def test_the_updated_tables_leave_room_for_heap_only_updates(postgresql):
+    with postgresql.engine.connect() as c:
+        options = dict(
+            c.execute(
+                text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY (:names)"),
+                {"names": list(FILLFACTORS)},
+            ).all()
+        )
+    assert {t: options[t] for t in FILLFACTORS} == {t: [f"fillfactor={f}"] for t, f in FILLFACTORS.items()}
+
+
+def test_flood_control_reads_the_senders_messages_only(postgresql, volunteers, settings, backends):
+    """Flood control's reads of a sender's recent messages fetch that sender's rows, however
+    many messages everyone else sent in the same minutes (a plan that walked the time index
+    through the window fetched all of them, for every SMS)."""
+    ingest = Ingest(postgresql, with_default_flood_control(settings))
+    for n in range(12):  # the statements get prepared and PostgreSQL settles on a plan
+        reply = ingest.receive(InboundSMS("twilio", new_sid(), volunteers[n % 2], f"CEK {n}"))
+        assert reply.text
+    now = datetime.now(UTC)
+    with postgresql.begin() as session:
+        session.add_all(
+            InboundMessage(
+                provider="twilio",
+                provider_message_id=f"other{n}",
+                from_number=f"+62819{n:08d}",
+                body="TPS 001 01=1 02=2 03=3",
+                received_at=now - timedelta(seconds=n % 300),
+                outcome="accepted",
+                reply="OK",
+            )
+            for n in range(OTHERS)
+        )
+    _upd, _hot, fetched_before = table_counts(postgresql, backends, "inbound_messages")
+    reply = ingest.receive(InboundSMS("twilio", new_sid(), volunteers[2], REPORT))
+    assert reply.text.startswith("OK TPS 012"), reply.text
+    _upd, _hot, fetched_after = table_counts(postgresql, backends, "inbound_messages")
+    assert fetched_after - fetched_before < 20, (
+        f"one report fetched {fetched_after - fetched_before} message rows by index;"
+        f" {OTHERS} other senders' messages are in its flood windows"
+    )
+
+
+def _schema(database) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    with database.engine.connect() as connection:
+        found = inspect(connection)
+        indexes = {
+            i["name"]: i["column_names"]
+            for table in ("reports", "inbound_messages")
+            for i in found.get_indexes(table)
+        }
+        return {
+            "review_at": "review_at" in {c["name"] for c in found.get_columns("station_results")},
+            "superseded": "ix_reports_superseded_by_id" in indexes,
+            "flood": indexes.get("ix_inbound_messages_from_received"),
+        }
+
+
+def test_the_write_cost_migration_goes_down_and_up(database, world, settings):  # type: ignore[no-untyped-def]
+    """Migration 2014 on either database: down restores what was, up again what is."""
+    postgresql = database.engine.dialect.name == "postgresql"
+    flood = None if postgresql else ["from_number", "received_at", "id"]  # PostgreSQL: the prefix index
+    assert _schema(database) == {"review_at": True, "superseded": False, "flood": flood}
+    config = alembic_config(database.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2013")
+    assert _schema(database) == {
+        "review_at": False,
+        "superseded": True,
+        "flood": ["from_number", "received_at"],
+    }
+    command.upgrade(config, "heads")
+    assert _schema(database) == {"review_at": True, "superseded": False, "flood": flood}
+    ingest = Ingest(database, with_default_flood_control(settings))
+    assert ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, REPORT)).text.startswith("OK TPS 012")
