@@ -14,7 +14,8 @@ one at a time, default flood limits on, and prints per report:
   ``/proc/<pid>/stat`` (this bench must run on the database's machine);
 - **WAL**: the bytes and records of the scratch database's transactions, read back from the WAL
   with ``pg_walinspect`` (records touching the database's relations, and the commit records of
-  their transactions), so other databases on a shared server do not count; full-page images
+  their transactions), so other databases on a shared server do not count (a temporary
+  replication slot, gone with its session, keeps that WAL until it is read); full-page images
   (which follow checkpoints, not the code) apart; and the records by resource manager:
   ``Btree`` and ``Gin`` records are index entries written, ``Heap`` the rows;
 - **HOT**: updates per report and how many were heap-only (no index entry written), per table,
@@ -223,7 +224,9 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
             if not (reply.text or "").startswith("OK"):
                 raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
 
-        probe = create_engine(url, poolclass=importlib.import_module("sqlalchemy.pool").NullPool)
+        null_pool = importlib.import_module("sqlalchemy.pool").NullPool
+        probe = create_engine(url, poolclass=null_pool)
+        admin = create_engine(args.postgresql, poolclass=null_pool)
         try:
             with probe.begin() as c:
                 c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
@@ -233,6 +236,13 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
                 c.exec_driver_sql("ANALYZE")
             one()  # the app's session sees the fresh statistics (its plans are re-made)
             flush_stats(database)
+            # A temporary replication slot keeps the run's WAL from being recycled before it is
+            # read back (a busy shared server checkpoints often); it goes with its session.
+            keeper = admin.connect()  # another database: no backend of the measured one
+            keeper.exec_driver_sql(
+                f"SELECT pg_create_physical_replication_slot('pg_cost_{uuid.uuid4().hex[:12]}', true, true)"
+            )
+            keeper.commit()
             before = snapshot(probe)
             with probe.begin() as c:
                 start = c.exec_driver_sql("SELECT pg_current_wal_flush_lsn()::text").scalar()
@@ -249,9 +259,11 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
                     f"the app's backends changed during the run: {before['pids']} -> {after['pids']}"
                 )
             wal = wal_of_database(probe, start, end)
+            keeper.close()
             statements = explained(database, one, args.explained)
         finally:
             probe.dispose()
+            admin.dispose()
     return {
         "code": str(Path(smsgate.__file__).resolve().parent.parent),
         "cpu_ms": cpu1 - cpu0,
