@@ -276,12 +276,12 @@ def _schema(database) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def test_the_write_cost_migration_goes_down_and_up(database, world, settings):  # type: ignore[no-untyped-def]
-    """Migration 2014 on either database: down restores what was, up again what is."""
+    """Migration 2021 on either database: down restores what was, up again what is."""
     postgresql = database.engine.dialect.name == "postgresql"
     flood = None if postgresql else ["from_number", "received_at", "id"]  # PostgreSQL: the prefix index
     assert _schema(database) == {"review_at": True, "superseded": False, "flood": flood}
     config = alembic_config(database.engine.url.render_as_string(hide_password=False))
-    command.downgrade(config, "2013")
+    command.downgrade(config, "2020")
     assert _schema(database) == {
         "review_at": False,
         "superseded": True,

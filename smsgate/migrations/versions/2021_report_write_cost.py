@@ -25,8 +25,8 @@ changes; so each report wrote a new entry in every index of the row and left a d
   superseded them any more (the one that did is gone; reports are never deleted, the other
   thing such an index serves), and every report wrote an entry in it.
 
-Revision ID: 2014
-Revises: 2013, 0008
+Revision ID: 2021
+Revises: 2020, 0008
 Create Date: 2026-11-30
 """
 
@@ -34,9 +34,9 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "2014"
+revision = "2021"
 #: After ``0008``, which created the index on ``reports.superseded_by_id`` this drops.
-down_revision = ("2013", "0008")
+down_revision = ("2020", "0008")
 branch_labels = None
 depends_on = None
 
