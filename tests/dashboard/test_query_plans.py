@@ -78,7 +78,7 @@ def _plans(database: Database, run: Callable[[Session], object]) -> list[tuple[s
     sent: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, parameters))
 
     event.listen(database.engine, "before_cursor_execute", capture)
@@ -228,3 +228,35 @@ def test_the_index_migration_goes_down_and_up(collated):
     command.upgrade(config, "heads")
     assert expected | set(ORDERED_INDEXES) | set(PHONE_INDEXES) | set(EXPORT_INDEXES) <= indexes()
     assert not trigram_phones & indexes()
+
+
+def test_the_national_text_search_reads_a_window_then_trigram_candidates(collated):
+    """The newest messages by a range on their time, then the rows holding each run of the text
+    from the trigram index (``queries._page``): never a walk of the whole log."""
+    from smsgate.models import InboundMessage, OutboundMessage
+
+    at = datetime(2026, 11, 30, 7, tzinfo=UTC)
+    with collated.begin() as session:
+        for i in range(3):
+            session.add(
+                InboundMessage(
+                    provider="android", provider_message_id=f"p{i}", from_number=f"+6281100000{i:02d}",
+                    body=f"TPS 00{i} 01=1", received_at=at + timedelta(minutes=i), outcome="accepted",
+                )
+            )  # fmt: skip
+            session.add(
+                OutboundMessage(to_number="+628110000001", text=f"OK TPS 00{i}", provider="android",
+                                created_at=at + timedelta(minutes=i))
+            )  # fmt: skip
+    search = queries.MessageFilter(text="TPS 012")
+    plans = _plans(collated, lambda s: queries.message_log(s, None, search, 1, 2, 100))
+    _assert_indexed(plans)
+    for table, column, trigrams in (
+        ("inbound_messages", "received_at", "ix_inbound_messages_body_trgm"),
+        ("outbound_messages", "created_at", "ix_outbound_messages_text_trgm"),
+    ):
+        window = _plan_of(plans, f"{table}.{column} >=")
+        assert f"Index Cond: ({column} >=" in window, window
+        assert trigrams in _plan_of(plans, f"SELECT count(*) AS count_1 \nFROM (SELECT {table}.id")
+        among = _plan_of(plans, f"WITH candidates AS MATERIALIZED \n(SELECT {table}.id")
+        assert trigrams in among and "Index Cond" in among, among
