@@ -124,10 +124,13 @@ def _status(session: Session, fleet: Fleet, now: datetime, *, traffic: bool) -> 
 
     sent: dict[str, int] = {}
     lags: dict[str, list[float]] = {}
+    # Each device's window of ``ix_outbound_messages_device_sent`` (device, sent_at): with
+    # ``device IS NOT NULL`` the index was read from its first device to its last, every SMS
+    # ever sent, at each scrape of /metrics.
     for sender, kind, created, sent_at in session.execute(
         select(
             OutboundMessage.device, OutboundMessage.kind, OutboundMessage.created_at, OutboundMessage.sent_at
-        ).where(OutboundMessage.sent_at > since, OutboundMessage.device.is_not(None))
+        ).where(OutboundMessage.device.in_([d.name for d in fleet.devices]), OutboundMessage.sent_at > since)
     ):
         if sender is None or sent_at is None:  # excluded by the query; the row types allow it
             continue
