@@ -99,7 +99,11 @@ class DatabaseCollector(Collector):
         yield from families
 
     def outbound(self, session: Session, now: datetime) -> Iterator[Metric]:
+        """The queue (queued and sending) counted live, a range of ``ix_outbound_messages_due``;
+        sent and failed from the counts the database keeps (``OutboundStatusCount``): counting
+        every row by status took a scan of the table at each scrape."""
         from .models import OutboundMessage as m
+        from .models import OutboundStatusCount as kept
 
         depth = GaugeMetricFamily(
             "smsgate_outbound_queue_depth",
@@ -111,28 +115,35 @@ class DatabaseCollector(Collector):
             "Age of the oldest outbound SMS waiting to be sent, by provider",
             labels=["provider"],
         )
-        for provider, count, first in session.execute(
-            select(m.provider, func.count(), func.min(m.created_at))
-            .where(m.status.in_(("queued", "sending")))
-            .group_by(m.provider)
-        ):
-            depth.add_metric([provider], count)
-            oldest.add_metric([provider], max(0.0, (now - _aware(first, now)).total_seconds()))
         by_status = GaugeMetricFamily(
             "smsgate_outbound_messages",
             "Outbound SMS by provider and status (sent, failed, queued, sending)",
             labels=["provider", "status"],
         )
-        for provider, status, count in session.execute(
-            select(m.provider, m.status, func.count()).group_by(m.provider, m.status)
+        waiting: dict[str, tuple[int, datetime]] = {}
+        for provider, status, count, first in session.execute(
+            select(m.provider, m.status, func.count(), func.min(m.created_at))
+            .where(m.status.in_(("queued", "sending")))
+            .group_by(m.provider, m.status)
         ):
             by_status.add_metric([provider, status], count)
+            total, since = waiting.get(provider, (0, first))
+            waiting[provider] = (total + count, min(since, first, key=lambda t: _aware(t, now)))
+        for provider, (count, first) in sorted(waiting.items()):
+            depth.add_metric([provider], count)
+            oldest.add_metric([provider], max(0.0, (now - _aware(first, now)).total_seconds()))
+        for provider, status, count in session.execute(
+            select(kept.provider, kept.status, func.sum(kept.count))
+            .group_by(kept.provider, kept.status)
+            .having(func.sum(kept.count) > 0)
+        ):
+            by_status.add_metric([provider, status], int(count))
         yield from (depth, oldest, by_status)
 
     def outbox(self, session: Session, now: datetime) -> Iterator[Metric]:
-        from .outgoing.event_queue import status
+        from .outgoing.event_queue import waiting
 
-        figures = status(session, now)
+        figures = waiting(session, now)
         pending = GaugeMetricFamily(
             "smsgate_outbox_pending", "Event deliveries not yet made, by destination", labels=["destination"]
         )
@@ -144,7 +155,7 @@ class DatabaseCollector(Collector):
             "Age of the oldest event not yet delivered, by destination (0 when none waits)",
             labels=["destination"],
         )
-        for name, entry in sorted(figures["destinations"].items()):
+        for name, entry in sorted(figures.items()):
             pending.add_metric([name], entry.get("pending", 0))
             dead.add_metric([name], entry.get("dead", 0))
             lag.add_metric([name], entry.get("oldest_pending_seconds", 0.0))

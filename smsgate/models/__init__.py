@@ -5,7 +5,7 @@ from .base import Base, utcnow
 from .contacts import COORDINATOR, VOLUNTEER, Contact, PinFailure
 from .messages import InboundMessage
 from .official import OfficialResult
-from .outbound import Broadcast, GatewayDevice, GatewayPing, OutboundMessage
+from .outbound import Broadcast, GatewayDevice, GatewayPing, OutboundMessage, OutboundStatusCount
 from .outbox import OutboxDelivery, OutboxEvent
 from .quickcount import (
     PreviousResult,
@@ -39,6 +39,7 @@ __all__ = [
     "LoginFailure",
     "OfficialResult",
     "OutboundMessage",
+    "OutboundStatusCount",
     "OutboxDelivery",
     "OutboxEvent",
     "PinFailure",

@@ -70,6 +70,31 @@ class OutboundMessage(Base):
     )
 
 
+#: The statuses ``OutboundStatusCount`` keeps (the others, queued and sending, are counted live:
+#: the queue is small and ``ix_outbound_messages_due`` starts with the status).
+COUNTED_STATUSES = ("sent", "failed")
+#: Shards of each count, by outbound id: workers finishing sends at once do not queue on one row.
+STATUS_COUNT_SHARDS = 16
+
+
+class OutboundStatusCount(Base):
+    """How many outbound SMS are ``sent`` or ``failed`` by provider, kept by the database.
+
+    ``GET /metrics`` counted every outbound row by status at each scrape: a scan of millions of
+    rows on a national night. Triggers on ``outbound_messages`` (migration ``2102``) add or
+    take one here in the transaction that moves a row into or out of those statuses, whatever
+    code or SQL does it; a reply queued by the SMS path (``queued``) fires none. Readers add
+    the shards up.
+    """
+
+    __tablename__ = "outbound_status_counts"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class GatewayDevice(Base):
     """What every worker shares about one fleet device (by its name in ``SMSGATE_GATEWAYS``).
 

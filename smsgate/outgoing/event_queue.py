@@ -311,6 +311,45 @@ def status(session: Session, now: datetime) -> dict[str, Any]:
     return {"events": events, "undispatched": undispatched, "destinations": per}
 
 
+def destinations(session: Session) -> list[str]:
+    """Every destination with a delivery, read as a skip through ``ix_outbox_deliveries_due``
+    (one index probe per destination): ``DISTINCT`` would read every delivery ever made."""
+    d = OutboxDelivery
+    names = select(func.min(d.destination).label("name")).cte("names", recursive=True)
+    following = select(func.min(d.destination)).where(d.destination > names.c.name).scalar_subquery()
+    names = names.union_all(select(following).where(names.c.name.is_not(None)))
+    return [name for name in session.scalars(select(names.c.name)) if name is not None]
+
+
+def waiting(session: Session, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per destination: deliveries ``pending`` and ``dead``, and the oldest pending event's age in
+    seconds (absent when none waits); what ``/metrics`` shows at each scrape.
+
+    ``status`` counts every delivery and event ever made (the CLI's report); this reads only the
+    undelivered ones, each destination's range of ``ix_outbox_deliveries_due``."""
+    d = OutboxDelivery
+    names = destinations(session)
+    per: dict[str, dict[str, Any]] = {name: {PENDING: 0, DEAD: 0} for name in names}
+    if not names:
+        return per
+    for destination, state, count in session.execute(
+        select(d.destination, d.status, func.count())
+        .where(d.destination.in_(names), d.status.in_((PENDING, DEAD)))
+        .group_by(d.destination, d.status)
+    ):
+        per[destination][state] = count
+    for destination, oldest in session.execute(
+        select(d.destination, func.min(OutboxEvent.created_at))
+        .join(OutboxEvent, OutboxEvent.seq == d.event_seq)
+        .where(d.destination.in_(names), d.status == PENDING)
+        .group_by(d.destination)
+    ):
+        if oldest is not None:
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+            per[destination]["oldest_pending_seconds"] = round((now - oldest).total_seconds(), 1)
+    return per
+
+
 def retry(session: Session, now: datetime, *, dead: bool, destination: str | None = None) -> int:
     """Make pending deliveries due now; with ``dead``, put dead ones back to pending (attempts reset)."""
     d = OutboxDelivery
