@@ -5,8 +5,9 @@ scrape: a scan of millions of rows on a national night. ``outbound_status_counts
 ``sent`` and ``failed`` rows by provider in 16 shards (by outbound id, so workers finishing
 sends at once rarely wait on the same row); triggers on ``outbound_messages`` add or take one
 in the transaction that moves a row into or out of those statuses, whichever code or SQL does
-it. A reply the SMS path queues (``queued``) fires none: the triggers' ``WHEN`` lets it by
-without a call. Existing rows are counted once here.
+it. On PostgreSQL one statement-level trigger per statement (a reply the SMS path queues costs
+one call that finds nothing to count), on SQLite row-level triggers whose ``WHEN`` lets a
+queued reply by. Existing rows are counted once here.
 
 Revision ID: 2102
 Revises: 2013, 1301
@@ -32,35 +33,55 @@ BACKFILL = (
     f"SELECT provider, status, id % {SHARDS}, count(*) FROM outbound_messages "
     f"WHERE status IN {COUNTED} GROUP BY provider, status, id % {SHARDS}"
 )
+#: PostgreSQL: statement-level triggers with transition tables, one grouped change of the counts
+#: per statement. Row-level ones updated the same count row once per row: a statement moving
+#: half a million rows (a bench's build, an operator's UPDATE) left a chain of row versions
+#: that each update walked again, and took tens of minutes.
+_ADD = f"""
+    INSERT INTO outbound_status_counts (provider, status, shard, count)
+    SELECT provider, status, id % {SHARDS}, count(*) FROM {{rows}} AS moved WHERE status IN {COUNTED}
+    GROUP BY provider, status, id % {SHARDS}
+    ON CONFLICT (provider, status, shard) DO UPDATE SET count = outbound_status_counts.count + EXCLUDED.count
+"""
+_TAKE = f"""
+    UPDATE outbound_status_counts c SET count = c.count - t.n
+    FROM (SELECT provider, status, id % {SHARDS} AS shard, count(*) AS n FROM {{rows}} AS moved
+          WHERE status IN {COUNTED} GROUP BY provider, status, id % {SHARDS}) t
+    WHERE c.provider = t.provider AND c.status = t.status AND c.shard = t.shard
+"""
+#: The rows of an UPDATE whose status or provider changed, as they were (``o``) or are (``n``):
+#: an update of other columns (a claim token, a provider's delivery word) changes no count.
+_CHANGED = (
+    "(SELECT {side}.provider, {side}.status, {side}.id FROM removed o JOIN added n ON n.id = o.id"
+    " WHERE (o.status, o.provider) IS DISTINCT FROM (n.status, n.provider))"
+)
 POSTGRESQL = [
     f"""
     CREATE FUNCTION smsgate_count_outbound_status() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' AND OLD.status IN {COUNTED} THEN
-            UPDATE outbound_status_counts SET count = count - 1
-            WHERE provider = OLD.provider AND status = OLD.status AND shard = OLD.id % {SHARDS};
-        END IF;
-        IF TG_OP <> 'DELETE' AND NEW.status IN {COUNTED} THEN
-            INSERT INTO outbound_status_counts (provider, status, shard, count)
-            VALUES (NEW.provider, NEW.status, NEW.id % {SHARDS}, 1)
-            ON CONFLICT (provider, status, shard) DO UPDATE SET count = outbound_status_counts.count + 1;
+        IF TG_OP = 'INSERT' THEN
+            {_ADD.format(rows="added")};
+        ELSIF TG_OP = 'DELETE' THEN
+            {_TAKE.format(rows="removed")};
+        ELSE
+            {_TAKE.format(rows=_CHANGED.format(side="o"))};
+            {_ADD.format(rows=_CHANGED.format(side="n"))};
         END IF;
         RETURN NULL;
     END $$
     """,
-    f"""
-    CREATE TRIGGER tr_outbound_status_insert AFTER INSERT ON outbound_messages FOR EACH ROW
-    WHEN (NEW.status IN {COUNTED}) EXECUTE FUNCTION smsgate_count_outbound_status()
+    """
+    CREATE TRIGGER tr_outbound_status_insert AFTER INSERT ON outbound_messages
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION smsgate_count_outbound_status()
     """,
-    f"""
-    CREATE TRIGGER tr_outbound_status_update AFTER UPDATE OF status, provider ON outbound_messages
-    FOR EACH ROW WHEN ((OLD.status IN {COUNTED} OR NEW.status IN {COUNTED})
-                       AND (OLD.status, OLD.provider) IS DISTINCT FROM (NEW.status, NEW.provider))
-    EXECUTE FUNCTION smsgate_count_outbound_status()
+    """
+    CREATE TRIGGER tr_outbound_status_update AFTER UPDATE ON outbound_messages
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION smsgate_count_outbound_status()
     """,
-    f"""
-    CREATE TRIGGER tr_outbound_status_delete AFTER DELETE ON outbound_messages FOR EACH ROW
-    WHEN (OLD.status IN {COUNTED}) EXECUTE FUNCTION smsgate_count_outbound_status()
+    """
+    CREATE TRIGGER tr_outbound_status_delete AFTER DELETE ON outbound_messages
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION smsgate_count_outbound_status()
     """,
 ]
 
