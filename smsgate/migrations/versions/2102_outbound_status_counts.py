@@ -10,7 +10,7 @@ one call that finds nothing to count), on SQLite row-level triggers whose ``WHEN
 queued reply by. Existing rows are counted once here.
 
 Revision ID: 2102
-Revises: 2020, 1301
+Revises: 2021, 1301
 Create Date: 2026-11-30
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 revision = "2102"
 #: After every migration that alters ``outbound_messages`` (SQLite rebuilds a table without its
 #: triggers): 1301 is the last of them.
-down_revision = ("2020", "1301")
+down_revision = ("2021", "1301")
 branch_labels = None
 depends_on = None
 
