@@ -82,9 +82,9 @@ class OutboundStatusCount(Base):
 
     ``GET /metrics`` counted every outbound row by status at each scrape: a scan of millions of
     rows on a national night. Triggers on ``outbound_messages`` (migration ``2102``) add or
-    take one here in the transaction that moves a row into or out of those statuses, whatever
-    code or SQL does it; a reply queued by the SMS path (``queued``) fires none. Readers add
-    the shards up.
+    take it here in the transaction that moves rows into or out of those statuses, whatever
+    code or SQL does it (on PostgreSQL once per statement, from its transition tables, so a
+    statement moving a million rows changes each count row once). Readers add the shards up.
     """
 
     __tablename__ = "outbound_status_counts"
