@@ -7,9 +7,11 @@ and perhaps other reports of the station (superseded, outvoted, flagged). The OR
 found and wrote them at commit, one statement per table, for about a quarter of the report's
 CPU (sorting the unit of work, each object's history, each statement's parameters).
 ``write`` writes exactly those changes itself: on PostgreSQL in one statement (data-modifying
-``WITH``, the rows bound as one JSON document, so the statement's text never changes and is
-compiled once), on SQLite one prebuilt statement per table. The objects written are then
-removed from the session, so the flush at commit has nothing left to do for them.
+``WITH``, the rows bound as one JSON document, so the statement's text does not depend on the
+rows and is compiled once; two texts, with and without the events' insert, because naming
+``outbox_events`` wakes the outbox's workers), on SQLite one prebuilt statement per table.
+The objects written are then removed from the session, so the flush at commit has nothing left
+to do for them.
 
 Anything else pending (a new flag, a contact changed, any other row) makes ``write`` leave all
 of it to the ORM's flush at commit, as before: rarer paths keep their full behaviour and only
@@ -137,7 +139,8 @@ def _write_postgresql(
         row["n"] = index
     counted = [{**row, "n": index} for index, row in enumerate(counter_rows)]
     document = {"m": messages, "r": results, "p": reports, "e": events, "c": counted}
-    session.connection().execute(_POSTGRESQL, {"pending": json.dumps(document, default=_iso)})
+    statement = _POSTGRESQL[bool(events)]
+    session.connection().execute(statement, {"pending": json.dumps(document, default=_iso)})
 
 
 def _iso(value: Any) -> str:
@@ -212,27 +215,43 @@ _COUNTER_TYPES = (
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_TYPES)
 _EVENT_VALUES = ", ".join(f"CAST(u.{n} AS jsonb)" if n in _JSON else f"u.{n}" for n, _ in _EVENT_TYPES)
 
-#: Events inserted in the order they were emitted (``n``), so ``seq`` follows it.
-_POSTGRESQL = text(
-    "WITH messages AS ("
-    f" UPDATE inbound_messages SET {_set(_MESSAGE_TYPES)} FROM {_rows('m', _MESSAGE_TYPES)}"
-    " WHERE inbound_messages.id = u.id),"
-    " results AS ("
-    f" UPDATE station_results SET {_set(_RESULT_TYPES)} FROM {_rows('r', _RESULT_TYPES)}"
-    " WHERE station_results.station_id = u.station_id),"
-    " reports AS ("
-    f" UPDATE reports SET {_set(_REPORT_TYPES)} FROM {_rows('p', _REPORT_TYPES)}"
-    " WHERE reports.id = u.id),"
-    " events AS ("
-    f" INSERT INTO outbox_events ({_EVENT_NAMES})"
-    f" SELECT {_EVENT_VALUES} FROM {_rows('e', (*_EVENT_TYPES, ('n', 'integer')))} ORDER BY u.n),"
-    " counters AS ("
-    " INSERT INTO region_counters (region_key, name, shard, value)"
-    " SELECT u.region_key, u.name, u.shard, u.value"
-    f" FROM {_rows('c', _COUNTER_TYPES)} ORDER BY u.n"
-    " ON CONFLICT (region_key, name, shard) DO UPDATE SET value = region_counters.value + excluded.value)"
-    " SELECT 1"
-)
+
+def _postgresql_statement(with_events: bool) -> Any:
+    """The one statement, with or without the events' insert. Without events it must not
+    name ``outbox_events`` at all: the outbox's wake-up trigger (migration 1802) is per
+    statement and fires for an insert of no rows too, so every message that writes no event
+    (a flood-held one, an invalid text, a CEK) would wake every outbox worker, and notifying
+    commits queue behind one another in PostgreSQL. Events are inserted in the order they were
+    emitted (``n``), so ``seq`` follows it."""
+    events = (
+        " events AS ("
+        f" INSERT INTO outbox_events ({_EVENT_NAMES})"
+        f" SELECT {_EVENT_VALUES} FROM {_rows('e', (*_EVENT_TYPES, ('n', 'integer')))} ORDER BY u.n),"
+        if with_events
+        else ""
+    )
+    return text(
+        "WITH messages AS ("
+        f" UPDATE inbound_messages SET {_set(_MESSAGE_TYPES)} FROM {_rows('m', _MESSAGE_TYPES)}"
+        " WHERE inbound_messages.id = u.id),"
+        " results AS ("
+        f" UPDATE station_results SET {_set(_RESULT_TYPES)} FROM {_rows('r', _RESULT_TYPES)}"
+        " WHERE station_results.station_id = u.station_id),"
+        " reports AS ("
+        f" UPDATE reports SET {_set(_REPORT_TYPES)} FROM {_rows('p', _REPORT_TYPES)}"
+        " WHERE reports.id = u.id),"
+        f"{events}"
+        " counters AS ("
+        " INSERT INTO region_counters (region_key, name, shard, value)"
+        " SELECT u.region_key, u.name, u.shard, u.value"
+        f" FROM {_rows('c', _COUNTER_TYPES)} ORDER BY u.n"
+        " ON CONFLICT (region_key, name, shard) DO UPDATE SET value = region_counters.value + excluded.value)"
+        " SELECT 1"
+    )
+
+
+#: Both texts built once per process (each is then compiled and prepared once per connection).
+_POSTGRESQL = {True: _postgresql_statement(True), False: _postgresql_statement(False)}
 
 
 def _write_sqlite(

@@ -7,11 +7,19 @@ drift, a gapless event sequence in commit order, superseded and outvoted reports
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import os
 
+import psycopg
+import pytest
+from sqlalchemy import func, make_url, select
+
+from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
+from smsgate.outgoing import wakeup
 from smsgate.services import counters, recount
-from tests.support import COORD_KOTA, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN
+from smsgate.services.ingest import Ingest
+from tests.report_path.test_round_trips import with_default_flood_control
+from tests.support import COORD_KOTA, UNKNOWN, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN, new_sid
 
 MANTUIL_12 = "6371011001012"
 
@@ -91,3 +99,47 @@ def test_counters_held_back_are_written_once_with_their_sums(database):
         }
     assert values[("", "reported")] == 3 and values[("", "v:01")] == 3
     assert values[("6371011001", "reported")] == 2 and values[("6371011002", "v:01")] == -2
+
+
+postgres = pytest.mark.skipif(
+    not os.environ.get("SMSGATE_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="the outbox's wake-up is PostgreSQL's NOTIFY",
+)
+
+
+@postgres
+def test_only_a_message_that_writes_events_wakes_the_outbox(sms, world, database, database_url, settings):
+    """The wake-up trigger fires once per ``INSERT INTO outbox_events`` statement, even one of
+    no rows: a message that writes no event (unknown sender, unknown text, an invalid report,
+    CEK, a flood-held one) must not wake every worker. Counted without timing: a marker
+    notified after the last message arrives after every notification committed before it."""
+    listener = psycopg.connect(
+        make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+    )
+    try:
+        listener.execute(f"LISTEN {wakeup.CHANNEL}")
+        flooded = Ingest(database, with_default_flood_control(settings))
+        assert sms(UNKNOWN, "hello") is not None
+        assert sms(VOLUNTEER_A, "hello") is not None
+        assert not sms(VOLUNTEER_A, "TPS 999 01=x").startswith("OK")
+        assert sms(VOLUNTEER_A, "CEK").startswith("OK")
+        with database.read() as session:
+            assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+        assert sms(VOLUNTEER_B, "TPS 012 01=152 02=98 03=150").startswith("OK")  # writes events
+        first = flooded.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, "hello hello"))
+        held = flooded.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, "hello hello"))
+        assert first.outcome != "duplicate_text" and held.outcome == "duplicate_text"
+        listener.execute(f"NOTIFY {wakeup.CHANNEL}, 'end'")
+        payloads: list[str] = []
+        for note in listener.notifies(timeout=60):
+            if note.payload == "end":
+                break
+            payloads.append(note.payload)
+        else:
+            raise AssertionError("the marker notification never arrived")
+    finally:
+        listener.close()
+    assert payloads == [""]  # the report's transaction, nothing else
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxEvent)) > 0
