@@ -68,6 +68,13 @@ _WRITABLE: dict[type[Any], frozenset[str]] = {
     StationResult: frozenset(RESULT_COLUMNS),
     Report: frozenset(REPORT_COLUMNS),
 }
+#: What is written of each object, key first: all of it must be loaded (``_loaded``).
+_WRITTEN: dict[type[Any], tuple[str, ...]] = {
+    InboundMessage: ("id", *MESSAGE_COLUMNS),
+    StationResult: ("station_id", *RESULT_COLUMNS),
+    Report: ("id", *REPORT_COLUMNS),
+    OutboxEvent: EVENT_COLUMNS,
+}
 
 
 def write(session: Session) -> bool:
@@ -83,9 +90,9 @@ def write(session: Session) -> bool:
     events, changed = shaped
     if not events and not counter_rows and not any(changed.values()):
         return True
-    messages = [_values(m, ("id", *MESSAGE_COLUMNS)) for m in changed[InboundMessage]]
-    results = [_values(r, ("station_id", *RESULT_COLUMNS)) for r in changed[StationResult]]
-    reports = [_values(r, ("id", *REPORT_COLUMNS)) for r in sorted(changed[Report], key=lambda r: r.id)]
+    messages = [_values(m, _WRITTEN[InboundMessage]) for m in changed[InboundMessage]]
+    results = [_values(r, _WRITTEN[StationResult]) for r in changed[StationResult]]
+    reports = [_values(r, _WRITTEN[Report]) for r in sorted(changed[Report], key=lambda r: r.id)]
     rows = [_values(e, EVENT_COLUMNS) for e in events]
     if session.get_bind().dialect.name == "postgresql":
         _write_postgresql(session, messages, results, reports, rows, counter_rows)
@@ -99,12 +106,13 @@ def write(session: Session) -> bool:
 
 
 def _shaped(session: Session) -> tuple[list[OutboxEvent], dict[type[Any], list[Any]]] | None:
-    """The new events and the changed rows by model, or ``None`` if anything else is pending."""
+    """The new events and the changed rows by model, or ``None`` if anything else is pending
+    or any of them lacks a value to write (``_loaded``)."""
     if session.deleted:
         return None
     events: list[OutboxEvent] = []
     for obj in session.new:
-        if type(obj) is not OutboxEvent:
+        if type(obj) is not OutboxEvent or not _loaded(obj, EVENT_COLUMNS):
             return None
         events.append(obj)
     changed: dict[type[Any], list[Any]] = {InboundMessage: [], StationResult: [], Report: []}
@@ -112,13 +120,24 @@ def _shaped(session: Session) -> tuple[list[OutboxEvent], dict[type[Any], list[A
         allowed = _WRITABLE.get(type(obj))
         if allowed is None or not allowed.issuperset(inspect(obj).committed_state):
             return None
+        if not _loaded(obj, _WRITTEN[type(obj)]):
+            return None
         changed[type(obj)].append(obj)
     return events, changed
 
 
+def _loaded(obj: Any, columns: Iterable[str]) -> bool:
+    """Whether every column written of ``obj`` has its value in the object. The rows are
+    written whole, so an expired or never loaded attribute (absent from ``__dict__``: what
+    ``inspect(obj).unloaded`` counts) would be written as NULL; the ORM's flush writes only
+    what changed and loads the rest if it needs it."""
+    state = obj.__dict__
+    return all(name in state for name in columns)
+
+
 def _values(obj: Any, columns: Iterable[str]) -> dict[str, Any]:
     state = obj.__dict__
-    return {name: state.get(name) for name in columns}
+    return {name: state[name] for name in columns}
 
 
 def _write_postgresql(

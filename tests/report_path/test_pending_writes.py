@@ -16,7 +16,7 @@ from sqlalchemy import func, make_url, select
 from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
 from smsgate.outgoing import wakeup
-from smsgate.services import counters, recount
+from smsgate.services import counters, pending_writes, recount
 from smsgate.services.ingest import Ingest
 from tests.report_path.test_round_trips import with_default_flood_control
 from tests.support import COORD_KOTA, UNKNOWN, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN, new_sid
@@ -143,3 +143,26 @@ def test_only_a_message_that_writes_events_wakes_the_outbox(sms, world, database
     assert payloads == [""]  # the report's transaction, nothing else
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEvent)) > 0
+
+
+def test_an_attribute_expired_before_the_write_keeps_its_stored_value(sms, database):
+    """The rows are written whole from the objects' loaded values: an attribute expired (or
+    never loaded) has none, and must not be written as NULL. Such objects are left to the
+    ORM's flush, which writes only what changed."""
+    reply = sms(VOLUNTEER_A, "TPS 012 01=152 02=98 03=150")
+    assert reply.startswith("OK")
+    with database.begin() as session:
+        message = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        result = session.get(StationResult, MANTUIL_12)
+        assert message is not None and result is not None
+        message.error_code = "checked"
+        session.expire(message, ["reply"])
+        result.flagged = True
+        session.expire(result, ["votes", "report_id"])
+        pending_writes.write(session)
+    with database.read() as session:
+        message = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        result = session.get(StationResult, MANTUIL_12)
+        assert (message.error_code, message.reply) == ("checked", reply)
+        assert result.flagged and result.report_id is not None
+        assert result.votes == {"01": 152, "02": 98, "03": 150}
