@@ -144,7 +144,8 @@ class Ingest:
                 inbound.error_code = error_code
                 inbound.reply = reply
                 # Written now with prebuilt statements (one on PostgreSQL) when they are the
-                # usual ones, else by the ORM's flush at commit.
+                # usual ones, else by the ORM's flush at commit. Rows written now leave the
+                # session: nothing below may change ``inbound`` or the station's rows.
                 pending_writes.write(session)
                 if reply is not None and not sms.reply_inline:
                     outbound.queue_reply(session, inbound, reply, self.clock())

@@ -29,7 +29,7 @@ from sqlalchemy import Table, bindparam, inspect, text, update
 from sqlalchemy.orm import Session
 
 from ..models import InboundMessage, OutboxEvent, Report, StationResult
-from . import counters
+from . import counters, station_lock
 
 #: The message row's columns handling may change.
 MESSAGE_COLUMNS = ("contact_id", "outcome", "error_code", "reply")
@@ -100,8 +100,12 @@ def write(session: Session) -> bool:
         if counter_rows:
             counters.write(session, counter_rows)
         _write_sqlite(session, messages, results, reports, rows)
+    # Detached from here on: a change made to one of these objects later in the transaction
+    # is not written. The station lock's cache forgets the result rows so that a later
+    # ``lock`` reads the row again rather than handing out a detached one.
     for obj in [*events, *(o for objs in changed.values() for o in objs)]:
         session.expunge(obj)
+    station_lock.forget(session, changed[StationResult])
     return True
 
 

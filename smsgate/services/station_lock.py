@@ -80,6 +80,16 @@ def _lock_and_read(session: Session, station_id: str) -> tuple[Station, StationR
     return station, result
 
 
+def forget(session: Session, results: list[StationResult]) -> None:
+    """Stop handing out ``results``, removed from the session once written
+    (``pending_writes``): a later ``lock`` in the same transaction reads the row again (the lock
+    is still held) instead of returning a detached object whose changes would never be written."""
+    locked = _held(session)
+    for result in results:
+        if locked.get(result.station_id) is result:
+            del locked[result.station_id]
+
+
 def _held(session: Session) -> dict[str, StationResult]:
     """The result rows this session's current transaction has locked, by station id."""
     transaction = session.get_transaction()

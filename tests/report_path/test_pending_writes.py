@@ -16,7 +16,7 @@ from sqlalchemy import func, make_url, select
 from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
 from smsgate.outgoing import wakeup
-from smsgate.services import counters, pending_writes, recount
+from smsgate.services import counters, pending_writes, recount, station_lock
 from smsgate.services.ingest import Ingest
 from tests.report_path.test_round_trips import with_default_flood_control
 from tests.support import COORD_KOTA, UNKNOWN, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_C, WITH_PIN, new_sid
@@ -166,3 +166,20 @@ def test_an_attribute_expired_before_the_write_keeps_its_stored_value(sms, datab
         assert (message.error_code, message.reply) == ("checked", reply)
         assert result.flagged and result.report_id is not None
         assert result.votes == {"01": 152, "02": 98, "03": 150}
+
+
+def test_a_result_row_locked_again_after_the_write_is_a_live_one(sms, database):
+    """``write`` removes the rows it wrote from the session; the station lock's cache of the
+    transaction must not hand the removed result row out again, or a later change to it in
+    the same transaction would be lost without a word."""
+    assert sms(VOLUNTEER_A, "TPS 012 01=152 02=98 03=150").startswith("OK")
+    with database.begin() as session:
+        result = station_lock.lock(session, MANTUIL_12)
+        result.flagged = True
+        assert pending_writes.write(session)
+        again = station_lock.lock(session, MANTUIL_12)
+        assert again is not result and again.flagged  # read again, as written, still locked
+        again.dissent = 7
+    with database.read() as session:
+        result = session.get(StationResult, MANTUIL_12)
+        assert (result.flagged, result.dissent) == (True, 7)
