@@ -8,6 +8,7 @@ A bad value raises ``ConfigError`` with one line naming the variable and the fix
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -286,6 +287,9 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _not_negative(name: str, value: float) -> float:
+    # float() reads "nan" and "inf", which no comparison below rejects and timedelta refuses.
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number of seconds (e.g. 10), not {value!r}")
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more seconds, not {value}")
     return value

@@ -45,9 +45,17 @@ def test_every_bad_value_is_a_config_error():
         ("SMSGATE_TIMEZONE", "Mars/Olympus"),
         ("SMSGATE_POLLS_CLOSE", "14 Feb 2024 13:00"),
         ("SMSGATE_SEND_RATE", "android=fast"),
+        ("SMSGATE_QUICKCOUNT_CARD_SECONDS", "-1"),
     ]:
         with pytest.raises(ConfigError, match=variable):
             Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity"])
+def test_the_card_interval_must_be_a_finite_number(value):
+    """``float()`` reads these; the card's ``timedelta`` cannot, so every refresh would fail."""
+    with pytest.raises(ConfigError, match="SMSGATE_QUICKCOUNT_CARD_SECONDS must be a finite number"):
+        Settings.from_env({"SMSGATE_QUICKCOUNT_CARD_SECONDS": value})
 
 
 def _environment_reads(path: Path) -> list[int]:
