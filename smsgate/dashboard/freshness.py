@@ -15,7 +15,13 @@ The token is what the document is made of, read cheaply, in one statement:
 - the active quick-count design and its fingerprint (``quickcount.service.fingerprint``: how
   many times a sampled station's result changed, logged by the database itself), and when the
   region's stored quick-count card was last computed (``quickcount.stored``: it may be stored
-  by another process after this one's last change);
+  by another process after this one's last change), and whether that card is at least the
+  card interval old (``SMSGATE_QUICKCOUNT_CARD_SECONDS``). The last part is why a card left
+  behind by a change inside the interval is recomputed once the interval has passed: only a
+  refresh that computes the overview reaches the stored card, and without it the token (and
+  the browsers' ``ETag``) would hold until the next minute or the next change of a counter.
+  It flips once per stored card (a current card that ages costs one more overview, never a
+  recomputation of the card);
 - the current minute (UTC).
 
 The minute bounds everything else the document shows: the activity chart's bars (a report
@@ -37,10 +43,10 @@ import hashlib
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select, union_all
+from sqlalchemy import String, case, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -59,12 +65,13 @@ Token = tuple[Any, ...]
 LIMIT = 4096
 
 
-def token(session: Session, key: str, now: datetime) -> Token:
+def token(session: Session, key: str, now: datetime, *, card_seconds: float) -> Token:
     """The validity token of the overview of region ``key`` (undotted, ``""`` the country) at
     ``now``, in one round trip: the region's counters (summed over shards), the candidates, the
     active quick-count design and what ``quickcount.service.fingerprint`` checks the cached
-    estimate by (the design's logged result changes, the latest previous-result import), and
-    when the region's stored quick-count card was computed."""
+    estimate by (the design's logged result changes, the latest previous-result import), when
+    the region's stored quick-count card was computed and whether it is ``card_seconds`` old
+    (then a stale card is due: ``quickcount.stored``)."""
     design = (
         select(SampleDesign.id)
         .where(SampleDesign.active.is_(True))
@@ -87,6 +94,11 @@ def token(session: Session, key: str, now: datetime) -> Token:
         select(literal("card"), literal(""), cast(QuickcountCard.computed_at, String)).where(
             QuickcountCard.design_id == design, QuickcountCard.region_key == key
         ),
+        select(
+            literal("card aged"),
+            literal(""),
+            case((QuickcountCard.computed_at <= now - timedelta(seconds=card_seconds), "1"), else_="0"),
+        ).where(QuickcountCard.design_id == design, QuickcountCard.region_key == key),
     )
     rows = sorted((kind, name, value or "") for kind, name, value in session.execute(parts))
     return (now.replace(second=0, microsecond=0).isoformat(), *rows)

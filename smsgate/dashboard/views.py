@@ -347,7 +347,8 @@ def documents() -> freshness.Documents:
 
 
 def overview_token(db: Session, code: str) -> freshness.Token:
-    return freshness.token(db, to_key(code), utcnow())
+    settings = current_app.extensions["smsgate.settings"]
+    return freshness.token(db, to_key(code), utcnow(), card_seconds=settings.quickcount_card_seconds)
 
 
 def shared_overview(code: str, token: freshness.Token) -> freshness.Kept:

@@ -8,6 +8,7 @@ card's ``computations`` column, never by time; moments are passed in, so nothing
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from smsgate import create_app
 from smsgate.config import Settings
+from smsgate.dashboard import freshness
 from smsgate.dashboard.accounts import create_user
 from smsgate.db import Database
 from smsgate.models import QuickcountCard, SampleResultChange, utcnow
@@ -219,3 +221,61 @@ def test_the_setting_is_read_and_checked() -> None:
     assert Settings.from_env({"SMSGATE_QUICKCOUNT_CARD_SECONDS": "2.5"}).quickcount_card_seconds == 2.5
     with pytest.raises(ConfigError, match="SMSGATE_QUICKCOUNT_CARD_SECONDS"):
         Settings.from_env({"SMSGATE_QUICKCOUNT_CARD_SECONDS": "-1"})
+
+
+def test_a_card_left_behind_changes_the_overview_token_once_the_interval_has_passed(database, night) -> None:
+    """A change inside the interval leaves the stored card behind; the overview kept under the
+    token then shows it until the token changes, so the token must change when the card falls
+    due, within the same minute and with no further change."""
+    for _ in range(3):
+        night()
+    refresh(database, T0, interval=30)
+    night()
+    stale, _ = refresh(database, T0 + timedelta(seconds=1), interval=30)
+    assert stale["freshness"]["current"] is False
+    with database.read() as session:
+        inside = freshness.token(session, "62", T0 + timedelta(seconds=29), card_seconds=30)
+        due = freshness.token(session, "62", T0 + timedelta(seconds=30), card_seconds=30)
+        later = freshness.token(session, "62", T0 + timedelta(seconds=59), card_seconds=30)
+    assert inside != due and due == later
+    assert freshness.etag(("6.2", "id"), inside) != freshness.etag(("6.2", "id"), due)
+    current, _ = refresh(database, T0 + timedelta(seconds=30), interval=30)
+    assert current["freshness"]["current"] is True and current["stations"]["counted"] == 4
+
+
+def test_the_dashboard_shows_a_card_left_behind_once_the_interval_has_passed(
+    database, settings, night
+) -> None:
+    """Through the dashboard: after a change inside the interval, a browser revalidating with
+    its ``ETag`` gets a new document with the current card once the interval has passed, in the
+    same minute (before, it waited for the next minute or the next change of a counter)."""
+    with database.begin() as session:
+        create_user(session, email=ADMIN, password=PASSWORD, role="admin", region=None, now=utcnow())
+    quick = replace(settings, quickcount_card_seconds=1.0)
+    app = create_app(quick, test_config={"TESTING": True}, database=database)
+    browser = app.test_client()
+    assert login(browser, ADMIN, PASSWORD).status_code == 302
+    while datetime.now(UTC).second >= 45:  # the minute, also in the token, must not roll over
+        time.sleep(0.5)
+    night()
+    first = browser.get("/dashboard/api/overview?region=62")
+    assert first.get_json()["quick_count"]["freshness"]["current"] is True
+    night()
+    # a card stored by another process just now, before the change
+    with database.begin() as session:
+        session.execute(update(QuickcountCard).values(computed_at=utcnow()))
+    second = browser.get("/dashboard/api/overview?region=62")
+    left_behind = second.get_json()
+    assert left_behind["quick_count"]["freshness"]["current"] is False
+    tag = second.headers["ETag"]
+    give_up = time.monotonic() + 30  # only bounds a failure; the assertions are below
+    url = "/dashboard/api/overview?region=62"
+    while (answer := browser.get(url, headers={"If-None-Match": tag})).status_code == 304:
+        assert time.monotonic() < give_up, "the ETag never changed"
+        time.sleep(0.2)
+    document = answer.get_json()
+    assert answer.headers["ETag"] != tag
+    assert document["quick_count"]["freshness"]["current"] is True
+    assert document["quick_count"]["counted"] == 2
+    assert document["updated_at"][:16] == left_behind["updated_at"][:16]  # not the next minute
+
