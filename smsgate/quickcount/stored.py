@@ -25,6 +25,10 @@ How (``card``):
 - Only when no card is stored yet and another process holds the lease does a refresh compute
   the card itself, in this process (``service.card``, cached per process), so the first views
   of a region are never empty.
+- The card is a cache, never worth an error page: when the database is too busy to take the
+  claim, the card or the release (SQLite's write lock held past the busy timeout, a lock
+  timeout on PostgreSQL), the refresh serves what it has (the card it computed, else the stored
+  one) and logs a warning; an unreleased lease expires after ``LEASE``.
 
 The stored card is what the dashboard shows; it leaves out the per-stratum table and the list
 of disputed stations, which the card does not show (the API has them). ``QC`` by SMS,
@@ -34,6 +38,7 @@ of disputed stations, which the card does not show (the API has them). ``QC`` by
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +61,8 @@ from . import service
 LEASE = timedelta(seconds=120)
 #: The parts of the body the card does not show, left out of the stored card.
 NOT_STORED = ("strata", "disputed")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,10 @@ def card(
         earlier = _earlier(stored)
         night, digests = service.night(loaded, record, info, service.HISTORY_POINTS, earlier)
         payload = {"card": body, "history": night, "digests": digests}
-        done = _store(database, record.id, info.key, claim, text, int(mark[0]), payload, now)
+        try:
+            done = _store(database, record.id, info.key, claim, text, int(mark[0]), payload, now)
+        except OperationalError as error:
+            log.warning("quick-count card of %r computed but not stored (database busy): %s", info.key, error)
     finally:
         if not done:
             _release(database, record.id, info.key, claim)
@@ -250,14 +260,18 @@ def _store(
 
 
 def _release(database: Database, design: int, key: str, claim: str) -> None:
-    """Give the lease back after a failed computation, so the next refresh may try at once."""
-    with database.begin() as session:
-        session.execute(
-            update(QuickcountCard)
-            .where(
-                QuickcountCard.design_id == design,
-                QuickcountCard.region_key == key,
-                QuickcountCard.claim == claim,
+    """Give the lease back after a failed computation or store, so the next refresh may try at
+    once; when the database is busy for that too, the lease expires after ``LEASE``."""
+    try:
+        with database.begin() as session:
+            session.execute(
+                update(QuickcountCard)
+                .where(
+                    QuickcountCard.design_id == design,
+                    QuickcountCard.region_key == key,
+                    QuickcountCard.claim == claim,
+                )
+                .values(claim=None, claimed_until=None)
             )
-            .values(claim=None, claimed_until=None)
-        )
+    except OperationalError as error:
+        log.warning("quick-count card lease of %r kept until it expires (database busy): %s", key, error)

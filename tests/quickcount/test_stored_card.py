@@ -7,15 +7,18 @@ card's ``computations`` column, never by time; moments are passed in, so nothing
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, make_url, select, update
 
 from smsgate import create_app
+from smsgate import db as db_module
 from smsgate.config import Settings
 from smsgate.dashboard import freshness
 from smsgate.dashboard.accounts import create_user
@@ -279,3 +282,53 @@ def test_the_dashboard_shows_a_card_left_behind_once_the_interval_has_passed(
     assert document["quick_count"]["counted"] == 2
     assert document["updated_at"][:16] == left_behind["updated_at"][:16]  # not the next minute
 
+
+@pytest.fixture
+def sqlite_lock(database_url, monkeypatch):  # type: ignore[no-untyped-def]
+    """A second connection that takes SQLite's write lock on demand; this process's database
+    waits for it 0.2 s instead of 30 (a busy database, not a slow test)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's database-wide write lock")
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 200)
+    other = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    yield other
+    if other.in_transaction:
+        other.execute("ROLLBACK")
+    other.close()
+
+
+def test_a_busy_database_serves_the_card_it_has(database_url, night, sqlite_lock, caplog) -> None:
+    busy = Database.from_url(database_url)
+    try:
+        for _ in range(3):
+            night()
+        refresh(busy, T0, interval=0)
+        night()
+        # another process holds the write lock when the claim is tried: the stored card
+        sqlite_lock.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.WARNING):
+            stale, _ = refresh(busy, T0 + timedelta(seconds=1), interval=0)
+        assert stale["freshness"]["current"] is False and stale["stations"]["counted"] == 3
+        sqlite_lock.execute("ROLLBACK")
+
+        # it takes the lock while the claimed card is computed: the card computed, not stored
+        def take_lock(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+            if "sample_stations" in statement and not sqlite_lock.in_transaction:
+                sqlite_lock.execute("BEGIN IMMEDIATE")
+
+        event.listen(busy.engine, "before_cursor_execute", take_lock)
+        with caplog.at_level(logging.WARNING):
+            computed, _ = refresh(busy, T0 + timedelta(seconds=2), interval=0)
+        event.remove(busy.engine, "before_cursor_execute", take_lock)
+        assert sqlite_lock.in_transaction
+        assert computed["freshness"]["current"] is True and computed["stations"]["counted"] == 4
+        warnings = [r.getMessage() for r in caplog.records if r.name == "smsgate.quickcount.stored"]
+        assert any("not stored (database busy)" in w for w in warnings)
+        assert any("kept until it expires" in w for w in warnings)
+        sqlite_lock.execute("ROLLBACK")
+        assert computations(busy) == 1
+        # the lease left behind expires; then the card is stored
+        later, _ = refresh(busy, T0 + stored.LEASE + timedelta(seconds=3), interval=0)
+        assert later["freshness"]["current"] is True and computations(busy) == 2
+    finally:
+        busy.dispose()
