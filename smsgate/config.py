@@ -199,12 +199,16 @@ class Settings:
             if value is None:
                 return kind(default)
             try:
-                return kind(value)
+                result = kind(value)
             except ValueError:
                 example = "a whole number" if kind is int else "a number"
                 raise ConfigError(
                     f"{name}: {value!r} is not {example} (e.g. {kind(default)}); fix or unset it"
                 ) from None
+            # float() reads "nan" and "inf", which no range check rejects and timedelta refuses.
+            if not math.isfinite(result):
+                raise ConfigError(f"{name} must be a finite number (e.g. {kind(default)}), not {value!r}")
+            return result
 
         return cls(
             database_url=database_url(get("SMSGATE_DATABASE_URL")),

@@ -58,6 +58,25 @@ def test_the_card_interval_must_be_a_finite_number(value):
         Settings.from_env({"SMSGATE_QUICKCOUNT_CARD_SECONDS": value})
 
 
+FLOAT_SETTINGS = [
+    "SMSGATE_LATE_HOURS",
+    "SMSGATE_BROADCAST_TTL_MINUTES",
+    "SMSGATE_REMIND_EVERY_HOURS",
+    "SMSGATE_OUTBOX_TIMEOUT",
+    "SMSGATE_OUTBOX_MAX_AGE_HOURS",
+    "SMSGATE_OUTBOX_BACKOFF",
+    "SMSGATE_OUTBOX_LEASE",
+]
+
+
+@pytest.mark.parametrize("variable", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_no_number_setting_takes_nan_or_infinity(variable, value):
+    """Every setting read as a float refuses what ``float()`` reads but no range check catches."""
+    with pytest.raises(ConfigError, match=f"{variable} must be a finite number"):
+        Settings.from_env({variable: value})
+
+
 def _environment_reads(path: Path) -> list[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return [
