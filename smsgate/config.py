@@ -179,6 +179,19 @@ class Settings:
     #: seconds (``SMSGATE_QUICKCOUNT_CARD_SECONDS``), by one process for all; meanwhile the
     #: last stored card is served with the moment it was computed. 0: at every change.
     quickcount_card_seconds: float = 10.0
+    #: How long a web process serves a due card, leaving its recomputation to ``smsgate
+    #: worker``, before computing it itself (``SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS``; unset:
+    #: ``quickcount_card_grace``). 0: at once, as without a worker.
+    quickcount_card_grace_seconds: float | None = None
+
+    @property
+    def quickcount_card_grace(self) -> float:
+        """The grace in seconds: the setting, else max(60, 6 x the card interval), long enough
+        for a worker busy with other cards and short enough that a dashboard without a worker
+        still follows the night."""
+        if self.quickcount_card_grace_seconds is not None:
+            return self.quickcount_card_grace_seconds
+        return max(60.0, 6 * self.quickcount_card_seconds)
 
     def without_flood_control(self) -> Settings:
         """These settings with every flood limit off: for tests and benchmarks that send one
@@ -273,6 +286,14 @@ class Settings:
             quickcount_card_seconds=_not_negative(
                 "SMSGATE_QUICKCOUNT_CARD_SECONDS",
                 number("SMSGATE_QUICKCOUNT_CARD_SECONDS", float, cls.quickcount_card_seconds),
+            ),
+            quickcount_card_grace_seconds=(
+                None
+                if get("SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS") is None
+                else _not_negative(
+                    "SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS",
+                    number("SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS", float, 0.0),
+                )
             ),
             log_format=_choice(
                 "SMSGATE_LOG_FORMAT", (get("SMSGATE_LOG_FORMAT") or cls.log_format).lower(), ("text", "json")

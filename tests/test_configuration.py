@@ -46,6 +46,8 @@ def test_every_bad_value_is_a_config_error():
         ("SMSGATE_POLLS_CLOSE", "14 Feb 2024 13:00"),
         ("SMSGATE_SEND_RATE", "android=fast"),
         ("SMSGATE_QUICKCOUNT_CARD_SECONDS", "-1"),
+        ("SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS", "-1"),
+        ("SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS", "nan"),
     ]:
         with pytest.raises(ConfigError, match=variable):
             Settings.from_env({variable: value})

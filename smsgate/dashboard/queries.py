@@ -61,12 +61,19 @@ def shares(votes: dict[str, int], valid: int) -> dict[str, float]:
 
 
 def overview(
-    session: Session, code: str, now: datetime, *, database: Database, card_seconds: float
+    session: Session,
+    code: str,
+    now: datetime,
+    *,
+    database: Database,
+    card_seconds: float,
+    card_grace: float = 0.0,
 ) -> dict[str, Any]:
     """The overview document (also the JSON the page refreshes itself from), but for the
     activity chart, which ``dashboard.activity`` adds with its own transactions. The quick-count
     card is the stored one (``quickcount.stored``: at most ``card_seconds`` old while results
-    change), written through ``database`` when this request computes it."""
+    change), written through ``database`` when this request computes it (a due card only after
+    ``card_grace`` seconds of waiting for ``smsgate worker``)."""
     document = tally(session, code)
     stations = document["stations"]
     stations["missing"] = max(stations["total"] - stations["reported"], 0)
@@ -81,7 +88,7 @@ def overview(
         for c, v in document["votes"].items()
     ]
     document["quick_count"] = quick_count(
-        session, code, names, database=database, card_seconds=card_seconds, now=now
+        session, code, names, database=database, card_seconds=card_seconds, card_grace=card_grace, now=now
     )
     document["updated_at"] = now.isoformat(timespec="seconds")
     return document
@@ -128,6 +135,7 @@ def quick_count(
     database: Database,
     card_seconds: float,
     now: datetime,
+    card_grace: float = 0.0,
 ) -> dict[str, Any] | None:
     """The quick-count card: shares in percent with their 95% intervals (None when the
     estimate is indicative), the lead and the call, the warnings, the adjusted estimate, the
@@ -138,7 +146,9 @@ def quick_count(
     from ..quickcount.stored import card
 
     try:
-        document, night = card(database, session, code or None, interval=card_seconds, now=now)
+        document, night = card(
+            database, session, code or None, interval=card_seconds, now=now, grace=card_grace
+        )
     except NoDesign:
         return None
     names = dict(candidates(session)) if names is None else names

@@ -97,7 +97,12 @@ def _overview(db: Session, code: str, language: str) -> dict[str, Any]:
     now = utcnow()
     settings = current_app.extensions["smsgate.settings"]
     document = queries.overview(
-        db, code, now, database=database(), card_seconds=settings.quickcount_card_seconds
+        db,
+        code,
+        now,
+        database=database(),
+        card_seconds=settings.quickcount_card_seconds,
+        card_grace=settings.quickcount_card_grace,
     )
     document["activity"] = activity.chart(database(), to_key(code), now, session=db)
     document["updated_local"] = when(document["updated_at"])

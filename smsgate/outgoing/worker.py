@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..config import Settings
 from ..db import Database
+from ..quickcount.card_job import card_job
 from .event_job import outbox_job
 from .sms_job import outbound_job
 from .wakeup import Wakeup
@@ -29,8 +30,9 @@ class Job(Protocol):
     def run_once(self, database: Database, settings: Settings) -> int: ...
 
 
-#: Every background job, in the order one pass runs them: events to the tally, then SMS.
-JOBS: tuple[Callable[[Settings], Job], ...] = (outbox_job, outbound_job)
+#: Every background job, in the order one pass runs them: events to the tally, then SMS, then
+#: the dashboard's due quick-count cards (the slowest, after what people wait for).
+JOBS: tuple[Callable[[Settings], Job], ...] = (outbox_job, outbound_job, card_job)
 
 
 def jobs(settings: Settings) -> list[Job]:

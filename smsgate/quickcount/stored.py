@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,7 @@ from sqlalchemy.sql.expression import ReturnsRows
 
 from ..db import Database
 from ..models import QuickcountCard, SampleDesign
+from ..regions import to_code
 from ..services import tally as tally_service
 from . import service
 
@@ -63,6 +65,11 @@ LEASE = timedelta(seconds=120)
 NOT_STORED = ("strata", "disputed")
 
 log = logging.getLogger(__name__)
+
+#: When this process first saw each stored card due (``_overdue``), at most this many cards.
+NOTICED_LIMIT = 4096
+_noticed: dict[tuple[int, str, str | None, datetime | None], datetime] = {}
+_noticed_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,21 @@ def mark_text(mark: tuple[Any, ...]) -> str:
 
 
 def card(
-    database: Database, session: Session, region: str | None, *, interval: float, now: datetime
+    database: Database,
+    session: Session,
+    region: str | None,
+    *,
+    interval: float,
+    now: datetime,
+    grace: float = 0.0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The card of ``region`` (``service.card``'s two documents, the first with ``freshness``:
     ``computed_at``, ``changes`` (logged sampled-result changes it reflects), ``counted``,
     ``current`` (no change since) and ``interval``), served from the stored card or computed by
     this request when due and claimed (module docstring). ``now`` is the request's moment;
-    ``session`` reads, ``database`` writes the claim and the card."""
+    ``session`` reads, ``database`` writes the claim and the card. A due card is left to
+    ``smsgate worker`` (``card_job``) until this process has seen it due for ``grace`` seconds;
+    0 computes it here at once."""
     info = tally_service.region_info(session, region)
     record = service.active_design(session)
     if record is None:
@@ -97,12 +112,76 @@ def card(
     stored = _read(session, record.id, info.key)
     if stored is not None and not _due(stored, text, now, interval):
         return _served(session, record, info, stored, text, interval)
+    waiting = stored is not None and stored.document is not None  # due: left to the worker...
+    if stored is not None and waiting and not _overdue(record.id, info.key, stored, now, grace):
+        return _served(session, record, info, stored, text, interval)  # ...for the grace
     claim = _claim(database, record.id, info.key, text, stored is not None, now, interval)
     if claim is None:
         if stored is not None and stored.document is not None:
             return _served(session, record, info, stored, text, interval)
         document, night = service.card(session, region)
         return _with_freshness(document, now, int(mark[0]), True, interval), night
+    payload = compute_claimed(database, session, record, info, stored, claim, mark, now)
+    kept = Stored(text, int(mark[0]), payload, now)
+    return _served(session, record, info, kept, text, interval)
+
+
+def recompute_due(database: Database, *, interval: float, now: datetime) -> int:
+    """Recompute every due stored card of the active design (a region with a card row has been
+    viewed; due as for a refresh: not at the current fingerprint and ``interval`` old), each
+    under the same claim a refresh takes, so any number of workers and web processes compute a
+    given card once; how many this call computed and stored. The worker's ``card_job``."""
+    with database.read() as session:
+        record = service.active_design(session)
+        if record is None:
+            return 0
+        mark = service.fingerprint(session, record)
+        text = mark_text(mark)
+        rows = session.execute(
+            select(
+                QuickcountCard.region_key,
+                QuickcountCard.fingerprint,
+                QuickcountCard.changes,
+                QuickcountCard.document,
+                QuickcountCard.computed_at,
+            )
+            .where(
+                QuickcountCard.design_id == record.id,
+                QuickcountCard.document.is_not(None),
+                or_(QuickcountCard.fingerprint.is_(None), QuickcountCard.fingerprint != text),
+                QuickcountCard.computed_at <= now - timedelta(seconds=interval),
+                or_(QuickcountCard.claimed_until.is_(None), QuickcountCard.claimed_until < now),
+            )
+            .order_by(QuickcountCard.region_key)
+        ).all()
+    computed = 0
+    for row in rows:
+        with database.read() as session:
+            info = tally_service.region_info(session, to_code(row.region_key) if row.region_key else None)
+            mark = service.fingerprint(session, record)  # read again: the card claims what it loads
+            claim = _claim(database, record.id, info.key, mark_text(mark), True, now, interval)
+            if claim is None:
+                continue
+            stored = Stored(row.fingerprint, row.changes, row.document, row.computed_at)
+            compute_claimed(database, session, record, info, stored, claim, mark, now)
+            computed += 1
+    return computed
+
+
+def compute_claimed(
+    database: Database,
+    session: Session,
+    record: SampleDesign,
+    info: tally_service.RegionInfo,
+    stored: Stored | None,
+    claim: str,
+    mark: tuple[Any, ...],
+    now: datetime,
+) -> dict[str, Any]:
+    """Compute the card whose computation ``claim`` holds, store it and release the lease
+    (also when the computation fails or the database is too busy to store it); the stored
+    payload. Shared by a refresh and the worker's ``card_job``."""
+    text = mark_text(mark)
     done = False
     try:
         loaded = service.load(session, record, info)
@@ -117,8 +196,22 @@ def card(
     finally:
         if not done:
             _release(database, record.id, info.key, claim)
-    kept = Stored(text, int(mark[0]), payload, now)
-    return _served(session, record, info, kept, text, interval)
+    return payload
+
+
+def _overdue(design: int, key: str, stored: Stored, now: datetime, grace: float) -> bool:
+    """Whether this process has seen the (due) stored card due for ``grace`` seconds or more:
+    then no worker is keeping the cards (or it is far behind) and the refresh computes it.
+    Remembered per process by the card it saw (a new card starts afresh), since no column says
+    when the change that made it due arrived; a restarted process waits the grace again."""
+    if grace <= 0:
+        return True
+    seen = (design, key, stored.fingerprint, stored.computed_at)
+    with _noticed_lock:
+        if len(_noticed) >= NOTICED_LIMIT and seen not in _noticed:
+            _noticed.clear()
+        first = _noticed.setdefault(seen, now)
+    return now - first >= timedelta(seconds=grace)
 
 
 def _due(stored: Stored, current: str, now: datetime, interval: float) -> bool:

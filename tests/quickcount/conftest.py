@@ -24,6 +24,7 @@ def frame(database, world):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The dashboard's card recomputed at every change of a sampled result (no minimum
-    interval): these tests are about what the card says; tests/quickcount/test_stored_card.py
-    is about how often it is computed."""
-    return replace(settings, quickcount_card_seconds=0.0)
+    interval), by the refresh itself (no grace: no ``smsgate worker`` runs in these tests):
+    these tests are about what the card says; tests/quickcount/test_stored_card.py and
+    test_card_worker.py are about how often and where it is computed."""
+    return replace(settings, quickcount_card_seconds=0.0, quickcount_card_grace_seconds=0.0)
