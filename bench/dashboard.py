@@ -7,7 +7,8 @@ messages, results and counters — and adds what the pages show: volunteers assi
 open flags on disputed stations, incidents, outbound replies, a quick-count sample, the night moved
 to the last hours so the activity chart has data, and dashboard accounts (an admin and coordinators
 of a province, a kabupaten/kota and a kecamatan). Then it runs the real ``smsgate serve`` (its
-default workers) and measures, through HTTP with logged-in sessions:
+default workers) with one ``smsgate worker`` next to it (which recomputes the dashboard's
+quick-count cards) and measures, through HTTP with logged-in sessions:
 
 1. every interactive page at every region level, for the admin and for a coordinator
    (``--samples`` sequential requests each): p50/p95/max; target p95 < 300 ms;
@@ -174,22 +175,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
+def server_env(url: str, base: str) -> dict[str, str]:
+    """What ``serve`` and ``worker`` are started with: the same deployment. No gateway fleet
+    and no tally destination are configured, so the worker's outbound and outbox jobs find
+    nothing to do (the data set's outbound replies are all sent) and it runs only the
+    quick-count card job, as a deployment's worker does for the dashboard."""
+    return {
         **os.environ,
         "SMSGATE_DATABASE_URL": url,
         "SMSGATE_PUBLIC_URL": base,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "SMSGATE_SECRET_KEY": "bench-secret-key-" + uuid.uuid4().hex,
     }
-    with log.open("wb") as out:
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """``smsgate serve`` (default workers) and one ``smsgate worker`` next to it, as deployed:
+    the worker recomputes the dashboard's due quick-count cards (``quickcount.card_job``)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(url, base)
+    worker_log = log.with_suffix(".worker.log")
+    with log.open("wb") as out, worker_log.open("wb") as worker_out:
         proc = subprocess.Popen(
             [SMSGATE, "serve", "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
+        worker = subprocess.Popen(
+            [SMSGATE, "worker"], stdout=worker_out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -203,13 +226,12 @@ def server(url: str, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
                 time.sleep(0.5)
             else:
                 raise SystemExit(f"smsgate serve did not answer /healthz within 60 s: see {log}")
-            yield base, proc
+            if worker.poll() is not None:
+                raise SystemExit(f"smsgate worker exited: see {worker_log}")
+            yield base, proc, worker
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop(worker)
+            stop(proc)
 
 
 def server_pids(proc: subprocess.Popen[bytes]) -> list[int]:
@@ -505,8 +527,10 @@ def main() -> int:
             return 0
 
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-dashboard-{uuid.uuid4().hex[:6]}.log"
-        with server(url, log) as (http_base, proc):
+        with server(url, log) as (http_base, proc, worker):
             print(f"server: smsgate serve (default workers) at {http_base}, log {log}")
+            worker_log = log.with_suffix(".worker.log")
+            print(f"worker: smsgate worker (pid {worker.pid}), log {worker_log}")
             cookies = {email: login(http_base, email) for email in made}
 
             if args.concurrency_only:
@@ -561,6 +585,7 @@ def main() -> int:
             result: dict[str, object] = {}
             cards0 = card_computations(database)
             server0 = server_cpu_seconds(proc)
+            worker0 = server_cpu_seconds(worker)
             busy0, total0 = cpu_busy()
             sms_thread = threading.Thread(
                 target=lambda: result.update(sms=simulate(http_base, url, args.sms_rate, args.seconds))
@@ -596,6 +621,13 @@ def main() -> int:
             cards = card_computations(database)
             if cards is not None and cards0 is not None:
                 print(f"  quick-count cards computed and stored during the run: {cards - cards0}")
+            if worker.poll() is not None:
+                raise SystemExit(f"smsgate worker exited during the run: see {worker_log}")
+            print(
+                f"  worker ran: smsgate worker (pid {worker.pid}) alive, "
+                f"{server_cpu_seconds(worker) - worker0:.1f} s CPU during the run"
+                " (the cards above: the worker's, but a region's first view or a card due past the grace)"
+            )
             print(f"  {load()} at the end")
             if percentile(latencies, 0.95) >= PAGE_TARGET or failures:
                 missed.append("dashboard refresh p95 / failures")
