@@ -176,7 +176,7 @@ class Settings:
     #: ``text`` or ``json`` log lines for ``serve`` and ``worker`` (``SMSGATE_LOG_FORMAT``).
     log_format: str = "text"
     #: The dashboard's quick-count card of a region is recomputed at most once per this many
-    #: seconds (``SMSGATE_QUICKCOUNT_CARD_SECONDS``), by one process for all; meanwhile the
+    #: seconds (``SMSGATE_QUICKCOUNT_CARD_SECONDS``), by ``smsgate worker`` for all; meanwhile the
     #: last stored card is served with the moment it was computed. 0: at every change.
     quickcount_card_seconds: float = 10.0
     #: How long a web process serves a due card, leaving its recomputation to ``smsgate

@@ -1,4 +1,4 @@
-"""The dashboard's quick-count card, computed by one process for all and stored.
+"""The dashboard's quick-count card, computed by one process (``smsgate worker``) for all and stored.
 
 Why: a dashboard refresh shows the card of its region, and 200 open dashboards refresh 40 times
 a second. Each worker process used to recompute the card (the estimate and the night's history,
@@ -13,15 +13,23 @@ How (``card``):
   import, the candidates). It serves the stored card when it was computed at that fingerprint
   or less than ``interval`` seconds ago (``SMSGATE_QUICKCOUNT_CARD_SECONDS``): between two
   computations a region's card lags by at most the interval, and its ``freshness`` says so.
-- Otherwise the card is due. The refresh tries to claim its computation with one conditional
-  write (an ``UPDATE`` of the row, or an ``INSERT`` for a region's first card) that succeeds
-  only while nobody holds the lease, the card is older than the interval and not at the current
+- Otherwise the card is due, and ``smsgate worker`` recomputes it (``card_job``,
+  ``recompute_due``: every due card of the regions with a row, i.e. viewed so far). It claims
+  the computation with one conditional write (an ``UPDATE`` of the row) that succeeds only
+  while nobody holds the lease, the card is older than the interval and not at the current
   fingerprint, so exactly one process computes a given fingerprint, at most once per interval
   (the same statement on SQLite and PostgreSQL; a failed claim never waits on the winner). The
   winner recomputes from the sample, reusing the history points whose inputs did not change
   (``service.night``), stores the card with its fingerprint and the moment, and releases the
   lease; everyone else serves the stored card meanwhile. A process killed while computing
-  leaves a lease that expires after ``LEASE``.
+  leaves a lease that expires after ``LEASE``. Why the worker: a national card is about 0.6 s
+  of CPU, and inside a web process it held the interpreter while that process's SMS requests
+  waited.
+- A refresh (a web process) computes the card itself, under the same claim, only for a
+  region's first view (no card yet: an ``INSERT`` claims it) or when this process has seen
+  the stored card due for ``grace`` seconds (``SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS``): no
+  worker runs, or it is far behind, and the dashboard must still follow the night. Otherwise
+  it serves the stored card.
 - Only when no card is stored yet and another process holds the lease does a refresh compute
   the card itself, in this process (``service.card``, cached per process), so the first views
   of a region are never empty.
