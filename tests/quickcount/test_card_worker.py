@@ -98,6 +98,23 @@ def test_a_worker_pass_recomputes_due_cards_and_a_refresh_within_the_grace_compu
     assert CardJob(quick).run_once(database, quick) == 0 and computations(database) == 4
 
 
+def test_the_running_worker_recomputes_cards_in_a_thread_of_their_own(database, settings, night) -> None:
+    """The loop's passes, which carry the tally's events and the volunteers' queued replies,
+    never run the card job (a pass over several national cards is seconds of CPU); the worker's
+    own thread for slow jobs does, and stopping the worker waits for its pass."""
+    quick = replace(settings, quickcount_card_seconds=10.0)
+    assert "quickcount-card" not in [factory(quick).name for factory in worker.JOBS]
+    for _ in range(3):
+        night()
+    viewed = utcnow() - timedelta(minutes=5)
+    for region in ("62", None):
+        refresh(database, viewed, interval=10, grace=3600, region=region)
+    night()
+    assert computations(database) == 2
+    assert worker.run(database, quick, max_seconds=0.0) == 0  # the loop itself handled nothing
+    assert computations(database) == 4
+
+
 def test_without_a_worker_a_refresh_computes_once_the_grace_has_passed(database, night) -> None:
     for _ in range(3):
         night()
