@@ -208,6 +208,9 @@ def start_server(demo: Demo) -> None:
         "SMSGATE_API_TOKEN": demo.api_token,
         # The dashboard shows times as the region's people read them (WITA in Kalimantan Selatan).
         "SMSGATE_TIMEZONE": time_zone(demo.options.region),
+        # The demo runs no `smsgate worker`: its web process recomputes a due quick-count card
+        # itself at once instead of waiting a grace for a worker that will never come.
+        "SMSGATE_QUICKCOUNT_CARD_GRACE_SECONDS": "0",
     }
     log = demo.options.folder.resolve() / "server.log"
     command = [sys.executable, "-c", "import sys; from smsgate.cli import main; sys.exit(main())"]

@@ -23,6 +23,7 @@ from smsgate.cli import main
 from smsgate.dashboard.accounts import create_user
 from smsgate.importers import upsert_regions, upsert_stations
 from smsgate.models import SampleStation, utcnow
+from smsgate.quickcount.card_job import CardJob
 
 from ..quickcount.synthetic import build_frame, simulate
 from ..support import COORD_NATIONAL, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, WITH_PIN, TwilioSender
@@ -190,7 +191,7 @@ def test_the_dashboard_keeps_its_own_content_security_policy(page, live_url, csp
     csp_violations.clear()
 
 
-def test_quick_count_card_follows_the_night(page, live_url, client, database, database_url):
+def test_quick_count_card_follows_the_night(page, live_url, client, database, database_url, settings):
     """The quick-count card refreshes itself in the browser: the call, the warnings in words,
     the lead and the chart of the estimate through the night."""
     frame = build_frame(11, kabupaten=6, kecamatan=3, desa=4, stations=(3, 8), province="62")
@@ -221,10 +222,26 @@ def test_quick_count_card_follows_the_night(page, live_url, client, database, da
     card = page.locator("#quick-count")
     sync_api.expect(card.locator(".qc-warnings")).to_contain_text("Indikatif")
     sync_api.expect(card.locator(".qc-call")).to_have_text("Belum bisa dipastikan")
-    for station in stations[4:]:
-        send(station)
-    # no reload: the page's script redraws the card from /dashboard/api/overview
-    sync_api.expect(card.locator(".qc-warnings")).to_have_count(0, timeout=20000)
+    # As in a deployment, `smsgate worker`'s card job recomputes the card the page has viewed
+    # (here at every change: interval 0), beside the server.
+    stop = threading.Event()
+    job = CardJob(replace(settings, quickcount_card_seconds=0.0))
+
+    def worker() -> None:
+        while not stop.is_set():
+            job.run_once(database)
+            stop.wait(0.2)
+
+    beside = threading.Thread(target=worker, daemon=True)
+    beside.start()
+    try:
+        for station in stations[4:]:
+            send(station)
+        # no reload: the page's script redraws the card from /dashboard/api/overview
+        sync_api.expect(card.locator(".qc-warnings")).to_have_count(0, timeout=20000)
+    finally:
+        stop.set()
+        beside.join(timeout=30)
     sync_api.expect(card.locator(".qc-lead")).to_contain_text("Selisih")
     assert card.locator("polyline").count() == 3
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
