@@ -42,6 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +226,32 @@ def register_volunteers(database: Database, stations: list[tuple[str, int]]) -> 
             senders.append((phone, station_id))
     add_people(database, people)
     return senders
+
+
+def first_reports(database: Database, senders: int, seed: int) -> Callable[[], str]:
+    """The in-process load benches' sender (``bench/ingest.py``, ``bench/pg_cost.py``): sets up
+    stations for ``senders`` registered, assigned volunteers and returns a function that sends
+    the next one's report through ``Ingest.receive`` with the default settings (flood limits
+    on), a new provider id each time, in a shuffled order, lap after lap with new numbers; it
+    returns the reply and stops the bench when a report is not accepted."""
+    stations = set_up(database, argparse.Namespace(stations=(senders + 9) // 10, seed=seed))
+    people = register_volunteers(database, stations)
+    random.Random(seed).shuffle(people)
+    url = database.engine.url.render_as_string(hide_password=False)
+    ingest = Ingest(database, Settings.from_env({"SMSGATE_DATABASE_URL": url}))
+    counter = iter(range(10**9))
+
+    def one() -> str:
+        i = next(counter)
+        phone, station_id = people[i % len(people)]
+        lap = i // len(people)
+        body = f"TPS {int(station_id[10:]):03d} 01={60 + lap % 40} 02=50 03=40 TS=3"
+        reply = ingest.receive(InboundSMS("twilio", f"SM{uuid.uuid4().hex}", phone, body))
+        if not (reply.text or "").startswith("OK"):
+            raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
+        return reply.text or ""
+
+    return one
 
 
 def send(database: Database, settings: Settings, plan: Plan, args: argparse.Namespace) -> dict[str, int]:

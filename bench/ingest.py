@@ -32,7 +32,6 @@ import io
 import json
 import os
 import pstats
-import random
 import shlex
 import statistics
 import subprocess
@@ -40,9 +39,7 @@ import sys
 import tarfile
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -50,33 +47,14 @@ HERE = Path(__file__).resolve().parent
 
 def measure_child(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in a process whose ``sys.path`` starts with the code tree being measured."""
-    from consensus import register_volunteers, scratch_database, set_up
+    from consensus import first_reports, scratch_database
     from round_trips import count_round_trips
 
     import smsgate
-    from smsgate.config import Settings
-    from smsgate.inbound import InboundSMS
-    from smsgate.services.ingest import Ingest
 
     url = None if args.database == "sqlite" else args.postgresql
     with scratch_database(url) as (database, _kind):
-        stations = set_up(database, SimpleNamespace(stations=(args.senders + 9) // 10, seed=args.seed))
-        senders = register_volunteers(database, stations)
-        random.Random(args.seed).shuffle(senders)
-        db_url = database.engine.url.render_as_string(hide_password=False)
-        ingest = Ingest(database, Settings.from_env({"SMSGATE_DATABASE_URL": db_url}))  # default flood limits
-        counter = iter(range(10**9))
-
-        def one() -> str:
-            i = next(counter)
-            phone, station_id = senders[i % len(senders)]
-            lap = i // len(senders)
-            body = f"TPS {int(station_id[10:]):03d} 01={60 + lap % 40} 02=50 03=40 TS=3"
-            reply = ingest.receive(InboundSMS("twilio", f"SM{uuid.uuid4().hex}", phone, body))
-            if not (reply.text or "").startswith("OK"):
-                raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
-            return reply.text or ""
-
+        one = first_reports(database, args.senders, args.seed)  # default flood limits
         for _ in range(args.warmup):
             one()
         cpu, wall = [], []

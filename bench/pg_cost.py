@@ -38,7 +38,6 @@ import argparse
 import importlib
 import json
 import os
-import random
 import re
 import shlex
 import statistics
@@ -48,7 +47,6 @@ import tempfile
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -199,30 +197,14 @@ def statement_label(query: str) -> str:
 
 def measure_child(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in a process whose ``sys.path`` starts with the code tree being measured."""
-    from consensus import register_volunteers, scratch_database, set_up
+    from consensus import first_reports, scratch_database
     from sqlalchemy import create_engine
 
     import smsgate
-    from smsgate.config import Settings
-    from smsgate.inbound import InboundSMS
-    from smsgate.services.ingest import Ingest
 
     with scratch_database(args.postgresql) as (database, _kind):
-        stations = set_up(database, SimpleNamespace(stations=(args.senders + 9) // 10, seed=args.seed))
-        senders = register_volunteers(database, stations)
-        random.Random(args.seed).shuffle(senders)
+        one = first_reports(database, args.senders, args.seed)
         url = database.engine.url.render_as_string(hide_password=False)
-        ingest = Ingest(database, Settings.from_env({"SMSGATE_DATABASE_URL": url}))
-        counter = iter(range(10**9))
-
-        def one() -> None:
-            i = next(counter)
-            phone, station_id = senders[i % len(senders)]
-            lap = i // len(senders)
-            body = f"TPS {int(station_id[10:]):03d} 01={60 + lap % 40} 02=50 03=40 TS=3"
-            reply = ingest.receive(InboundSMS("twilio", f"SM{uuid.uuid4().hex}", phone, body))
-            if not (reply.text or "").startswith("OK"):
-                raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
 
         null_pool = importlib.import_module("sqlalchemy.pool").NullPool
         probe = create_engine(url, poolclass=null_pool)
