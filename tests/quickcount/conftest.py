@@ -10,6 +10,7 @@ from smsgate.config import Settings
 from smsgate.importers import upsert_regions, upsert_stations
 
 from .synthetic import build_frame
+from .test_end_to_end import draw, report, sampled, votes_of
 
 
 @pytest.fixture
@@ -28,3 +29,20 @@ def settings(settings: Settings) -> Settings:
     these tests are about what the card says; tests/quickcount/test_stored_card.py and
     test_card_worker.py are about how often and where it is computed."""
     return replace(settings, quickcount_card_seconds=0.0, quickcount_card_grace_seconds=0.0)
+
+
+@pytest.fixture
+def night(frame, database, database_url, sms):  # type: ignore[no-untyped-def]
+    """A drawn design and a helper that reports the next sampled station."""
+    draw(database_url)
+    truth = votes_of(frame)
+    stations = sorted(sampled(database))
+    sent: list[str] = []
+
+    def next_report() -> str:
+        station = stations[len(sent)]
+        report(sms, station, truth[station])
+        sent.append(station)
+        return station
+
+    return next_report

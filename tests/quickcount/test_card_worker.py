@@ -23,25 +23,7 @@ from smsgate.quickcount import stored
 from smsgate.quickcount.card_job import CardJob
 
 from .test_dashboard_card import Statements
-from .test_end_to_end import draw, report, sampled, votes_of
 from .test_stored_card import T0, computations
-
-
-@pytest.fixture
-def night(frame, database, database_url, sms):  # type: ignore[no-untyped-def]
-    """A drawn design and a helper that reports the next sampled station."""
-    draw(database_url)
-    truth = votes_of(frame)
-    stations = sorted(sampled(database))
-    sent: list[str] = []
-
-    def next_report() -> str:
-        station = stations[len(sent)]
-        report(sms, station, truth[station])
-        sent.append(station)
-        return station
-
-    return next_report
 
 
 @pytest.fixture(autouse=True)

@@ -28,27 +28,9 @@ from smsgate.quickcount import service, stored
 
 from ..dashboard.conftest import login
 from .test_dashboard_card import Statements
-from .test_end_to_end import draw, report, sampled, votes_of
 
 ADMIN, PASSWORD = "qc-stored@example.org", "rahasia-sekali"
 T0 = datetime(2030, 2, 14, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def night(frame, database, database_url, sms):  # type: ignore[no-untyped-def]
-    """A drawn design and a helper that reports the next sampled station."""
-    draw(database_url)
-    truth = votes_of(frame)
-    stations = sorted(sampled(database))
-    sent: list[str] = []
-
-    def next_report() -> str:
-        station = stations[len(sent)]
-        report(sms, station, truth[station])
-        sent.append(station)
-        return station
-
-    return next_report
 
 
 def refresh(database: Database, now: datetime, interval: float, region: str = "62"):  # type: ignore[no-untyped-def]
