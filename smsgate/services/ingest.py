@@ -14,6 +14,7 @@ bounded (``HANDLE_WAIT``, ``KEEP_WAIT``), so the answer comes inside the provide
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -190,13 +191,39 @@ class Ingest:
         if dialect == "postgresql":
             new_id, recent, known = self._log_and_read(session, params, sender, received_at)
         else:
-            new_id, recent = session.execute(_log_statement(dialect), params).scalar(), flood.NOTHING_RECENT
+            # The transaction's first statement: nothing to flush, so Core, without the ORM's layer.
+            logged = session.connection().execute(_log_statement(dialect), params)
+            new_id, recent = logged.scalar(), flood.NOTHING_RECENT
         if new_id is None:
             return None, recent, None
         inbound = attach(session, InboundMessage, {"id": new_id, **values})
         if dialect != "postgresql":
-            recent = flood.recent(session, self.settings, inbound)
+            recent, known = self._read_after_log(session, sender, received_at, new_id)
         return inbound, recent, known
+
+    def _read_after_log(
+        self, session: Session, sender: str, received_at: datetime, logged_id: int
+    ) -> tuple[flood.Recent, _Known]:
+        """SQLite (no data-modifying ``WITH``): what PostgreSQL's logging statement reads, in one
+        query after the insert: the flood figures leaving the logged message out, the candidates
+        and the sender's contact. A statement costs no network here, but each one costs the
+        process's single interpreter SQLAlchemy's per-statement work."""
+        limits = (
+            self.settings.flood_duplicate_seconds,
+            self.settings.flood_per_minute,
+            self.settings.flood_replies_per_hour,
+        )
+        statement = _READ_AFTER_LOG.get(limits)
+        if statement is None:
+            statement = _READ_AFTER_LOG[limits] = _read_after_log_statement(self.settings)
+        bound = flood.recent_params(self.settings, sender, received_at, exclude_id=logged_id)
+        row = session.connection().execute(statement, bound | {"contact_phone": sender}).one()
+        mapping = row._mapping
+        contact = None
+        if mapping[_CONTACTS.c.id] is not None:
+            contact = attach(session, Contact, {key: mapping[column] for key, column in _CONTACT_COLUMNS})
+        pairs = sorted((code, aliases) for code, aliases in json.loads(mapping["contest"] or "[]"))
+        return flood.recent_from((row[0], row[1], row[2])), _Known(contact=contact, contest=pairs)
 
     def _log_and_read(
         self, session: Session, params: dict[str, Any], sender: str, received_at: datetime
@@ -361,6 +388,7 @@ _LOGGED = (
 #: flood limits.
 _LOG: dict[str, Any] = {}
 _LOG_AND_READ: dict[tuple[object, ...], Any] = {}
+_READ_AFTER_LOG: dict[tuple[object, ...], Any] = {}
 
 
 def _log_statement(dialect: str) -> Any:
@@ -400,6 +428,25 @@ def _log_and_read_statement(settings: Settings) -> Any:
         select(logged.c.id).scalar_subquery().label("logged_id"),
         contest,
         *flood.recent_columns(settings),
+        *_CONTACTS.c,
+    ).select_from(anchor.outerjoin(_CONTACTS, _CONTACTS.c.phone == bindparam("contact_phone")))
+
+
+def _read_after_log_statement(settings: Settings) -> Any:
+    """SQLite's query after the logging insert: the three flood figures without the message
+    with id ``flood_exclude``, the candidates as a JSON array of [code, aliases] (SQLite 3.40
+    has no ``ORDER BY`` inside an aggregate: sorted by the caller) and the contact with phone
+    ``contact_phone`` (NULLs: none)."""
+    candidates = cast(Table, Candidate.__table__)
+    contest = (
+        select(func.json_group_array(func.json_array(candidates.c.code, candidates.c.aliases)))
+        .scalar_subquery()
+        .label("contest")
+    )
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    return select(
+        *flood.recent_columns(settings, exclude=True),
+        contest,
         *_CONTACTS.c,
     ).select_from(anchor.outerjoin(_CONTACTS, _CONTACTS.c.phone == bindparam("contact_phone")))
 

@@ -7,17 +7,18 @@ desa (the ``multi_desa`` check), the station's newest dashboard decision and its
 (``station_results.refresh``). On PostgreSQL all of that is read by the statement that inserts
 the report (``WITH new AS (INSERT ... RETURNING id) SELECT ...``): its subqueries see the
 database as it was after the lock and before the insert, which is exactly the "before" the
-rule needs. SQLite has no data-modifying ``WITH``; there each is a query of its own, which costs
-no network round trip.
+rule needs. SQLite has no data-modifying ``WITH``; there the same reads are one query before the
+insert (no network round trip, but each statement costs SQLAlchemy's work in the one process).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, inspect, literal, select, true
+from sqlalchemy import String, Table, bindparam, func, inspect, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -73,7 +74,8 @@ def insert_report(
         if around is None:
             new_id, around = _insert_and_read(session, params, station_id, contact_id, coordinator)
         else:
-            new_id = session.execute(_insert_statement(dialect, tuple(row)), params).scalar()
+            # ``_read`` flushed; nothing is pending since: Core, without the ORM's layer.
+            new_id = session.connection().execute(_insert_statement(dialect, tuple(row)), params).scalar()
         if new_id is not None:
             return attach(session, Report, {"id": new_id, **row}), around
     raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
@@ -132,31 +134,71 @@ def open_flags_query(station_id: str) -> Any:
     )
 
 
-def _current(station_id: str) -> Any:
-    return select(Report).where(
-        Report.station_id == station_id, Report.superseded_at.is_(None), Report.cancelled_at.is_(None)
-    )
-
-
 def _read(session: Session, station_id: str, contact_id: int, coordinator: bool) -> Surroundings:
-    """SQLite: one query each, before the insert."""
-    before = list(session.scalars(_current(station_id)))
+    """SQLite: PostgreSQL's reads without the insert, in one query before it (one row per
+    current report, or one row of NULLs when there is none; ``_sqlite_read``)."""
     bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
-    other = None if coordinator else session.scalar(_built("other"), bound)
-    decision = session.execute(_built("decision"), bound).first()
-    flags = [(r, k, v) for r, k, v in session.execute(open_flags_query(station_id))]
+    session.flush()  # (nothing is pending here) then Core: no ORM layer around a plain statement
+    rows = session.connection().execute(_sqlite_read(coordinator), bound).all()
+    first = rows[0]
+    lead = _SQLITE_LEADING
+    before = [
+        attach(session, Report, dict(zip(_REPORT_KEYS, row[lead:], strict=True)))
+        for row in rows
+        if row[lead] is not None
+    ]
+    other_station, decision_report, decision_at, open_flags = first[:lead]
     return Surroundings(
         before=before,
-        other_desa=other[:10] if other else None,
-        decision=(decision[0], decision[1]) if decision is not None else None,
-        open_flags=flags,
+        other_desa=other_station[:10] if other_station else None,
+        decision=(decision_report, decision_at) if decision_report else None,
+        open_flags=[(r, k, v) for r, k, v in json.loads(open_flags or "[]")],
     )
 
 
-def _built(name: str) -> Any:
-    if name not in _BUILT:
-        _BUILT[name] = _other_station() if name == "other" else _decision()
-    return _BUILT[name]
+def _sqlite_read(coordinator: bool) -> Any:
+    """``_read``'s statement, built once per shape: the station's other desa, newest decision
+    and open flags (a JSON array of [report id, kind, votes]; ``json()`` keeps the votes an
+    object, not a string) beside each of its current reports."""
+    key = ("sqlite_read", coordinator)
+    if key in _BUILT:
+        return _BUILT[key]
+    flagged = _REPORTS.alias("flagged")
+    flags = (
+        select(
+            func.json_group_array(
+                func.json_array(_FLAGS.c.report_id, _FLAGS.c.kind, func.json(flagged.c.votes))
+            )
+        )
+        .select_from(_FLAGS.outerjoin(flagged, flagged.c.id == _FLAGS.c.report_id))
+        .where(_FLAGS.c.station_id == bindparam("station_id"), _FLAGS.c.resolved_at.is_(None))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    decision = _decision().subquery("decision")
+    current = (
+        select(_REPORTS)
+        .where(
+            _REPORTS.c.station_id == bindparam("station_id"),
+            _REPORTS.c.superseded_at.is_(None),
+            _REPORTS.c.cancelled_at.is_(None),
+        )
+        .subquery("current_reports")
+    )
+    other = literal(None, String) if coordinator else _other_station().correlate(None).scalar_subquery()
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    _BUILT[key] = select(
+        other.label("other_station"),
+        decision.c.report_id.label("decision_report"),
+        decision.c.decided_at.label("decision_at"),
+        flags.label("open_flags"),
+        *current.c,
+    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
+    return _BUILT[key]
+
+
+#: The columns ``_sqlite_read`` selects before the report's.
+_SQLITE_LEADING = 4
 
 
 def _insert_and_read(
