@@ -146,11 +146,22 @@ def draft_report(text: str) -> ReportDraft | None:
     return ReportDraft(tps, number, tuple(items))
 
 
+#: One clean total after the pairs (``TS=3``, ``SAH=371``, ``DPT=400``): the canonical form's tail.
+_EXPRESS_EXTRA = r"[ #*,;]+(TS|SAH|DPT)([=:])([0-9]{1,4})"
+_EXPRESS_EXTRAS = re.compile(_EXPRESS_EXTRA, FLAGS)
+#: The ``Report`` field each canonical label fills.
+_EXTRA_FIELDS = {"TS": "invalid", "SAH": "valid", "DPT": "registered"}
+
+
 @lru_cache(maxsize=64)
 def _express_pattern(candidate_count: int) -> re.Pattern[str]:
-    """``TPS n`` and exactly one clean ``code=count`` per candidate: the form nearly everyone sends."""
+    """``TPS n``, exactly one clean ``code=count`` per candidate and up to three clean totals:
+    the form nearly everyone sends."""
     pair = r"[ #*,;]+([0-9]{1,3})([=:])([0-9]{1,4})"
-    return re.compile(r"[ #*,;]*TPS([ #*,;]*)([0-9]{1,3})" + pair * candidate_count + r"[ #*,;]*", FLAGS)
+    extras = rf"((?:{_EXPRESS_EXTRA.replace('(', '(?:')}){{0,3}})"
+    return re.compile(
+        r"[ #*,;]*TPS([ #*,;]*)([0-9]{1,3})" + pair * candidate_count + extras + r"[ #*,;]*", FLAGS
+    )
 
 
 def express_report(text: str, candidates: Candidates) -> Report | None:
@@ -160,10 +171,12 @@ def express_report(text: str, candidates: Candidates) -> Report | None:
     every doubt (an unknown or repeated code, TPS 0) is left to the general path, which also
     writes the error. ``tests/grammar/test_fastpath.py`` holds it to that.
     """
+    if len(text) >= MAX_REPORT_LENGTH:
+        return None  # the grammar refuses the words beyond the limit
     match = _express_pattern(len(candidates.codes)).fullmatch(text)
     if match is None:
         return None
-    groups = match.groups()
+    *groups, tail = match.groups()
     tps = int(groups[1])
     if not 0 < tps <= 999:
         return None
@@ -184,9 +197,27 @@ def express_report(text: str, candidates: Candidates) -> Report | None:
         if sign == ":":
             notes.add("colon_as_equals")
         votes[code] = int(value)
+    totals: dict[str, int] = {}
+    if tail:
+        for label, sign, value in _EXPRESS_EXTRAS.findall(tail):
+            field = _EXTRA_FIELDS[label.upper()]
+            if field in totals:
+                return None  # a total given twice: the grammar's error
+            totals[field] = int(value)
+            if sign == ":":
+                notes.add("colon_as_equals")
+        if totals.get("valid", sum(votes.values())) != sum(votes.values()):
+            return None  # SAH is not the sum: the grammar's error, pointing at it
     if SEPARATOR.search(text):
         notes.add("separators")
-    return Report(StationRef(tps), votes, normalisations=ordered(notes) if notes else ())
+    return Report(
+        StationRef(tps),
+        votes,
+        valid=totals.get("valid"),
+        invalid=totals.get("invalid"),
+        registered=totals.get("registered"),
+        normalisations=ordered(notes) if notes else (),
+    )
 
 
 def parse_report_fast(text: str, candidates: Candidates) -> Report | None:

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grammar.errors import Rejection
-from grammar.fastpath import parse_report_fast
+from grammar.fastpath import express_report, parse_report_fast
 from grammar.language import parse_normalised, parse_whole
 from grammar.normalise import is_empty, normalise
 from grammar.parser import parse_full
@@ -150,3 +150,30 @@ def test_first_word_shortcut_agrees_with_the_whole_grammar(original: str) -> Non
     if is_empty(text):
         return
     assert grammar_outcome(lambda: parse_normalised(text)) == grammar_outcome(lambda: parse_whole(text)), text
+
+
+@given(values)
+def test_express_path_answers_canonical_reports_with_their_totals(v: object) -> None:
+    """The canonical form with ``SAH``/``TS``/``DPT`` after the pairs (what most volunteers
+    send) is answered by the express path itself, exactly as the grammar answers it."""
+    text = normalise(canonical(v)).text  # type: ignore[arg-type]
+    express = express_report(text, CONTEST)
+    if v.desa is None:  # type: ignore[attr-defined]
+        assert express is not None, text
+    if express is not None:
+        assert express == parse_full(text, CANDIDATES, ALIASES), text
+
+
+@given(near_reports())
+@settings(max_examples=1000)
+@example("TPS 012 01=60 02=50 03=40 SAH=151")
+@example("TPS 012 01=60 02=50 03=40 TS=3 ts:4")
+@example("TPS 012 01=60 02=50 03=40 TS=3 SAH=150 DPT=9999 TS=1")
+@example("TPS 012 01=60 02=50 03=40 TS=03DPT=1")
+@example("TPS 012 01=60 02=50 03=40 TS=12345")
+def test_express_path_agrees_or_declines(text: str) -> None:
+    """The express path on its own: it declines, or gives the grammar's report."""
+    normalised = normalise(text).text
+    express = outcome(lambda: express_report(normalised, CONTEST))
+    if express is not None:
+        assert express == outcome(lambda: parse_full(normalised, CANDIDATES, ALIASES)), normalised
