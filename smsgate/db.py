@@ -28,6 +28,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import driver
+
 log = logging.getLogger(__name__)
 
 #: SQLite's ``PRAGMA synchronous`` by default: ``FULL`` syncs the write-ahead log at every
@@ -70,11 +72,9 @@ def make_engine(url: str, sqlite_synchronous: str = SQLITE_SYNCHRONOUS) -> Engin
     # connection the server dropped fails its first statement instead; SQLAlchemy then discards
     # it and every pooled connection older than it, and the ingest retries the message once on a
     # fresh one (``Ingest``), while jobs simply run again at their next turn.
-    engine = create_engine(
+    return create_engine(
         libpq_url(url), pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, connect_args=connect_args
     )
-    _configure_postgresql(engine)
-    return engine
 
 
 #: Seconds to wait for PostgreSQL to accept a connection.
@@ -83,33 +83,32 @@ CONNECT_TIMEOUT = 10
 #: and CLI use one or two), and how many more it may open for a burst.
 POOL_SIZE = 10
 MAX_OVERFLOW = 20
-#: Execution option: a text whose transaction-scoped advisory lock (``hashtext``) the
-#: transaction takes in its opening statement, together with its lock wait (PostgreSQL only).
-ADVISORY_LOCK = "smsgate_advisory_lock"
 
 
-def _configure_postgresql(engine: Engine) -> None:
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # One round trip opens a bounded transaction: its lock and statement timeouts (both for
-        # this transaction only, so nothing leaks to the next user of a pooled server connection
-        # behind PgBouncer) and, when asked, the advisory lock it serialises on.
-        options = connection.get_execution_options()
-        wait, key = options.get(LOCK_WAIT), options.get(ADVISORY_LOCK)
-        parts: list[str] = []
-        params: dict[str, str] = {}
-        if wait:
-            ms = max(1, int(wait * 1000))
-            parts += [
-                "set_config('lock_timeout', %(lock)s, true)",
-                "set_config('statement_timeout', %(statement)s, true)",
-            ]
-            params |= {"lock": str(ms), "statement": str(ms + STATEMENT_MARGIN_MS)}
-        if key is not None:
-            parts.append("pg_advisory_xact_lock(hashtext(%(key)s))")
-            params["key"] = key
-        if parts:
-            connection.exec_driver_sql("SELECT " + ", ".join(parts), params)
+def open_postgresql(connection: Connection, wait: float | None, key: str | None) -> None:
+    """Open a bounded PostgreSQL transaction in one round trip: its lock and statement
+    timeouts (both for this transaction only, so nothing leaks to the next user of a pooled
+    server connection behind PgBouncer) and, when ``key`` is given, the transaction-scoped
+    advisory lock (``hashtext(key)``) it serialises on. Sent as the transaction's first
+    statement, on the driver's cursor (``smsgate.driver``).
+
+    Sent by ``Database.begin`` itself, not from an engine ``begin`` event: an engine with a
+    listener makes every SQLAlchemy connection join its dispatchers and look them up again,
+    a measurable share of a report's CPU."""
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    if wait:
+        ms = max(1, int(wait * 1000))
+        parts += [
+            "set_config('lock_timeout', %(lock)s, true)",
+            "set_config('statement_timeout', %(statement)s, true)",
+        ]
+        params |= {"lock": str(ms), "statement": str(ms + STATEMENT_MARGIN_MS)}
+    if key is not None:
+        parts.append("pg_advisory_xact_lock(hashtext(%(key)s))")
+        params["key"] = key
+    if parts:
+        driver.execute_sql(connection, "SELECT " + ", ".join(parts), params)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
@@ -258,12 +257,12 @@ class Database:
         if wait is None:
             with self._write_turn(), self.sessions.begin() as session:
                 if serialise_on is not None and self.engine.dialect.name != "sqlite":
-                    session.connection(execution_options={ADVISORY_LOCK: serialise_on})
+                    open_postgresql(session.connection(), None, serialise_on)
                 yield session
             return
         if self.engine.dialect.name != "sqlite":
             with self.sessions.begin() as session:
-                session.connection(execution_options={LOCK_WAIT: wait, ADVISORY_LOCK: serialise_on})
+                open_postgresql(session.connection(), wait, serialise_on)
                 yield session
             return
         with self._grouped(wait) as session:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 import grammar
 from grammar.errors import INTERNAL_ERROR
 
-from .. import commands, observe
+from .. import commands, driver, observe
 from ..config import Settings
 from ..db import Database
 from ..inbound import DeliveryReport, Heartbeat, InboundSMS, Reply, storable
@@ -238,16 +238,16 @@ class Ingest:
         )
         statement = _LOG_AND_READ.get(limits)
         if statement is None:
-            statement = _LOG_AND_READ[limits] = _log_and_read_statement(self.settings)
+            statement = _LOG_AND_READ[limits] = driver.Statement(_log_and_read_statement(self.settings))
         bound = params | flood.recent_params(self.settings, sender, received_at) | {"contact_phone": sender}
-        row = session.connection().execute(statement, bound).one()  # the first statement: nothing to flush
-        mapping = row._mapping
+        # The first statement (nothing to flush), run on the driver's cursor (``smsgate.driver``).
+        row = statement.one(session.connection(), bound)
         contact = None
-        if mapping[_CONTACTS.c.id] is not None:
-            contact = attach(session, Contact, {key: mapping[column] for key, column in _CONTACT_COLUMNS})
-        pairs = [(code, aliases) for code, aliases in (mapping["contest"] or [])]
+        if row[_CONTACT_ID] is not None:
+            contact = attach(session, Contact, dict(zip(_CONTACT_KEYS, row[_CONTACT_AT:], strict=True)))
+        pairs = [(code, aliases) for code, aliases in (row[1] or [])]
         recent = flood.recent_from((row[2], row[3], row[4]))
-        return mapping["logged_id"], recent, _Known(contact=contact, contest=pairs)
+        return row[0], recent, _Known(contact=contact, contest=pairs)
 
     def _logged(self, session: Session, sms: InboundSMS) -> InboundMessage | None:
         return session.scalars(
@@ -369,6 +369,12 @@ class Ingest:
 _MESSAGES = cast(Table, InboundMessage.__table__)
 _CONTACTS = cast(Table, Contact.__table__)
 _CONTACT_COLUMNS = [(a.key, _CONTACTS.c[a.columns[0].name]) for a in inspect(Contact).column_attrs]
+#: PostgreSQL: the contact's attribute names in the order of its table's columns, which the logging
+#: statement reads from ``_CONTACT_AT`` on (after the logged id, the candidates and the three
+#: flood figures); ``_CONTACT_ID``: where its id is (NULL: no contact with that phone).
+_CONTACT_KEYS = tuple(inspect(Contact).get_property_by_column(c).key for c in _CONTACTS.c)
+_CONTACT_AT = 5
+_CONTACT_ID = _CONTACT_AT + list(_CONTACTS.c).index(_CONTACTS.c.id)
 #: The columns the logging insert writes, each bound as ``log_<column>``.
 _LOGGED = (
     "provider",
@@ -387,7 +393,7 @@ _LOGGED = (
 #: cache key again): the logging insert per dialect, PostgreSQL's logging statement per set of
 #: flood limits.
 _LOG: dict[str, Any] = {}
-_LOG_AND_READ: dict[tuple[object, ...], Any] = {}
+_LOG_AND_READ: dict[tuple[object, ...], driver.Statement] = {}
 _READ_AFTER_LOG: dict[tuple[object, ...], Any] = {}
 
 

@@ -28,6 +28,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, inspect, text, update
 from sqlalchemy.orm import Session
 
+from .. import driver
 from ..models import InboundMessage, OutboxEvent, Report, StationResult
 from . import counters, station_lock
 
@@ -163,7 +164,7 @@ def _write_postgresql(
     counted = [{**row, "n": index} for index, row in enumerate(counter_rows)]
     document = {"m": messages, "r": results, "p": reports, "e": events, "c": counted}
     statement = _POSTGRESQL[bool(events)]
-    session.connection().execute(statement, {"pending": json.dumps(document, default=_iso)})
+    statement.execute(session.connection(), {"pending": json.dumps(document, default=_iso)})
 
 
 def _iso(value: Any) -> str:
@@ -273,8 +274,12 @@ def _postgresql_statement(with_events: bool) -> Any:
     )
 
 
-#: Both texts built once per process (each is then compiled and prepared once per connection).
-_POSTGRESQL = {True: _postgresql_statement(True), False: _postgresql_statement(False)}
+#: Both texts built once per process, compiled once and run on the driver's cursor
+#: (``smsgate.driver``; psycopg prepares each once per connection, unless told never to).
+_POSTGRESQL = {
+    True: driver.Statement(_postgresql_statement(True)),
+    False: driver.Statement(_postgresql_statement(False)),
+}
 
 
 def _write_sqlite(

@@ -11,6 +11,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .. import driver
 from ..models import Station, StationResult
 from ..models.reports import MISSING
 from . import rows
@@ -68,10 +69,16 @@ def lock_with_station(session: Session, station_id: str) -> Station | None:
 
 
 def _lock_and_read(session: Session, station_id: str) -> tuple[Station, StationResult] | None:
-    """``_WITH_STATION`` as a Core statement, its row made the session's objects (``rows.attach``):
-    the ORM's loading costs more than the statement."""
+    """``_WITH_STATION`` as a Core statement (on PostgreSQL run on the driver's cursor,
+    ``smsgate.driver``), its row made the session's objects (``rows.attach``): the ORM's loading
+    costs more than the statement."""
     session.flush()  # (nothing is pending on the report path) then Core: no ORM layer around it
-    row = session.connection().execute(_CORE_WITH_STATION, {"station_id": station_id}).one_or_none()
+    connection = session.connection()
+    bound = {"station_id": station_id}
+    if connection.dialect.name == "postgresql":
+        row = _DRIVER_WITH_STATION.one_or_none(connection, bound)
+    else:
+        row = connection.execute(_CORE_WITH_STATION, bound).one_or_none()
     if row is None:
         return None
     width = len(_STATION_KEYS)
@@ -120,3 +127,4 @@ _CORE_WITH_STATION = (
     .where(_STATIONS.c.id == bindparam("station_id"))
     .with_for_update(of=_RESULTS)
 )
+_DRIVER_WITH_STATION = driver.Statement(_CORE_WITH_STATION)

@@ -22,6 +22,7 @@ from sqlalchemy import String, Table, bindparam, func, inspect, literal, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from .. import driver
 from ..models import Flag, Report, StationDecision
 from .refs import new_code
 from .rows import attach
@@ -206,31 +207,32 @@ def _insert_and_read(
 ) -> tuple[int | None, Surroundings]:
     """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
     (one row per current report, or one row of NULLs when there is none)."""
-    statement, _current = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
+    statement = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
     bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
-    session.flush()  # (nothing is pending here) then Core: no ORM layer around a plain statement
-    rows = session.connection().execute(statement, params | bound).all()
-    first = rows[0]._mapping
+    session.flush()  # (nothing is pending here) then the driver: no ORM layer around a plain statement
+    rows = statement.all(session.connection(), params | bound)
+    first = rows[0]
     before = [
         attach(session, Report, dict(zip(_REPORT_KEYS, row[_LEADING:], strict=True)))
         for row in rows
         if row[_LEADING] is not None
     ]
-    other_station = first["other_station"]
-    return first["new_id"], Surroundings(
+    # The leading columns, in ``_combined``'s order.
+    new_id, other_station, decision_report, decision_at, open_flags = first[:_LEADING]
+    return new_id, Surroundings(
         before=before,
         other_desa=other_station[:10] if other_station else None,
-        decision=(first["decision_report"], first["decision_at"]) if first["decision_report"] else None,
-        open_flags=[(r, k, v) for r, k, v in (first["open_flags"] or [])],
+        decision=(decision_report, decision_at) if decision_report else None,
+        open_flags=[(r, k, v) for r, k, v in (open_flags or [])],
     )
 
 
-def _combined(columns: tuple[str, ...], coordinator: bool) -> tuple[Any, Any]:
-    """PostgreSQL's statement for ``_insert_and_read``, built once per shape, and its subquery
-    of current reports (whose columns name the result's)."""
+def _combined(columns: tuple[str, ...], coordinator: bool) -> driver.Statement:
+    """PostgreSQL's statement for ``_insert_and_read``, built once per shape, run on the driver's
+    cursor (``smsgate.driver``)."""
     key = ("combined", columns, coordinator)
     if key in _BUILT:
-        return cast(tuple[Any, Any], _BUILT[key])
+        return cast(driver.Statement, _BUILT[key])
     new = _insert_statement("postgresql", columns).cte("new_report")
     flagged = aliased(Report)
     flags = (
@@ -264,8 +266,8 @@ def _combined(columns: tuple[str, ...], coordinator: bool) -> tuple[Any, Any]:
         flags.label("open_flags"),
         *current.c,
     ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
-    _BUILT[key] = (statement, current)
-    return statement, current
+    _BUILT[key] = built = driver.Statement(statement)
+    return built
 
 
 #: The attribute names of the report columns, in the order ``_combined``'s statement selects

@@ -1,0 +1,196 @@
+"""Fixed statements of the report path run on the driver's cursor, past SQLAlchemy's execution.
+
+Every SMS runs the same handful of PostgreSQL statements, whose text never changes. Executed
+through SQLAlchemy each one pays for an execution context, the compiled cache's lookup, the
+parameters' processing, a fresh cursor, the cursor's description (psycopg builds an object per
+column: the report path's statements return about 60) and a result object, all of it about as
+much CPU as psycopg's own work for the statement. ``Statement`` compiles its statement once per
+process and dialect to the driver's SQL text, exactly as SQLAlchemy would send it (the same
+text, so the same prepared statement on the server; the same bind casts; the constants the
+statement carries, a ``literal(1)`` say, bound once), and runs it on the SQLAlchemy
+connection's own DBAPI connection, inside the transaction SQLAlchemy began, reading the rows
+from the cursor as tuples.
+
+What SQLAlchemy's execution gives that matters is kept:
+
+- ``before_cursor_execute`` and ``after_cursor_execute`` fire with the statement and parameters
+  sent (no execution context: ``None``), so every listener that counts or inspects statements
+  (``tests/report_path/test_round_trips.py``, ``bench/round_trips.py``) sees these too;
+- a driver error goes through SQLAlchemy's own handling (``Connection._handle_dbapi_exception``):
+  it is raised as SQLAlchemy's exception class (``IntegrityError``, ``OperationalError``), a lost
+  connection is recognised, invalidated with the pool's older connections and raised with
+  ``connection_invalidated`` set (``Ingest._process`` retries on that), ``handle_error`` hooks run;
+- the types' bind and result processors run (``UTCDateTime``, JSON);
+- psycopg's own settings hold: a connection opened with ``prepare_threshold=None`` (PgBouncer)
+  never prepares these either.
+
+Only statements whose text does not depend on the values bound qualify (named parameters; an
+``IN`` of a fixed list is expanded once); anything else is refused when it is first compiled.
+Running and compiling go through SQLAlchemy 2's private connection and compiler attributes, the
+same calls its own execution makes; ``tests/report_path/test_driver.py`` fails if they change
+(statements unseen by the counters, a dropped connection not replaced).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+#: ``PoolProxiedConnection.info`` key: (the DBAPI connection, a cursor of it kept for reuse).
+_CURSOR = "smsgate.driver.cursor"
+
+
+class Statement:
+    """A fixed statement, compiled once per dialect, executed on the driver's cursor."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect)
+        if found is None:
+            found = self._compiled[dialect] = _Compiled(self.statement, dialect)
+        return found
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+        """Run the statement on ``connection``'s DBAPI connection, in its transaction; the DBAPI
+        cursor, its result not yet fetched."""
+        compiled = self.compiled(connection.dialect)
+        return _run(connection, compiled.sql, compiled.bind(params))
+
+    def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """The rows, with the result columns' type processors applied."""
+        compiled = self.compiled(connection.dialect)
+        rows = _run(connection, compiled.sql, compiled.bind(params)).fetchall()
+        return compiled.processed(rows)
+
+    def one_or_none(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        rows = self.all(connection, params)
+        if len(rows) > 1:
+            raise MultipleResultsFound(f"{len(rows)} rows where one at most was expected")
+        return rows[0] if rows else None
+
+    def one(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any]:
+        row = self.one_or_none(connection, params)
+        if row is None:
+            raise NoResultFound("no row where one was expected")
+        return row
+
+
+class _Compiled:
+    """What executing a statement needs, computed once: the SQL text in the driver's
+    paramstyle, the required parameters, the constants, the bind and result processors."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        if compiled.positional or compiled.escaped_bind_names:
+            raise ValueError("only named parameters without escaping are run on the driver")
+        required = {name: bind for bind, name in compiled.bind_names.items() if bind.required}
+        if any(bind.expanding or bind.literal_execute for bind in required.values()):
+            raise ValueError("a parameter whose value changes the SQL text needs SQLAlchemy")
+        # Expanding and post-compile parameters are all constants here (``IN`` a fixed list):
+        # expanded once, to the text and parameters SQLAlchemy would send at every execution.
+        state = compiled.construct_expanded_state(dict.fromkeys(required))
+        self.sql: str = state.statement
+        self.required: tuple[str, ...] = tuple(required)
+        # As SQLAlchemy's execution does: the compiled statement's processors, and the expanded
+        # parameters' own (a tuple's processors, one per element, are refused).
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for name, processor in {**compiled._bind_processors, **state.processors}.items():
+            if processor is None or name not in state.parameters:
+                continue
+            if not callable(processor):
+                raise ValueError(f"tuple parameter {name!r} needs SQLAlchemy")
+            processors[name] = processor
+        #: The constants' values as sent (processed once); the processors of the others.
+        self.constants: dict[str, Any] = {
+            name: processors[name](value) if name in processors else value
+            for name, value in state.parameters.items()
+            if name not in required
+        }
+        self.bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+            (name, processor) for name, processor in processors.items() if name in required
+        )
+        results: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(compiled._result_columns):
+            loads = column.type._cached_result_processor(dialect, None)
+            if loads is not None:
+                results.append((index, loads))
+        self.result_processors: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(results)
+        self.keys: tuple[str, ...] = tuple(column.keyname for column in compiled._result_columns)
+
+    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        bound = dict(self.constants)
+        for name in self.required:
+            bound[name] = params[name]
+        for name, processor in self.bind_processors:
+            bound[name] = processor(bound[name])
+        return bound
+
+    def processed(self, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        if not self.result_processors or not rows:
+            return rows
+        done: list[Sequence[Any]] = []
+        for row in rows:
+            values = list(row)
+            for index, processor in self.result_processors:
+                values[index] = processor(values[index])
+            done.append(values)
+        return done
+
+
+def execute_sql(connection: Connection, sql: str, params: Mapping[str, Any]) -> Any:
+    """A driver-level SQL text (``%(name)s`` parameters) run as ``Statement.execute`` runs its
+    compiled text; the DBAPI cursor."""
+    return _run(connection, sql, dict(params))
+
+
+def _run(connection: Connection, sql: str, params: dict[str, Any]) -> Any:
+    """``cursor.execute`` on the connection's DBAPI connection, the way SQLAlchemy's
+    ``Connection._execute_context`` and ``_exec_single_context`` do it, without an execution
+    context."""
+    transaction = connection._transaction
+    if transaction is None:
+        connection._autobegin()
+    elif not transaction.is_active:
+        connection._invalid_transaction()  # raises PendingRollbackError, as SQLAlchemy does
+    fairy = connection.connection  # revalidates, or raises, if the connection was invalidated
+    cursor: Any = None
+    try:
+        cursor = _cursor(fairy)
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            for fn in connection.dispatch.before_cursor_execute:
+                sql, params = fn(connection, cursor, sql, params, None, False)
+        if connection._echo:
+            connection._log_info(sql)
+            connection._log_info("[driver] %r", params)
+        cursor.execute(sql, params)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
+    except BaseException as error:
+        connection._handle_dbapi_exception(error, sql, params, cursor, None)
+    return cursor
+
+
+def _cursor(fairy: Any) -> Any:
+    """A cursor of the pooled DBAPI connection, kept with it for the next statement (a psycopg
+    cursor is reusable: each ``execute`` replaces the last result). A new one when that was
+    closed (SQLAlchemy closes the cursor of a failed statement) or the connection replaced."""
+    dbapi = fairy.dbapi_connection
+    held = fairy.info.get(_CURSOR)
+    if held is not None and held[0] is dbapi and not held[1].closed:
+        return held[1]
+    cursor = dbapi.cursor()
+    fairy.info[_CURSOR] = (dbapi, cursor)
+    return cursor
