@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +146,36 @@ def test_a_version_1_destination_gets_what_version_1_can_say(database, world, st
     assert documents[(outbox.STATION_STATUS_CHANGED, 2)]["data"]["dissent"] == 1
     assert "dissent" not in documents[(outbox.STATION_STATUS_CHANGED, 1)]["data"]
     assert documents[(outbox.STATION_SNAPSHOT, 2)]["station_sequence"] == 1
+
+
+def test_an_event_written_by_the_orm_flush_stores_every_value_it_was_given(database, world):  # type: ignore[no-untyped-def]
+    """``emit`` fills a new event's columns without the ORM's attribute events; the ORM's own
+    flush (what writes events beside anything of another shape) still inserts every one of
+    them, and the database's own columns (``seq``, ``dispatched_at``) are left to it."""
+    moment = datetime(2024, 2, 14, 7, 0, 1, 250000, tzinfo=UTC)
+    with database.begin() as session:
+        lock(session, STATION)
+        data = {"report": {"ref": "K7Q2XM", "votes": {"01": 3}}}
+        event = outbox.emit(
+            session, outbox.REPORT_ACCEPTED, data, station_id=STATION, occurred_at=moment, destination="hq"
+        )
+        session.flush()  # the ORM's unit of work, not the report path's prebuilt statement
+        given = (event.id, event.seq)
+    with database.read() as session:
+        stored = session.execute(select(OutboxEvent).where(OutboxEvent.id == given[0])).scalar_one()
+        assert (stored.seq, stored.type, stored.schema_version) == (given[1], "report.accepted", 2)
+        assert (stored.station_id, stored.station_sequence, stored.destination) == (STATION, 1, "hq")
+        assert (stored.created_at, stored.dispatched_at) == (moment, None)
+        assert stored.payload == {
+            "station": {
+                "id": STATION,
+                "tps": 12,
+                "regions": {
+                    "province": "63",
+                    "kabupaten": "63.71",
+                    "kecamatan": "63.71.01",
+                    "desa": "63.71.01.1001",
+                },
+            },
+            "data": data,
+        }
