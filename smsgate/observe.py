@@ -22,6 +22,8 @@ def sms_handled(sms: InboundSMS, reply: Reply, seconds: float) -> None:
 
     outcome = reply.outcome or "unknown"
     metrics.observe_sms(sms.provider, outcome, seconds)
+    if not log.isEnabledFor(logging.INFO):
+        return  # the masked sender and the fields are for the line only
     sender = mask_phone(sms.from_number)
     ms = round(seconds * 1000, 1)
     log.info(
