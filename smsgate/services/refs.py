@@ -13,7 +13,20 @@ LENGTH = 6
 
 
 def new_code(length: int = LENGTH) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    """A code drawn uniformly from the ``len(ALPHABET) ** length`` possible ones: one draw from
+    the system's random source, spelled by ``code_for`` (not one draw, and one system call, per
+    character: the same distribution for half the cost)."""
+    return code_for(secrets.randbelow(len(ALPHABET) ** length), length)
+
+
+def code_for(number: int, length: int = LENGTH) -> str:
+    """``number`` (below ``len(ALPHABET) ** length``) as ``length`` characters of ``ALPHABET``,
+    one to one: a uniform number gives a uniform code."""
+    characters = []
+    for _ in range(length):
+        number, digit = divmod(number, len(ALPHABET))
+        characters.append(ALPHABET[digit])
+    return "".join(characters)
 
 
 def unique_ref(session: Session, column: InstrumentedAttribute[str], length: int = LENGTH) -> str:
