@@ -231,7 +231,12 @@ def result_snapshot(result: StationResult) -> dict[str, Any]:
 
 def result_data(result: StationResult, reference: str | None) -> dict[str, Any]:
     """The station's state as events carry it (``station.status_changed`` adds ``previous_status``)."""
-    snapshot = result_snapshot(result)
+    return _data_of(result_snapshot(result), result, reference)
+
+
+def _data_of(snapshot: dict[str, Any], result: StationResult, reference: str | None) -> dict[str, Any]:
+    """``result_data`` from the ``snapshot`` of ``result`` the caller already took (which it
+    changes: ``report_id`` is taken out)."""
     del snapshot["report_id"]
     return {**snapshot, "reference": reference, "updated_at": _iso(result.updated_at)}
 
@@ -243,9 +248,10 @@ def result_changed(
     the counted report, the number of current reports, the dissent), else nothing. A volunteer who resends
     the same values supersedes their report: the reference and the count change, so an event
     goes out, and a receiver's copy of ``reference`` and ``report_count`` is never stale."""
-    if result_snapshot(result) == before:
+    after = result_snapshot(result)
+    if after == before:
         return None
-    data = {**result_data(result, reference), "previous_status": before["status"]}
+    data = {**_data_of(after, result, reference), "previous_status": before["status"]}
     return emit(session, STATION_STATUS_CHANGED, data, station_id=result.station_id, occurred_at=now)
 
 

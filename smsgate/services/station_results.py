@@ -126,10 +126,12 @@ def _by_volunteers(reports: tuple[Report, ...], rule: Rule) -> Decision:
         return Decision(MISSING)
     if len(reports) == 1:
         return Decision(REPORTED, reports[0], reports)
-    tally = Counter(votes for votes, _ in map(values_of, reports))
+    readings = [values_of(r)[0] for r in reports]
+    tally = Counter(readings)
     best = max(tally.values())
     winners = {value for value, count in tally.items() if count == best}
-    chosen = next(r for r in reversed(reports) if values_of(r)[0] in winners)
+    newest_first = zip(reversed(reports), reversed(readings), strict=True)
+    chosen = next(r for r, votes in newest_first if votes in winners)
     settled = len(winners) == 1 and rule.qualified(best, len(reports))
     return Decision(VERIFIED if settled else DISPUTED, chosen, reports)
 
