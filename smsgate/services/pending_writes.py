@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from .. import driver
 from ..models import InboundMessage, OutboxEvent, Report, StationResult
 from . import counters, station_lock
+from .rows import detach
 
 #: The message row's columns handling may change.
 MESSAGE_COLUMNS = ("contact_id", "outcome", "error_code", "reply")
@@ -104,8 +105,7 @@ def write(session: Session) -> bool:
     # Detached from here on: a change made to one of these objects later in the transaction
     # is not written. The station lock's cache forgets the result rows so that a later
     # ``lock`` reads the row again rather than handing out a detached one.
-    for obj in [*events, *(o for objs in changed.values() for o in objs)]:
-        session.expunge(obj)
+    detach(session, [*events, *(o for objs in changed.values() for o in objs)])
     station_lock.forget(session, changed[StationResult])
     return True
 
