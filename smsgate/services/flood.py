@@ -92,7 +92,9 @@ def recent_columns(settings: Settings, *, exclude: bool = False) -> list[ColumnE
             conditions.append(InboundMessage.id != bindparam("flood_exclude"))
         return conditions
 
-    processed = InboundMessage.outcome.not_in(HELD)
+    # One bound value per outcome, not an expanding list: SQLAlchemy would otherwise render the
+    # statement's SQL again for every message (its "post-compile" step) on the ingest path.
+    processed = InboundMessage.outcome.not_in([literal(outcome) for outcome in HELD])
     nothing: ColumnElement[Any] = literal(None)
     latest: ColumnElement[Any] = nothing
     count: ColumnElement[Any] = nothing
