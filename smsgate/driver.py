@@ -24,8 +24,9 @@ What SQLAlchemy's execution gives that matters is kept:
 - psycopg's own settings hold: a connection opened with ``prepare_threshold=None`` (PgBouncer)
   never prepares these either.
 
-Only statements whose text does not depend on the values bound qualify (named parameters; an
-``IN`` of a fixed list is expanded once); anything else is refused when it is first compiled.
+Only statements whose text does not depend on the values bound qualify (named parameters, or
+SQLite's positional ones, bound in their order; an ``IN`` of a fixed list is expanded once);
+anything else is refused when it is first compiled.
 Running and compiling go through SQLAlchemy 2's private connection and compiler attributes, the
 same calls its own execution makes; ``tests/report_path/test_driver.py`` fails if they change
 (statements unseen by the counters, a dropped connection not replaced).
@@ -93,8 +94,8 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler):
             raise TypeError(f"not a SQL statement: {statement!r}")
-        if compiled.positional or compiled.escaped_bind_names:
-            raise ValueError("only named parameters without escaping are run on the driver")
+        if compiled.escaped_bind_names:
+            raise ValueError("only parameters without escaping are run on the driver")
         required = {name: bind for bind, name in compiled.bind_names.items() if bind.required}
         if any(bind.expanding or bind.literal_execute for bind in required.values()):
             raise ValueError("a parameter whose value changes the SQL text needs SQLAlchemy")
@@ -103,6 +104,10 @@ class _Compiled:
         state = compiled.construct_expanded_state(dict.fromkeys(required))
         self.sql: str = state.statement
         self.required: tuple[str, ...] = tuple(required)
+        #: A positional paramstyle's (SQLite's ``qmark``) parameter names in their order.
+        self.positions: tuple[str, ...] | None = (
+            tuple(state.positiontup or ()) if compiled.positional else None
+        )
         # As SQLAlchemy's execution does: the compiled statement's processors, and the expanded
         # parameters' own (a tuple's processors, one per element, are refused).
         processors: dict[str, Callable[[Any], Any]] = {}
@@ -129,12 +134,15 @@ class _Compiled:
         self.result_processors: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(results)
         self.keys: tuple[str, ...] = tuple(column.keyname for column in compiled._result_columns)
 
-    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(self, params: Mapping[str, Any]) -> Any:
+        """The parameters as the driver takes them: a dict, or a tuple in ``positions``' order."""
         bound = dict(self.constants)
         for name in self.required:
             bound[name] = params[name]
         for name, processor in self.bind_processors:
             bound[name] = processor(bound[name])
+        if self.positions is not None:
+            return tuple(bound[name] for name in self.positions)
         return bound
 
     def processed(self, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
@@ -155,7 +163,7 @@ def execute_sql(connection: Connection, sql: str, params: Mapping[str, Any]) -> 
     return _run(connection, sql, dict(params))
 
 
-def _run(connection: Connection, sql: str, params: dict[str, Any]) -> Any:
+def _run(connection: Connection, sql: str, params: Any) -> Any:
     """``cursor.execute`` on the connection's DBAPI connection, the way SQLAlchemy's
     ``Connection._execute_context`` and ``_exec_single_context`` do it, without an execution
     context."""
@@ -189,7 +197,8 @@ def _cursor(fairy: Any) -> Any:
     closed (SQLAlchemy closes the cursor of a failed statement) or the connection replaced."""
     dbapi = fairy.dbapi_connection
     held = fairy.info.get(_CURSOR)
-    if held is not None and held[0] is dbapi and not held[1].closed:
+    # sqlite3's cursors do not say whether they are closed: a new one each time (cheap there).
+    if held is not None and held[0] is dbapi and getattr(held[1], "closed", True) is False:
         return held[1]
     cursor = dbapi.cursor()
     fairy.info[_CURSOR] = (dbapi, cursor)

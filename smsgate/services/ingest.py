@@ -191,9 +191,9 @@ class Ingest:
         if dialect == "postgresql":
             new_id, recent, known = self._log_and_read(session, params, sender, received_at)
         else:
-            # The transaction's first statement: nothing to flush, so Core, without the ORM's layer.
-            logged = session.connection().execute(_log_statement(dialect), params)
-            new_id, recent = logged.scalar(), flood.NOTHING_RECENT
+            # The transaction's first statement: nothing to flush, so on the driver's cursor.
+            logged = _SQLITE_LOG.one_or_none(session.connection(), params)
+            new_id, recent = (logged[0] if logged is not None else None), flood.NOTHING_RECENT
         if new_id is None:
             return None, recent, None
         inbound = attach(session, InboundMessage, {"id": new_id, **values})
@@ -215,14 +215,14 @@ class Ingest:
         )
         statement = _READ_AFTER_LOG.get(limits)
         if statement is None:
-            statement = _READ_AFTER_LOG[limits] = _read_after_log_statement(self.settings)
+            statement = _READ_AFTER_LOG[limits] = driver.Statement(_read_after_log_statement(self.settings))
         bound = flood.recent_params(self.settings, sender, received_at, exclude_id=logged_id)
-        row = session.connection().execute(statement, bound | {"contact_phone": sender}).one()
-        mapping = row._mapping
+        row = statement.one(session.connection(), bound | {"contact_phone": sender})
         contact = None
-        if mapping[_CONTACTS.c.id] is not None:
-            contact = attach(session, Contact, {key: mapping[column] for key, column in _CONTACT_COLUMNS})
-        pairs = sorted((code, aliases) for code, aliases in json.loads(mapping["contest"] or "[]"))
+        if row[_SQLITE_CONTACT_ID] is not None:
+            values = dict(zip(_CONTACT_KEYS, row[_SQLITE_CONTACT_AT:], strict=True))
+            contact = attach(session, Contact, values)
+        pairs = sorted((code, aliases) for code, aliases in json.loads(row[3] or "[]"))
         return flood.recent_from((row[0], row[1], row[2])), _Known(contact=contact, contest=pairs)
 
     def _log_and_read(
@@ -394,7 +394,11 @@ _LOGGED = (
 #: flood limits.
 _LOG: dict[str, Any] = {}
 _LOG_AND_READ: dict[tuple[object, ...], driver.Statement] = {}
-_READ_AFTER_LOG: dict[tuple[object, ...], Any] = {}
+_READ_AFTER_LOG: dict[tuple[object, ...], driver.Statement] = {}
+#: SQLite: where ``_read_after_log_statement``'s contact columns begin (after the three flood
+#: figures and the candidates) and where its id is.
+_SQLITE_CONTACT_AT = 4
+_SQLITE_CONTACT_ID = _SQLITE_CONTACT_AT + list(_CONTACTS.c).index(_CONTACTS.c.id)
 
 
 def _log_statement(dialect: str) -> Any:
@@ -490,3 +494,7 @@ def _short(token: str | None, limit: int = 20) -> str:
         return ""
     token = " ".join(token.split())
     return token if len(token) <= limit else token[: limit - 2] + ".."
+
+
+#: SQLite's logging insert, run on the driver's cursor (``smsgate.driver``).
+_SQLITE_LOG = driver.Statement(_log_statement("sqlite"))

@@ -69,16 +69,13 @@ def lock_with_station(session: Session, station_id: str) -> Station | None:
 
 
 def _lock_and_read(session: Session, station_id: str) -> tuple[Station, StationResult] | None:
-    """``_WITH_STATION`` as a Core statement (on PostgreSQL run on the driver's cursor,
-    ``smsgate.driver``), its row made the session's objects (``rows.attach``): the ORM's loading
-    costs more than the statement."""
+    """``_WITH_STATION`` as a Core statement run on the driver's cursor (``smsgate.driver``), its
+    row made the session's objects (``rows.attach``): the ORM's loading costs more than the
+    statement."""
     session.flush()  # (nothing is pending on the report path) then Core: no ORM layer around it
     connection = session.connection()
     bound = {"station_id": station_id}
-    if connection.dialect.name == "postgresql":
-        row = _DRIVER_WITH_STATION.one_or_none(connection, bound)
-    else:
-        row = connection.execute(_CORE_WITH_STATION, bound).one_or_none()
+    row = _DRIVER_WITH_STATION.one_or_none(connection, bound)
     if row is None:
         return None
     width = len(_STATION_KEYS)

@@ -76,7 +76,8 @@ def insert_report(
             new_id, around = _insert_and_read(session, params, station_id, contact_id, coordinator)
         else:
             # ``_read`` flushed; nothing is pending since: Core, without the ORM's layer.
-            new_id = session.connection().execute(_insert_statement(dialect, tuple(row)), params).scalar()
+            inserted = _sqlite_insert(tuple(row)).one_or_none(session.connection(), params)
+            new_id = inserted[0] if inserted is not None else None
         if new_id is not None:
             return attach(session, Report, {"id": new_id, **row}), around
     raise RuntimeError(f"no free report reference in {REF_ATTEMPTS} attempts")
@@ -140,7 +141,7 @@ def _read(session: Session, station_id: str, contact_id: int, coordinator: bool)
     current report, or one row of NULLs when there is none; ``_sqlite_read``)."""
     bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
     session.flush()  # (nothing is pending here) then Core: no ORM layer around a plain statement
-    rows = session.connection().execute(_sqlite_read(coordinator), bound).all()
+    rows = _sqlite_read(coordinator).all(session.connection(), bound)
     first = rows[0]
     lead = _SQLITE_LEADING
     before = [
@@ -157,13 +158,21 @@ def _read(session: Session, station_id: str, contact_id: int, coordinator: bool)
     )
 
 
-def _sqlite_read(coordinator: bool) -> Any:
+def _sqlite_insert(columns: tuple[str, ...]) -> driver.Statement:
+    """SQLite's report insert, run on the driver's cursor (``smsgate.driver``)."""
+    key = ("sqlite_insert", columns)
+    if key not in _BUILT:
+        _BUILT[key] = driver.Statement(_insert_statement("sqlite", columns))
+    return cast(driver.Statement, _BUILT[key])
+
+
+def _sqlite_read(coordinator: bool) -> driver.Statement:
     """``_read``'s statement, built once per shape: the station's other desa, newest decision
     and open flags (a JSON array of [report id, kind, votes]; ``json()`` keeps the votes an
     object, not a string) beside each of its current reports."""
     key = ("sqlite_read", coordinator)
     if key in _BUILT:
-        return _BUILT[key]
+        return cast(driver.Statement, _BUILT[key])
     flagged = _REPORTS.alias("flagged")
     flags = (
         select(
@@ -188,14 +197,15 @@ def _sqlite_read(coordinator: bool) -> Any:
     )
     other = literal(None, String) if coordinator else _other_station().correlate(None).scalar_subquery()
     anchor = select(literal(1).label("one")).subquery("anchor")
-    _BUILT[key] = select(
+    statement = select(
         other.label("other_station"),
         decision.c.report_id.label("decision_report"),
         decision.c.decided_at.label("decision_at"),
         flags.label("open_flags"),
         *current.c,
     ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
-    return _BUILT[key]
+    _BUILT[key] = built = driver.Statement(statement)
+    return built
 
 
 #: The columns ``_sqlite_read`` selects before the report's.
