@@ -42,7 +42,11 @@ class InboundSMS:
     reply_inline: bool = True
 
     def cleaned(self) -> InboundSMS:
-        """This message with every text field made storable (see ``storable``)."""
+        """This message with every text field made storable (see ``storable``): itself when
+        they all are already, as nearly every message is (no copy made)."""
+        fields = (self.provider_message_id, self.from_number, self.text, self.to_number, self.device)
+        if all(field.isascii() and "\x00" not in field for field in fields):
+            return self
         return replace(
             self,
             provider_message_id=storable(self.provider_message_id),
