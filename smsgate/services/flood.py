@@ -18,8 +18,9 @@ is handled when resent later rather than mistaken for a duplicate of itself. The
 from ``inbound_messages`` (indexed on sender and time), so every app server sees the same
 state; on PostgreSQL a transaction-scoped advisory lock per sender makes concurrent
 deliveries from one number take turns, and SQLite's write lock does the same. The three figures
-are read in one query (``recent_columns``), on PostgreSQL inside the statement that logs the
-message, after the sender's lock is held.
+are read in one query (``recent_columns``); on PostgreSQL inside the statement that logs the
+message, after the sender's lock is held, in one pass over the sender's messages
+(``recent_subquery``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -116,6 +118,58 @@ def recent_columns(settings: Settings, *, exclude: bool = False) -> list[ColumnE
             .scalar_subquery()
         )
     return [latest.label("flood_latest"), count.label("flood_minute"), replies.label("flood_hour")]
+
+
+def recent_subquery(settings: Settings) -> Any:
+    """PostgreSQL's form of ``recent_columns``: the three values as columns of one aggregate over
+    the sender's messages in the widest window of the limits that are on, read by one index
+    scan instead of one per figure, each row's heap tuple visited once. That scan is the
+    sender's index (``ix_inbound_messages_from_prefix``: number, time, id) on any table whose
+    statistics tell a sender from the window; on a small one analysed while smaller still the
+    planner may cost the time index as cheaper and walk the window's messages, once (the
+    separate counts walked it for the minute and again for the hour). Each figure keeps its
+    own window and condition as an aggregate ``FILTER``; the latest body is the first of the
+    window's bodies newest first (the ``ORDER BY`` of ``recent_columns``' subquery). An
+    aggregate without ``GROUP BY`` yields exactly one row (counts 0 and the body NULL when the
+    sender sent nothing), so the caller joins it without changing its rows. Bound by
+    ``recent_params`` (without ``flood_exclude``: the statement that logs the message does not
+    see its own insert). ``None`` when flood control is off."""
+    if not enabled(settings):
+        return None
+    processed = InboundMessage.outcome.not_in([literal(outcome) for outcome in HELD])  # as above
+    moment = InboundMessage.received_at.type
+
+    def after(name: str) -> ColumnElement[bool]:
+        return InboundMessage.received_at > bindparam(name, type_=moment)
+
+    nothing: ColumnElement[Any] = literal(None)
+    latest: ColumnElement[Any] = nothing
+    count: ColumnElement[Any] = nothing
+    replies: ColumnElement[Any] = nothing
+    since: list[ColumnElement[Any]] = []
+    if settings.flood_duplicate_seconds:
+        since.append(bindparam("flood_duplicate_since", type_=moment))
+        newest_first = (InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        bodies = func.array_agg(aggregate_order_by(InboundMessage.body, *newest_first)).filter(
+            after("flood_duplicate_since"), processed
+        )
+        latest = bodies[1]
+    if settings.flood_per_minute:
+        since.append(bindparam("flood_minute_since", type_=moment))
+        count = func.count().filter(after("flood_minute_since"), processed)
+    if settings.flood_replies_per_hour:
+        since.append(bindparam("flood_hour_since", type_=moment))
+        replies = func.count().filter(after("flood_hour_since"), InboundMessage.reply.is_not(None))
+    earliest = since[0] if len(since) == 1 else func.least(*since, type_=moment)
+    return (
+        select(latest.label("flood_latest"), count.label("flood_minute"), replies.label("flood_hour"))
+        .where(
+            InboundMessage.from_number == bindparam("flood_phone"),
+            InboundMessage.received_at > earliest,
+            InboundMessage.received_at <= bindparam("flood_at"),
+        )
+        .subquery("recent")
+    )
 
 
 def recent_params(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, inspect, literal, select
+from sqlalchemy import Table, bindparam, func, inspect, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -418,7 +418,7 @@ def _log_statement(dialect: str) -> Any:
 
 def _log_and_read_statement(settings: Settings) -> Any:
     """PostgreSQL's logging statement: the insert as a CTE; the candidates (code, aliases) by
-    code, the three flood figures (``flood.recent_columns``, bound by ``flood.recent_params``)
+    code, the three flood figures (``flood.recent_subquery``, bound by ``flood.recent_params``)
     and the contact with phone ``contact_phone`` (NULLs: none) beside it."""
     logged = _log_statement("postgresql").cte("logged")
     candidates = cast(Table, Candidate.__table__)
@@ -434,12 +434,19 @@ def _log_and_read_statement(settings: Settings) -> Any:
         .label("contest")
     )
     anchor = select(literal(1).label("one")).subquery("anchor")
+    joined: Any = anchor.outerjoin(_CONTACTS, _CONTACTS.c.phone == bindparam("contact_phone"))
+    recent = flood.recent_subquery(settings)
+    if recent is None:
+        figures = flood.recent_columns(settings)  # flood control off: three NULLs, no scan
+    else:  # one row, always: the sender's messages read once for the three figures
+        figures = [recent.c.flood_latest, recent.c.flood_minute, recent.c.flood_hour]
+        joined = joined.join(recent, true())
     return select(
         select(logged.c.id).scalar_subquery().label("logged_id"),
         contest,
-        *flood.recent_columns(settings),
+        *figures,
         *_CONTACTS.c,
-    ).select_from(anchor.outerjoin(_CONTACTS, _CONTACTS.c.phone == bindparam("contact_phone")))
+    ).select_from(joined)
 
 
 def _read_after_log_statement(settings: Settings) -> Any:
