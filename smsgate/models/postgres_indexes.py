@@ -100,8 +100,10 @@ POSTGRESQL_ONLY_INDEXES = (
 )
 
 
-#: Indexes of the models that exist on SQLite only: on PostgreSQL an index above does their work.
-SQLITE_ONLY_INDEXES = frozenset({"ix_inbound_messages_from_received"})
+#: Indexes of the models that exist on SQLite only: on PostgreSQL an index above does their work
+#: (flood control's is the phone search's prefix index; a station's reports are found by
+#: ``ix_reports_station_prefix_created``, migration ``2022``).
+SQLITE_ONLY_INDEXES = frozenset({"ix_inbound_messages_from_received", "ix_reports_station_created"})
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

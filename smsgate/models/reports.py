@@ -47,7 +47,10 @@ class Report(Base):
     dissent_cleared_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
     __table_args__ = (
-        Index("ix_reports_station_created", "station_id", "created_at"),
+        # A station's reports in order. SQLite only: on PostgreSQL
+        # ``ix_reports_station_prefix_created`` (``postgres_indexes.PREFIX_INDEXES``) has these
+        # columns and serves ``=`` as well as a region's prefix (migration ``2022``).
+        Index("ix_reports_station_created", "station_id", "created_at").ddl_if(dialect="sqlite"),
         Index("ix_reports_contact_created", "contact_id", "created_at"),
         # The dashboard's activity chart counts the reports of the last minutes.
         Index("ix_reports_created_at", "created_at"),

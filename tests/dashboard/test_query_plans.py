@@ -260,3 +260,44 @@ def test_the_national_text_search_reads_a_window_then_trigram_candidates(collate
         assert trigrams in _plan_of(plans, f"SELECT count(*) AS count_1 \nFROM (SELECT {table}.id")
         among = _plan_of(plans, f"WITH candidates AS MATERIALIZED \n(SELECT {table}.id")
         assert trigrams in among and "Index Cond" in among, among
+
+
+def test_a_stations_reports_are_read_by_the_pattern_index_alone(collated):
+    """A station's reports (its page, its API document, the review queue's documents) are an
+    index range on ``ix_reports_station_prefix_created``: migration 2022 dropped the plain
+    ``ix_reports_station_created`` beside it, which every report wrote an entry in for nothing."""
+    from alembic import command
+
+    from smsgate.models import Region, Station, StationResult
+    from smsgate.services import tally
+
+    station = "6371011001012"
+
+    def indexes() -> set[str]:
+        with collated.engine.connect() as connection:
+            return set(connection.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
+
+    with collated.begin() as session:
+        session.add(
+            Region(code="63.71.01.1001", key="6371011001", name="Mantuil", search_name="mantuil", level=4)
+        )
+        session.flush()
+        session.add(Station(id=station, region_code="63.71.01.1001", tps=12))
+        session.flush()
+        session.add(StationResult(station_id=station))
+    assert "ix_reports_station_created" not in indexes()
+    plans = [
+        *_plans(collated, lambda s: queries.station_page(s, station)),
+        *_plans(collated, lambda s: tally.station_document(s, station)),
+        *_plans(collated, lambda s: review._documents(s, [s.get(StationResult, station)])),
+    ]
+    by_station = [plan for statement, plan in plans if "reports.station_id" in statement]
+    assert len(by_station) >= 4, [statement for statement, _ in plans]
+    _assert_indexed(plans)
+    for plan in by_station:
+        assert "ix_reports_station_prefix_created" in plan, plan
+    config = alembic_config(collated.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2102")
+    assert "ix_reports_station_created" in indexes()
+    command.upgrade(config, "heads")
+    assert "ix_reports_station_created" not in indexes()
