@@ -240,6 +240,16 @@ _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_TYPES)
 _EVENT_VALUES = ", ".join(f"CAST(u.{n} AS jsonb)" if n in _JSON else f"u.{n}" for n, _ in _EVENT_TYPES)
 
 
+def _by_key(column: str, value: str) -> str:
+    """The join of a table to the document's rows, on its key: ``= ANY (ARRAY[...])``, which
+    PostgreSQL cannot hash or merge, so each row is found through the key's index. With ``=``
+    the plan (prepared once, generic) counted a function's rows as 100, and until a table holds
+    some 35,000 rows it found a hash of those cheaper than 100 index probes: it read the whole
+    table for every message (``inbound_messages`` and ``station_results`` of a kabupaten's or
+    a province's deployment, of ``bench/pg_cost.py``'s scratch database)."""
+    return f"{column} = ANY (ARRAY[{value}])"
+
+
 def _postgresql_statement(with_events: bool) -> Any:
     """The one statement, with or without the events' insert. Without events it must not
     name ``outbox_events`` at all: the outbox's wake-up trigger (migration 1802) is per
@@ -257,13 +267,13 @@ def _postgresql_statement(with_events: bool) -> Any:
     return text(
         "WITH messages AS ("
         f" UPDATE inbound_messages SET {_set(_MESSAGE_TYPES)} FROM {_rows('m', _MESSAGE_TYPES)}"
-        " WHERE inbound_messages.id = u.id),"
+        f" WHERE {_by_key('inbound_messages.id', 'u.id')}),"
         " results AS ("
         f" UPDATE station_results SET {_set(_RESULT_TYPES)} FROM {_rows('r', _RESULT_TYPES)}"
-        " WHERE station_results.station_id = u.station_id),"
+        f" WHERE {_by_key('station_results.station_id', 'u.station_id')}),"
         " reports AS ("
         f" UPDATE reports SET {_set(_REPORT_TYPES)} FROM {_rows('p', _REPORT_TYPES)}"
-        " WHERE reports.id = u.id),"
+        f" WHERE {_by_key('reports.id', 'u.id')}),"
         f"{events}"
         " counters AS ("
         " INSERT INTO region_counters (region_key, name, shard, value)"

@@ -133,6 +133,12 @@ def table_counts(database, backends: set[int], table: str) -> tuple[int, int, in
     """``table``'s updates, heap-only updates and rows fetched by index scans so far, with the
     statistics the app's backends still held published first (PostgreSQL 15 holds them for up
     to a second; a forced flush happens when the backend's next transaction ends)."""
+    upd, hot, fetched, _read = table_statistics(database, backends, table)
+    return upd, hot, fetched
+
+
+def table_statistics(database, backends: set[int], table: str) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
+    """``table_counts`` and the rows read by sequential scans so far."""
     for pid in sorted(backends):
         with database.engine.connect() as c:
             if c.connection.dbapi_connection.info.backend_pid != pid:
@@ -145,12 +151,12 @@ def table_counts(database, backends: set[int], table: str) -> tuple[int, int, in
         c.execute(text("SELECT pg_stat_clear_snapshot()"))
         row = c.execute(
             text(
-                "SELECT n_tup_upd, n_tup_hot_upd, coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables"
-                " WHERE relid = CAST(:t AS regclass)"
+                "SELECT n_tup_upd, n_tup_hot_upd, coalesce(idx_tup_fetch, 0), seq_tup_read"
+                " FROM pg_stat_user_tables WHERE relid = CAST(:t AS regclass)"
             ),
             {"t": table},
         ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def test_a_report_changes_no_indexed_column_of_the_rows_it_updates(postgresql, volunteers, settings):
@@ -257,6 +263,42 @@ def test_flood_control_reads_the_senders_messages_only(postgresql, volunteers, s
     assert fetched_after - fetched_before < 20, (
         f"one report fetched {fetched_after - fetched_before} message rows by index;"
         f" {OTHERS} other senders' messages are in its flood windows"
+    )
+
+
+def test_a_reports_writes_find_the_message_row_by_its_key(postgresql, volunteers, settings, backends):
+    """The statement writing a report's message row, result row and superseded reports finds
+    them by key, whatever the table's size and statistics: with a plain ``=`` join the plan
+    hashed the document's rows and read all of ``inbound_messages`` for every message until
+    the table held some 35,000 rows (a kabupaten's night)."""
+    with postgresql.begin() as session:
+        session.add_all(
+            InboundMessage(
+                provider="twilio",
+                provider_message_id=f"earlier{n}",
+                from_number=f"+62819{n:08d}",
+                body="TPS 001 01=1 02=2 03=3",
+                received_at=datetime.now(UTC) - timedelta(hours=2),
+                outcome="accepted",
+                reply="OK",
+            )
+            for n in range(OTHERS)
+        )
+    with postgresql.engine.connect() as connection:  # what autovacuum does; the plans are made anew
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    ingest = Ingest(postgresql, with_default_flood_control(settings))
+    for n in range(12):  # the statements get prepared and PostgreSQL settles on a plan
+        reply = ingest.receive(InboundSMS("twilio", new_sid(), volunteers[n % 2], f"CEK {n}"))
+        assert reply.text
+    before = table_statistics(postgresql, backends, "inbound_messages")
+    reply = ingest.receive(InboundSMS("twilio", new_sid(), volunteers[2], REPORT))
+    assert reply.text.startswith("OK TPS 012"), reply.text
+    after = table_statistics(postgresql, backends, "inbound_messages")
+    assert after[0] - before[0] == 1, "the message row is updated once"
+    assert after[3] - before[3] < 100, (
+        f"one report read {after[3] - before[3]} message rows by sequential scan"
+        f" ({OTHERS} earlier messages in the table)"
     )
 
 
