@@ -108,7 +108,13 @@ def open_postgresql(connection: Connection, wait: float | None, key: str | None)
         parts.append("pg_advisory_xact_lock(hashtext(%(key)s))")
         params["key"] = key
     if parts:
-        driver.execute_sql(connection, "SELECT " + ", ".join(parts), params)
+        text = "SELECT " + ", ".join(parts)
+        # The same text object every time (``smsgate.driver`` keeps a cursor per text).
+        driver.execute_sql(connection, _OPENING.setdefault(text, text), params)
+
+
+#: ``open_postgresql``'s texts (at most three), each one object.
+_OPENING: dict[str, str] = {}
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -8,8 +8,10 @@ much CPU as psycopg's own work for the statement. ``Statement`` compiles its sta
 process and dialect to the driver's SQL text, exactly as SQLAlchemy would send it (the same
 text, so the same prepared statement on the server; the same bind casts; the constants the
 statement carries, a ``literal(1)`` say, bound once), and runs it on the SQLAlchemy
-connection's own DBAPI connection, inside the transaction SQLAlchemy began, reading the rows
-from the cursor as tuples.
+connection's own DBAPI connection, inside the transaction SQLAlchemy began, on a cursor kept
+for that statement and connection (psycopg then keeps the parameters' dumpers and the columns'
+loaders, a JSON loader an instance each, instead of building them at every execution),
+reading the rows from the cursor as tuples.
 
 What SQLAlchemy's execution gives that matters is kept:
 
@@ -20,7 +22,8 @@ What SQLAlchemy's execution gives that matters is kept:
   it is raised as SQLAlchemy's exception class (``IntegrityError``, ``OperationalError``), a lost
   connection is recognised, invalidated with the pool's older connections and raised with
   ``connection_invalidated`` set (``Ingest._process`` retries on that), ``handle_error`` hooks run;
-- the types' bind and result processors run (``UTCDateTime``, JSON);
+- the types' bind and result processors run (``UTCDateTime``, JSON; a result processor chosen
+  for the column's database type, read once from the cursor's description);
 - psycopg's own settings hold: a connection opened with ``prepare_threshold=None`` (PgBouncer)
   never prepares these either.
 
@@ -44,8 +47,10 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-#: ``PoolProxiedConnection.info`` key: (the DBAPI connection, a cursor of it kept for reuse).
-_CURSOR = "smsgate.driver.cursor"
+#: ``PoolProxiedConnection.info`` key: (the DBAPI connection, its cursors kept by SQL text).
+_CURSORS = "smsgate.driver.cursors"
+#: Cursors kept per connection at most (the report path has about ten statement texts).
+MAX_CURSORS = 32
 
 
 class Statement:
@@ -70,8 +75,8 @@ class Statement:
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """The rows, with the result columns' type processors applied."""
         compiled = self.compiled(connection.dialect)
-        rows = _run(connection, compiled.sql, compiled.bind(params)).fetchall()
-        return compiled.processed(rows)
+        cursor = _run(connection, compiled.sql, compiled.bind(params))
+        return compiled.processed(cursor, cursor.fetchall())
 
     def one_or_none(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         rows = self.all(connection, params)
@@ -126,13 +131,11 @@ class _Compiled:
         self.bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
             (name, processor) for name, processor in processors.items() if name in required
         )
-        results: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, column in enumerate(compiled._result_columns):
-            loads = column.type._cached_result_processor(dialect, None)
-            if loads is not None:
-                results.append((index, loads))
-        self.result_processors: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(results)
-        self.keys: tuple[str, ...] = tuple(column.keyname for column in compiled._result_columns)
+        self.dialect = dialect
+        self.result_types = [column.type for column in compiled._result_columns]
+        #: The result columns' processors, learnt at the first execution (a type's processor
+        #: may depend on the column's type in the database, as SQLAlchemy's does).
+        self.result_processors: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
     def bind(self, params: Mapping[str, Any]) -> Any:
         """The parameters as the driver takes them: a dict, or a tuple in ``positions``' order."""
@@ -145,16 +148,30 @@ class _Compiled:
             return tuple(bound[name] for name in self.positions)
         return bound
 
-    def processed(self, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
-        if not self.result_processors or not rows:
+    def processed(self, cursor: Any, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        processors = self.result_processors
+        if processors is None:
+            processors = self.result_processors = self._result_processors(cursor)
+        if not processors or not rows:
             return rows
         done: list[Sequence[Any]] = []
         for row in rows:
             values = list(row)
-            for index, processor in self.result_processors:
+            for index, processor in processors:
                 values[index] = processor(values[index])
             done.append(values)
         return done
+
+    def _result_processors(self, cursor: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        """What SQLAlchemy's result does per column: the type's processor for the column's
+        database type (read once from the cursor's description)."""
+        found = []
+        description = cursor.description or ()
+        for index, (type_, column) in enumerate(zip(self.result_types, description, strict=True)):
+            processor = type_._cached_result_processor(self.dialect, column[1])  # DBAPI type_code
+            if processor is not None:
+                found.append((index, processor))
+        return tuple(found)
 
 
 def execute_sql(connection: Connection, sql: str, params: Mapping[str, Any]) -> Any:
@@ -175,7 +192,7 @@ def _run(connection: Connection, sql: str, params: Any) -> Any:
     fairy = connection.connection  # revalidates, or raises, if the connection was invalidated
     cursor: Any = None
     try:
-        cursor = _cursor(fairy)
+        cursor = _cursor(fairy, sql)
         events = connection._has_events or connection.engine._has_events
         if events:
             for fn in connection.dispatch.before_cursor_execute:
@@ -191,15 +208,26 @@ def _run(connection: Connection, sql: str, params: Any) -> Any:
     return cursor
 
 
-def _cursor(fairy: Any) -> Any:
-    """A cursor of the pooled DBAPI connection, kept with it for the next statement (a psycopg
-    cursor is reusable: each ``execute`` replaces the last result). A new one when that was
-    closed (SQLAlchemy closes the cursor of a failed statement) or the connection replaced."""
+def _cursor(fairy: Any, sql: str) -> Any:
+    """The cursor of the pooled DBAPI connection kept for ``sql``: one per statement, so that
+    psycopg, which keeps a cursor's adapters (its ``Transformer``: the parameters' dumpers, the
+    columns' loaders, a JSON loader an instance each) only while the cursor runs the very same
+    query object again, builds them once per connection and statement, not at every
+    execution. A new cursor when that one was closed (SQLAlchemy closes the cursor of a
+    failed statement) or the DBAPI connection was replaced."""
     dbapi = fairy.dbapi_connection
-    held = fairy.info.get(_CURSOR)
-    # sqlite3's cursors do not say whether they are closed: a new one each time (cheap there).
-    if held is not None and held[0] is dbapi and getattr(held[1], "closed", True) is False:
-        return held[1]
+    held = fairy.info.get(_CURSORS)
+    if held is None or held[0] is not dbapi:
+        held = fairy.info[_CURSORS] = (dbapi, {})
+    cursors = held[1]
+    cursor = cursors.get(sql)
+    if cursor is not None and cursor.closed is False:
+        return cursor
     cursor = dbapi.cursor()
-    fairy.info[_CURSOR] = (dbapi, cursor)
+    # sqlite3's cursors do not say whether they are closed: a new one each time (cheap there),
+    # none kept.
+    if getattr(cursor, "closed", None) is False:
+        if len(cursors) >= MAX_CURSORS:  # the statements are a fixed few; never let them pile up
+            cursors.clear()
+        cursors[sql] = cursor
     return cursor

@@ -14,8 +14,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, func, make_url, select, text
+from sqlalchemy import Integer, bindparam, event, func, make_url, select, text
+from sqlalchemy.exc import DataError
 
+from smsgate import driver
 from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, Report
 from smsgate.services import recount
@@ -164,3 +166,21 @@ def test_a_connection_dropped_under_any_statement_is_replaced_and_the_report_sto
         assert session.scalar(stored) == 1
         assert recount.verify(session) == []
         assert session.execute(text("SELECT pg_backend_pid()")).scalar() != terminated[0]
+
+
+def test_a_failing_driver_statement_raises_sqlalchemys_error_and_its_connection_serves_on(database):
+    """A statement error that is not a lost connection: SQLAlchemy's own exception class, the
+    connection kept (not invalidated), and the next statement on it runs (the failed statement's
+    cursor, which SQLAlchemy closed, replaced)."""
+    quotient = bindparam("n", type_=Integer) / bindparam("d", type_=Integer)
+    divide = driver.Statement(select(quotient.label("q")))
+    with database.engine.connect() as connection:
+        dbapi = connection.connection.dbapi_connection
+        with connection.begin():
+            assert tuple(divide.one(connection, {"n": 6, "d": 3})) == (2,)
+        with pytest.raises(DataError) as failed, connection.begin():
+            divide.one(connection, {"n": 1, "d": 0})
+        assert not failed.value.connection_invalidated and not connection.invalidated
+        with connection.begin():
+            assert tuple(divide.one(connection, {"n": 9, "d": 3})) == (3,)
+        assert connection.connection.dbapi_connection is dbapi
