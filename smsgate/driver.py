@@ -72,6 +72,13 @@ class Statement:
         compiled = self.compiled(connection.dialect)
         return _run(connection, compiled.sql, compiled.bind(params))
 
+    def executemany(self, connection: Connection, params: Sequence[Mapping[str, Any]]) -> Any:
+        """Run the statement once per parameter set, in one ``executemany`` of the driver (as
+        SQLAlchemy sends a list of parameter sets: one call, seen once by the counters); the
+        DBAPI cursor. Not for statements that return rows."""
+        compiled = self.compiled(connection.dialect)
+        return _run(connection, compiled.sql, [compiled.bind(one) for one in params], many=True)
+
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """The rows, with the result columns' type processors applied."""
         compiled = self.compiled(connection.dialect)
@@ -180,10 +187,10 @@ def execute_sql(connection: Connection, sql: str, params: Mapping[str, Any]) -> 
     return _run(connection, sql, dict(params))
 
 
-def _run(connection: Connection, sql: str, params: Any) -> Any:
-    """``cursor.execute`` on the connection's DBAPI connection, the way SQLAlchemy's
-    ``Connection._execute_context`` and ``_exec_single_context`` do it, without an execution
-    context."""
+def _run(connection: Connection, sql: str, params: Any, many: bool = False) -> Any:
+    """``cursor.execute`` (``many``: ``executemany``) on the connection's DBAPI connection, the
+    way SQLAlchemy's ``Connection._execute_context`` and ``_exec_single_context`` do it, without
+    an execution context."""
     transaction = connection._transaction
     if transaction is None:
         connection._autobegin()
@@ -196,13 +203,16 @@ def _run(connection: Connection, sql: str, params: Any) -> Any:
         events = connection._has_events or connection.engine._has_events
         if events:
             for fn in connection.dispatch.before_cursor_execute:
-                sql, params = fn(connection, cursor, sql, params, None, False)
+                sql, params = fn(connection, cursor, sql, params, None, many)
         if connection._echo:
             connection._log_info(sql)
             connection._log_info("[driver] %r", params)
-        cursor.execute(sql, params)
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
         if events:
-            connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, many)
     except BaseException as error:
         connection._handle_dbapi_exception(error, sql, params, cursor, None)
     return cursor

@@ -299,8 +299,9 @@ def _write_sqlite(
     reports: list[dict[str, Any]],
     events: list[dict[str, Any]],
 ) -> None:
-    """One prebuilt statement per table (``executemany`` when several rows): no network, so
-    nothing to gain by folding them, but no unit of work either."""
+    """One prebuilt statement per table, one ``executemany`` each, run on the driver's cursor
+    (``smsgate.driver``): no network, so nothing to gain by folding them, but no unit of work
+    and no SQLAlchemy execution either."""
     for statement, rows in (
         (_SQLITE["messages"], messages),
         (_SQLITE["results"], results),
@@ -308,10 +309,11 @@ def _write_sqlite(
         (_SQLITE["events"], events),
     ):
         if rows:
-            session.connection().execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+            bound = [{f"b_{k}": v for k, v in row.items()} for row in rows]
+            statement.executemany(session.connection(), bound)
 
 
-def _sqlite_statements() -> dict[str, Any]:
+def _sqlite_statements() -> dict[str, driver.Statement]:
     def updating(model: type[Any], key: str, columns: tuple[str, ...]) -> Any:
         table = cast(Table, model.__table__)
         return (
@@ -321,7 +323,7 @@ def _sqlite_statements() -> dict[str, Any]:
         )
 
     events = cast(Table, OutboxEvent.__table__)
-    return {
+    statements = {
         "messages": updating(InboundMessage, "id", MESSAGE_COLUMNS),
         "results": updating(StationResult, "station_id", RESULT_COLUMNS),
         "reports": updating(Report, "id", REPORT_COLUMNS),
@@ -329,6 +331,7 @@ def _sqlite_statements() -> dict[str, Any]:
             {name: bindparam(f"b_{name}", type_=events.c[name].type) for name in EVENT_COLUMNS}
         ),
     }
+    return {name: driver.Statement(statement) for name, statement in statements.items()}
 
 
 _SQLITE = _sqlite_statements()
