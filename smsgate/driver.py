@@ -43,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.engine.util import TransactionalContext
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -82,8 +83,13 @@ class Statement:
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """The rows, with the result columns' type processors applied."""
         compiled = self.compiled(connection.dialect)
-        cursor = _run(connection, compiled.sql, compiled.bind(params))
-        return compiled.processed(cursor, cursor.fetchall())
+        bound = compiled.bind(params)
+        cursor = _run(connection, compiled.sql, bound)
+        try:
+            rows = cursor.fetchall()
+        except BaseException as error:  # as SQLAlchemy's result does: its exception class
+            connection._handle_dbapi_exception(error, compiled.sql, bound, cursor, None)
+        return compiled.processed(cursor, rows)
 
     def one_or_none(self, connection: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         rows = self.all(connection, params)
@@ -191,11 +197,17 @@ def _run(connection: Connection, sql: str, params: Any, many: bool = False) -> A
     """``cursor.execute`` (``many``: ``executemany``) on the connection's DBAPI connection, the
     way SQLAlchemy's ``Connection._execute_context`` and ``_exec_single_context`` do it, without
     an execution context."""
-    transaction = connection._transaction
+    # The checks SQLAlchemy's ``Connection._execute_context`` makes before every statement, in
+    # its order: an inactive transaction or savepoint raises ``PendingRollbackError``.
+    transaction, nested = connection._transaction, connection._nested_transaction
+    if (transaction is not None and not transaction.is_active) or (
+        nested is not None and not nested.is_active
+    ):
+        connection._invalid_transaction()
+    elif connection._trans_context_manager:
+        TransactionalContext._trans_ctx_check(connection)
     if transaction is None:
         connection._autobegin()
-    elif not transaction.is_active:
-        connection._invalid_transaction()  # raises PendingRollbackError, as SQLAlchemy does
     fairy = connection.connection  # revalidates, or raises, if the connection was invalidated
     cursor: Any = None
     try:

@@ -115,8 +115,9 @@ def _upsert_add(session: Session, rows: list[dict[str, object]]) -> None:
         columns = {name: [row[name] for row in rows] for name in ("region_key", "name", "shard", "value")}
         session.execute(_POSTGRESQL_ADD, columns)
     else:
-        if session.autoflush:  # as ``session.execute`` would, unless the caller said not to
-            session.flush()
+        # The autoflush ``session.execute`` would do (none while the session is flushing, or
+        # when the caller turned it off): the same call.
+        session._autoflush()
         _SQLITE_DRIVER_ADD.executemany(session.connection(), rows)
 
 
