@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, func, inspect, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from .. import driver
 from ..models import Flag, Report, StationDecision
@@ -139,23 +139,9 @@ def open_flags_query(station_id: str) -> Any:
 def _read(session: Session, station_id: str, contact_id: int, coordinator: bool) -> Surroundings:
     """SQLite: PostgreSQL's reads without the insert, in one query before it (one row per
     current report, or one row of NULLs when there is none; ``_sqlite_read``)."""
-    bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
-    session.flush()  # (nothing is pending here) then Core: no ORM layer around a plain statement
-    rows = _sqlite_read(coordinator).all(session.connection(), bound)
-    first = rows[0]
-    lead = _SQLITE_LEADING
-    before = [
-        attach(session, Report, dict(zip(_REPORT_KEYS, row[lead:], strict=True)))
-        for row in rows
-        if row[lead] is not None
-    ]
-    other_station, decision_report, decision_at, open_flags = first[:lead]
-    return Surroundings(
-        before=before,
-        other_desa=other_station[:10] if other_station else None,
-        decision=(decision_report, decision_at) if decision_report else None,
-        open_flags=[(r, k, v) for r, k, v in json.loads(open_flags or "[]")],
-    )
+    session.flush()  # (nothing is pending here) then the driver: no ORM layer around a plain statement
+    rows = _sqlite_read(coordinator).all(session.connection(), _bound(station_id, contact_id))
+    return _surroundings(session, rows, _SQLITE_LEADING, flags_as_text=True)
 
 
 def _sqlite_insert(columns: tuple[str, ...]) -> driver.Statement:
@@ -167,19 +153,63 @@ def _sqlite_insert(columns: tuple[str, ...]) -> driver.Statement:
 
 
 def _sqlite_read(coordinator: bool) -> driver.Statement:
-    """``_read``'s statement, built once per shape: the station's other desa, newest decision
-    and open flags (a JSON array of [report id, kind, votes]; ``json()`` keeps the votes an
-    object, not a string) beside each of its current reports."""
+    """``_read``'s statement, built once per shape (``_reads``)."""
     key = ("sqlite_read", coordinator)
-    if key in _BUILT:
-        return cast(driver.Statement, _BUILT[key])
+    if key not in _BUILT:
+        columns, source = _reads("sqlite", coordinator)
+        _BUILT[key] = driver.Statement(select(*columns).select_from(source))
+    return cast(driver.Statement, _BUILT[key])
+
+
+#: The columns ``_sqlite_read`` selects before the report's.
+_SQLITE_LEADING = 4
+
+
+def _insert_and_read(
+    session: Session, params: dict[str, Any], station_id: str, contact_id: int, coordinator: bool
+) -> tuple[int | None, Surroundings]:
+    """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
+    (one row per current report, or one row of NULLs when there is none)."""
+    statement = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
+    session.flush()  # (nothing is pending here) then the driver: no ORM layer around a plain statement
+    rows = statement.all(session.connection(), params | _bound(station_id, contact_id))
+    return rows[0][0], _surroundings(session, rows, _LEADING, flags_as_text=False)
+
+
+def _combined(columns: tuple[str, ...], coordinator: bool) -> driver.Statement:
+    """PostgreSQL's statement for ``_insert_and_read``, built once per shape, run on the driver's
+    cursor (``smsgate.driver``): the new report's id, then ``_reads``."""
+    key = ("combined", columns, coordinator)
+    if key not in _BUILT:
+        new = _insert_statement("postgresql", columns).cte("new_report")
+        reads, source = _reads("postgresql", coordinator)
+        statement = select(select(new.c.id).scalar_subquery().label("new_id"), *reads)
+        _BUILT[key] = driver.Statement(statement.select_from(source))
+    return cast(driver.Statement, _BUILT[key])
+
+
+def _bound(station_id: str, contact_id: int) -> dict[str, Any]:
+    """The parameters ``_reads`` binds."""
+    return {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
+
+
+def _reads(dialect: str, coordinator: bool) -> tuple[list[Any], Any]:
+    """The columns both databases' statements read, and what they read them from: the station's
+    other desa (``NULL`` for a coordinator, for whom it is not read), newest decision and open
+    flags (a JSON array of [report id, kind, votes]) beside each of its current reports (one
+    row of NULLs when there is none). SQLite builds the array with its own JSON functions
+    (``json()`` keeps the votes an object, not a string) and returns it as text."""
     flagged = _REPORTS.alias("flagged")
-    flags = (
-        select(
-            func.json_group_array(
-                func.json_array(_FLAGS.c.report_id, _FLAGS.c.kind, func.json(flagged.c.votes))
-            )
+    if dialect == "postgresql":
+        array = func.json_agg(func.json_build_array(_FLAGS.c.report_id, _FLAGS.c.kind, flagged.c.votes))
+        text_type: Any = postgresql.VARCHAR
+    else:
+        array = func.json_group_array(
+            func.json_array(_FLAGS.c.report_id, _FLAGS.c.kind, func.json(flagged.c.votes))
         )
+        text_type = String
+    flags = (
+        select(array)
         .select_from(_FLAGS.outerjoin(flagged, flagged.c.id == _FLAGS.c.report_id))
         .where(_FLAGS.c.station_id == bindparam("station_id"), _FLAGS.c.resolved_at.is_(None))
         .correlate(None)
@@ -195,89 +225,35 @@ def _sqlite_read(coordinator: bool) -> driver.Statement:
         )
         .subquery("current_reports")
     )
-    other = literal(None, String) if coordinator else _other_station().correlate(None).scalar_subquery()
+    other = literal(None, text_type) if coordinator else _other_station().correlate(None).scalar_subquery()
     anchor = select(literal(1).label("one")).subquery("anchor")
-    statement = select(
+    columns = [
         other.label("other_station"),
         decision.c.report_id.label("decision_report"),
         decision.c.decided_at.label("decision_at"),
         flags.label("open_flags"),
         *current.c,
-    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
-    _BUILT[key] = built = driver.Statement(statement)
-    return built
-
-
-#: The columns ``_sqlite_read`` selects before the report's.
-_SQLITE_LEADING = 4
-
-
-def _insert_and_read(
-    session: Session, params: dict[str, Any], station_id: str, contact_id: int, coordinator: bool
-) -> tuple[int | None, Surroundings]:
-    """PostgreSQL: the insert as a CTE, everything else as subqueries of the same statement
-    (one row per current report, or one row of NULLs when there is none)."""
-    statement = _combined(tuple(key.removeprefix("new_") for key in params), coordinator)
-    bound = {"station_id": station_id, "contact_id": contact_id, "elsewhere": f"{station_id[:10]}%"}
-    session.flush()  # (nothing is pending here) then the driver: no ORM layer around a plain statement
-    rows = statement.all(session.connection(), params | bound)
-    first = rows[0]
-    before = [
-        attach(session, Report, dict(zip(_REPORT_KEYS, row[_LEADING:], strict=True)))
-        for row in rows
-        if row[_LEADING] is not None
     ]
-    # The leading columns, in ``_combined``'s order.
-    new_id, other_station, decision_report, decision_at, open_flags = first[:_LEADING]
-    return new_id, Surroundings(
+    return columns, anchor.outerjoin(decision, true()).outerjoin(current, true())
+
+
+def _surroundings(session: Session, rows: list[Any], lead: int, *, flags_as_text: bool) -> Surroundings:
+    """``_reads``' rows, whose first ``lead`` columns end with its four leading ones: the current
+    reports attached as ORM objects, the rest from the first row."""
+    before = [
+        attach(session, Report, dict(zip(_REPORT_KEYS, row[lead:], strict=True)))
+        for row in rows
+        if row[lead] is not None
+    ]
+    other_station, decision_report, decision_at, open_flags = rows[0][lead - 4 : lead]
+    if flags_as_text:
+        open_flags = json.loads(open_flags or "[]")
+    return Surroundings(
         before=before,
         other_desa=other_station[:10] if other_station else None,
         decision=(decision_report, decision_at) if decision_report else None,
         open_flags=[(r, k, v) for r, k, v in (open_flags or [])],
     )
-
-
-def _combined(columns: tuple[str, ...], coordinator: bool) -> driver.Statement:
-    """PostgreSQL's statement for ``_insert_and_read``, built once per shape, run on the driver's
-    cursor (``smsgate.driver``)."""
-    key = ("combined", columns, coordinator)
-    if key in _BUILT:
-        return cast(driver.Statement, _BUILT[key])
-    new = _insert_statement("postgresql", columns).cte("new_report")
-    flagged = aliased(Report)
-    flags = (
-        select(func.json_agg(func.json_build_array(_FLAGS.c.report_id, _FLAGS.c.kind, flagged.votes)))
-        .select_from(_FLAGS.outerjoin(flagged, flagged.id == _FLAGS.c.report_id))
-        .where(_FLAGS.c.station_id == bindparam("station_id"), _FLAGS.c.resolved_at.is_(None))
-        .correlate(None)
-        .scalar_subquery()
-    )
-    decision = _decision().subquery("decision")
-    current = (
-        select(_REPORTS)
-        .where(
-            _REPORTS.c.station_id == bindparam("station_id"),
-            _REPORTS.c.superseded_at.is_(None),
-            _REPORTS.c.cancelled_at.is_(None),
-        )
-        .subquery("current_reports")
-    )
-    other = (
-        literal(None, postgresql.VARCHAR)
-        if coordinator
-        else _other_station().correlate(None).scalar_subquery()
-    )
-    anchor = select(literal(1).label("one")).subquery("anchor")
-    statement = select(
-        select(new.c.id).scalar_subquery().label("new_id"),
-        other.label("other_station"),
-        decision.c.report_id.label("decision_report"),
-        decision.c.decided_at.label("decision_at"),
-        flags.label("open_flags"),
-        *current.c,
-    ).select_from(anchor.outerjoin(decision, true()).outerjoin(current, true()))
-    _BUILT[key] = built = driver.Statement(statement)
-    return built
 
 
 #: The attribute names of the report columns, in the order ``_combined``'s statement selects
