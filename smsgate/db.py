@@ -315,9 +315,12 @@ class Database:
                     self._discard_group(group)
                 elif group.lost():  # this writer's statement took everyone's work with it
                     after = "" if failure is None else f" after {failure!r}"
-                    self._fail_group(group, GroupRolledBack(
-                        f"SQLite rolled back the group transaction of {group.members} writes{after}"
-                    ))
+                    self._fail_group(
+                        group,
+                        GroupRolledBack(
+                            f"SQLite rolled back the group transaction of {group.members} writes{after}"
+                        ),
+                    )
                 elif self._queued == 0 or group.full():
                     self._commit_group()
         assert mine is not None  # the body ran without raising

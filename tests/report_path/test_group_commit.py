@@ -142,10 +142,12 @@ def rollback_trigger_for(database: Database, writer: int) -> None:
     """Writer ``writer``'s insert makes SQLite roll back the WHOLE transaction, not only the
     statement (as SQLITE_FULL, IOERR or NOMEM may do): earlier members' work goes with it."""
     with database.begin() as session:
-        session.execute(text(
-            f"CREATE TRIGGER wipe BEFORE INSERT ON grouped WHEN NEW.writer = {writer} "
-            "BEGIN SELECT RAISE(ROLLBACK, 'whole transaction gone'); END"
-        ))
+        session.execute(
+            text(
+                f"CREATE TRIGGER wipe BEFORE INSERT ON grouped WHEN NEW.writer = {writer} "
+                "BEGIN SELECT RAISE(ROLLBACK, 'whole transaction gone'); END"
+            )
+        )
 
 
 class HeldWriter(Writer):
