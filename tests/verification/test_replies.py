@@ -1,4 +1,5 @@
-"""Every reply this issue adds is one GSM-7 SMS in both languages, with realistic long values."""
+"""Every reply of incidents, the coordinators' queries (totals, missing, status) and registration is one
+GSM-7 SMS in both languages, with realistic long values."""
 
 from __future__ import annotations
 
