@@ -22,7 +22,7 @@ from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, Report
 from smsgate.services import recount
 from smsgate.services.ingest import Ingest
-from tests.report_path.test_round_trips import round_trips, with_default_flood_control
+from tests.report_path.test_round_trips import with_default_flood_control
 from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
 
 pytestmark = pytest.mark.skipif(
@@ -67,21 +67,8 @@ def sent(database) -> Iterator[_Sent]:  # type: ignore[no-untyped-def]
     event.remove(database.engine, "connect", on_connect)
 
 
-def test_the_statement_counters_see_every_statement_the_driver_sends(world, database, settings, sent):
-    ingest = Ingest(database, with_default_flood_control(settings))
-    warm = ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_B, REPORT))
-    assert warm.text.startswith("OK TPS 012"), warm.text
-    replies = []
-
-    def report() -> None:
-        sent.on = True
-        try:
-            replies.append(ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, REPORT)))
-        finally:
-            sent.on = False
-
-    seen = round_trips(database.engine, report)
-    assert replies[0].text.startswith("OK TPS 012"), replies[0].text
+def test_the_statement_counters_see_every_statement_the_driver_sends(send_one_recorded, sent):
+    seen = send_one_recorded(sent)
     counted = [s for s in seen if s not in ("BEGIN", "COMMIT", "ROLLBACK")]
     # Everything a cursor executed, in order, is what the counters listed (they shorten it).
     assert counted == [" ".join(s.split())[:100] for s in sent.statements], (seen, sent.statements)

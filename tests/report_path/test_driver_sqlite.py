@@ -12,18 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from smsgate.inbound import InboundSMS
 from smsgate.models import InboundMessage, Report
-from smsgate.services.ingest import Ingest
-from tests.report_path.test_round_trips import round_trips, with_default_flood_control
-from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SMSGATE_TEST_DATABASE_URL", "").startswith("postgresql"),
     reason="SQLite's trace callback: the PostgreSQL side is tests/report_path/test_driver.py",
 )
-
-REPORT = "TPS 012 01=123 02=98 03=150"
 
 
 class _Traced:
@@ -57,21 +51,8 @@ def _start(statement: str) -> str:
     return " ".join(statement.split()[:3])
 
 
-def test_the_statement_counters_see_every_statement_sqlite_runs(world, database, settings, traced):
-    ingest = Ingest(database, with_default_flood_control(settings))
-    warm = ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_B, REPORT))
-    assert warm.text.startswith("OK TPS 012"), warm.text
-    replies = []
-
-    def report() -> None:
-        traced.on = True
-        try:
-            replies.append(ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, REPORT)))
-        finally:
-            traced.on = False
-
-    seen = round_trips(database.engine, report)
-    assert replies[0].text.startswith("OK TPS 012"), replies[0].text
+def test_the_statement_counters_see_every_statement_sqlite_runs(send_one_recorded, database, traced):
+    seen = send_one_recorded(traced)
     # SQLite traces COMMIT as a statement (the counters list it from the engine's commit event),
     # and an ``executemany`` (the region counters, several events) once per row: one call, one
     # entry in the counters.
