@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -493,6 +493,46 @@ def _contact_in_scope(scope_code: str | None) -> Any:
     return or_(Contact.region_code == scope_code, Contact.region_code.like(f"{scope_code}.%"))
 
 
+@dataclass(frozen=True)
+class _Side:
+    """One direction of the log, as the filters and the page read it: the same four filters
+    apply to inbound and outbound SMS through these columns."""
+
+    model: Any
+    contact: Any  # how a message meets its contact: what the coordinator's scope reads
+    number: Any  # the other party's phone: what the phone filter reads
+    outcome: Any  # inbound outcome or outbound status
+    inbound_id: Any  # the inbound message it is (or answers): what the station filter reads
+    text: Any
+    at: Any
+    entry: Callable[[Any], LogEntry]
+
+
+_INBOUND = _Side(
+    InboundMessage,
+    # Joined on the phone, not contact_id: (from_number, received_at) is indexed, so a
+    # kabupaten's messages are read contact by contact instead of walking the whole
+    # night's log backwards until 50 of them turn up (seconds at national scale).
+    Contact.phone == InboundMessage.from_number,
+    InboundMessage.from_number,
+    InboundMessage.outcome,
+    InboundMessage.id,
+    InboundMessage.body,
+    InboundMessage.received_at,
+    lambda m: LogEntry("in", m.received_at, m.from_number, m.body, m.outcome, m.reply, m.id),
+)
+_OUTBOUND = _Side(
+    OutboundMessage,
+    Contact.id == OutboundMessage.contact_id,
+    OutboundMessage.to_number,
+    OutboundMessage.status,
+    OutboundMessage.inbound_message_id,
+    OutboundMessage.text,
+    OutboundMessage.created_at,
+    lambda m: LogEntry("out", m.created_at, m.to_number, m.text, m.status, m.last_error, m.id),
+)
+
+
 #: A text search across the whole log first reads this many of the newest messages (each side):
 #: a word one message in a hundred holds (``TPS 012`` on a real night) has its page there.
 SEARCH_WINDOW = 4000
@@ -530,53 +570,23 @@ def message_log(
         window if postgresql and national else 0,
         candidates if postgresql else 0,
     )
-    inbound = select(InboundMessage)
-    if scope_code:
-        # Joined on the phone, not contact_id: (from_number, received_at) is indexed, so a
-        # kabupaten's messages are read contact by contact instead of walking the whole
-        # night's log backwards until 50 of them turn up (seconds at national scale).
-        inbound = inbound.join(Contact, Contact.phone == InboundMessage.from_number).where(
-            _contact_in_scope(scope_code)
-        )
-    if phone is not None:
-        inbound = inbound.where(phone_search.condition(InboundMessage.from_number, phone, dialect))
-    if filters.outcome:
-        inbound = inbound.where(InboundMessage.outcome == filters.outcome)
     station_messages = None
     if filters.station:
         station_messages = select(Report.inbound_message_id).where(
             Report.station_id == filters.station.strip()
         )
-        inbound = inbound.where(InboundMessage.id.in_(station_messages))
-    entries = [
-        LogEntry("in", m.received_at, m.from_number, m.body, m.outcome, m.reply, m.id)
-        for m in _page(
-            session, inbound, InboundMessage, InboundMessage.body, InboundMessage.received_at, search, wanted
-        )
-    ]
-    outbound = select(OutboundMessage)
-    if scope_code:
-        outbound = outbound.join(Contact, Contact.id == OutboundMessage.contact_id).where(
-            _contact_in_scope(scope_code)
-        )
-    if phone is not None:
-        outbound = outbound.where(phone_search.condition(OutboundMessage.to_number, phone, dialect))
-    if filters.outcome:
-        outbound = outbound.where(OutboundMessage.status == filters.outcome)
-    if station_messages is not None:
-        outbound = outbound.where(OutboundMessage.inbound_message_id.in_(station_messages))
-    entries += [
-        LogEntry("out", m.created_at, m.to_number, m.text, m.status, m.last_error, m.id)
-        for m in _page(
-            session,
-            outbound,
-            OutboundMessage,
-            OutboundMessage.text,
-            OutboundMessage.created_at,
-            search,
-            wanted,
-        )
-    ]
+    entries: list[LogEntry] = []
+    for side in (_INBOUND, _OUTBOUND):
+        query = select(side.model)
+        if scope_code:
+            query = query.join(Contact, side.contact).where(_contact_in_scope(scope_code))
+        if phone is not None:
+            query = query.where(phone_search.condition(side.number, phone, dialect))
+        if filters.outcome:
+            query = query.where(side.outcome == filters.outcome)
+        if station_messages is not None:
+            query = query.where(side.inbound_id.in_(station_messages))
+        entries += map(side.entry, _page(session, query, side.model, side.text, side.at, search, wanted))
     entries.sort(key=lambda e: (e.at, e.direction == "in", e.id), reverse=True)
     start = (page - 1) * PAGE_SIZE
     return entries[start : start + PAGE_SIZE], len(entries) > start + PAGE_SIZE
