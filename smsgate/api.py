@@ -110,6 +110,12 @@ def _limit() -> int | None:
 
 def _region_listing(name: str, listing: Callable[[Session, str, int], list[Any]]) -> ResponseReturnValue:
     """``{"region": code, name: listing(session, key, limit)}`` for ``?region=&limit=``."""
+    return _region_answer(lambda session, key, limit: {name: listing(session, key, limit)})
+
+
+def _region_answer(answer: Callable[[Session, str, int], dict[str, Any]]) -> ResponseReturnValue:
+    """``{"region": code, **answer(session, key, limit)}`` for ``?region=&limit=``: 400 for a
+    limit outside 1..5000, 404 for an unknown region."""
     limit = _limit()
     if limit is None:
         return jsonify(error="limit must be 1..5000"), 400
@@ -118,7 +124,7 @@ def _region_listing(name: str, listing: Callable[[Session, str, int], list[Any]]
     except tally_service.UnknownRegion:
         return jsonify(error="unknown region", region=request.args.get("region")), 404
     with database().read() as session:
-        return jsonify({"region": code or "", name: listing(session, key, limit)})
+        return jsonify({"region": code or "", **answer(session, key, limit)})
 
 
 @bp.get("/flags")
@@ -158,12 +164,4 @@ def outliers() -> ResponseReturnValue:
     """Volunteers reporting in ``region`` who are often outvoted (services/outliers.py)."""
     from .services import outliers as outlier_service
 
-    limit = _limit()
-    if limit is None:
-        return jsonify(error="limit must be 1..5000"), 400
-    try:
-        key, code = _region_key()
-    except tally_service.UnknownRegion:
-        return jsonify(error="unknown region", region=request.args.get("region")), 404
-    with database().read() as session:
-        return jsonify({"region": code or "", **outlier_service.outliers(session, key, limit=limit)})
+    return _region_answer(lambda session, key, limit: outlier_service.outliers(session, key, limit=limit))

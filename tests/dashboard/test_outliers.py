@@ -33,6 +33,15 @@ def test_outliers_are_the_volunteers_most_often_outvoted(sms, crowd, client):  #
     assert client.get("/api/outliers?region=63.71.01", headers=AUTH).get_json()["volunteers"] == []
 
 
+def test_outliers_answer_a_bad_limit_and_an_unknown_region_as_the_other_region_listings(client, world):
+    for path in ("/api/outliers", "/api/flags"):
+        assert client.get(f"{path}?region=63.71&limit=0", headers=AUTH).status_code == 400, path
+        unknown = client.get(f"{path}?region=99.99", headers=AUTH)
+        assert unknown.status_code == 404, path
+        assert unknown.get_json() == {"error": "unknown region", "region": "99.99"}
+        assert client.get(f"{path}?region=63.71&limit=2", headers=AUTH).get_json()["region"] == "63.71"
+
+
 def test_the_dashboard_lists_outliers_in_the_viewers_scope_only(sms, crowd, app, admin, kota):  # noqa: F811
     night(sms, crowd)
     page = kota.get("/dashboard/volunteers").get_data(as_text=True)
