@@ -139,6 +139,23 @@ def collapse(codes: Sequence[str], reported: Sequence[int], minimum: int = 2) ->
     return groups
 
 
+def collapsed_groups(
+    codes: Sequence[str], N: np.ndarray, reported: np.ndarray
+) -> tuple[list[int], list[list[int]], np.ndarray, np.ndarray]:
+    """The strata (``codes``, populations ``N``, ``reported`` stations each) collapsed into
+    groups by ``collapse``, for both estimators (this module's and ``nonresponse``'s): the
+    positions of the strata taking part (a report or a population), each group's members as
+    positions in that list, each stratum's group (-1: not taking part) and each group's
+    population N_g."""
+    present = [i for i in range(len(codes)) if reported[i] > 0 or N[i] > 0]
+    groups = collapse([codes[i] for i in present], [reported[i] for i in present])
+    group_of = np.full(len(codes), -1, dtype=np.int64)
+    for g, members in enumerate(groups):
+        group_of[[present[m] for m in members]] = g
+    Ng = np.bincount(group_of[present], weights=N[present], minlength=len(groups))
+    return present, groups, group_of, Ng
+
+
 #: Fewer counted stations than this in a region: the estimate is indicative, without interval.
 MIN_STATIONS = 5
 
@@ -227,14 +244,9 @@ def ratio_estimate(
         ys = ys * inside[:, None]
         xs = xs * inside
     reported = np.bincount(h, minlength=len(codes))
-    present = [i for i in range(len(codes)) if reported[i] > 0 or N[i] > 0]
-    groups = collapse([codes[i] for i in present], [reported[i] for i in present])
-    group_of = np.full(len(codes), -1, dtype=np.int64)
-    for g, members in enumerate(groups):
-        group_of[[present[m] for m in members]] = g
+    present, groups, group_of, Ng = collapsed_groups(codes, N, reported)
     G = len(groups)
     gh = group_of[h]
-    Ng = np.bincount(group_of[present], weights=N[present], minlength=G)
     ng = np.bincount(gh, minlength=G).astype(float)
     if (ng == 0).any():  # a lone group without any report (only when nothing reported at all)
         return None

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .estimate import Ratio, collapse, successive_variance
+from .estimate import Ratio, collapse, collapsed_groups, successive_variance
 
 #: Size of the joint test: under random reporting within strata it rejects on at most this
 #: share of nights (measured: 2.4% of 5,000 random reportings; the floors below make the
@@ -327,14 +327,9 @@ def adjusted(
     if int(((d > 0) & use).sum()) < 2:
         return None
     reported = np.bincount(h[use], minlength=len(codes))
-    present = [i for i in range(len(codes)) if reported[i] > 0 or N[i] > 0]
-    groups = collapse([codes[i] for i in present], [reported[i] for i in present])
-    group_of = np.full(len(codes), -1, dtype=np.int64)
-    for g, members in enumerate(groups):
-        group_of[[present[m] for m in members]] = g
+    _, groups, group_of, Ng = collapsed_groups(codes, N, reported)
     G = len(groups)
     g_i = group_of[h]
-    Ng = np.bincount(group_of[present], weights=N[present], minlength=G)
     ng = np.bincount(g_i, minlength=G).astype(float)
     if (np.bincount(g_i[use], minlength=G) == 0).any():
         return None
