@@ -207,24 +207,29 @@ def test_volunteers_go_before_coordinators_and_strangers_on_the_same_phone(  # t
     assert {priorities[p] for p in strangers} == {STRANGER_REPLY}
 
 
+def _replies_to_phone_a(database: Database, clock: Clock, count: int) -> None:
+    """``count`` volunteer replies queued for phone-a, to ``count`` different numbers."""
+    with database.begin() as session:
+        for i in range(count):
+            enqueue(
+                session,
+                to=f"+6281100{i:06d}",
+                text=f"msg {i}",
+                provider="android",
+                via=PHONE_A_ID,
+                kind="reply",
+                priority=VOLUNTEER_REPLY,
+                now=clock(),
+            )
+
+
 def test_rates_and_daily_caps_hold_across_two_workers(database, settings, tmp_path):  # type: ignore[no-untyped-def]
     clock = Clock()
     with fake_fleet(clock) as fake:
         add_fake_devices(fake)
         path = fleet_file(tmp_path, fake, phone_a="daily_cap = 3", failover="same-provider")
         config = replace(settings, gateways_file=path)
-        with database.begin() as session:
-            for i in range(6):
-                enqueue(
-                    session,
-                    to=f"+6281100{i:06d}",
-                    text=f"msg {i}",
-                    provider="android",
-                    via=PHONE_A_ID,
-                    kind="reply",
-                    priority=VOLUNTEER_REPLY,
-                    now=clock(),
-                )
+        _replies_to_phone_a(database, clock, 6)
         workers = [OutboundJob(config, clock=clock) for _ in "ab"]
         for _ in range(12):  # both workers poll every second: phone-a still sends one per two seconds
             for worker in workers:
@@ -364,18 +369,7 @@ rate = 0.35
             encoding="utf-8",
         )
         config = replace(settings, gateways_file=str(path))
-        with database.begin() as session:
-            for i in range(100):
-                enqueue(
-                    session,
-                    to=f"+6281100{i:06d}",
-                    text=f"msg {i}",
-                    provider="android",
-                    via=PHONE_A_ID,
-                    kind="reply",
-                    priority=VOLUNTEER_REPLY,
-                    now=clock(),
-                )
+        _replies_to_phone_a(database, clock, 100)
         workers = [OutboundJob(config, clock=clock) for _ in "ab"]
         for step in range(100):  # 200 s, the two workers taking turns every 2 s
             workers[step % 2].run_once(database)
