@@ -132,20 +132,26 @@ def test_destination_settings_json_toml_and_mistakes(settings, tmp_path, monkeyp
         )
 
 
+def deliver_to_both(database, settings, v2: Running, v1: Running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every pending event delivered to two destinations: the tally at ``v2`` (the default
+    schema version) and ``old-tally`` at ``v1``, which asked for version 1."""
+    config = outbox_settings(
+        settings,
+        v2.url,
+        tally_secret=NEW,
+        destinations_file=destinations_file(
+            tmp_path, [{"name": "old-tally", "url": v1.url, "secret": NEW, "schema_version": 1}]
+        ),
+    )
+    job = OutboxJob(config)
+    drain(database, job, config)
+    job.close()
+
+
 def test_each_destination_gets_the_schema_version_it_asked_for(database, settings, sms, tmp_path):  # type: ignore[no-untyped-def]
     send_all(sms, election_night(random.Random(6), rounds=2))
     with receiver(tmp_path, "v2", [NEW]) as v2, receiver(tmp_path, "v1", [NEW]) as v1:
-        config = outbox_settings(
-            settings,
-            v2.url,
-            tally_secret=NEW,
-            destinations_file=destinations_file(
-                tmp_path, [{"name": "old-tally", "url": v1.url, "secret": NEW, "schema_version": 1}]
-            ),
-        )
-        job = OutboxJob(config)
-        drain(database, job, config)
-        job.close()
+        deliver_to_both(database, settings, v2, v1, tmp_path)
         for store, version in ((v2.store, 2), (v1.store, 1)):
             documents = store.events()
             assert documents and {d["schema_version"] for d in documents} == {version}

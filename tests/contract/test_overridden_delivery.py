@@ -11,12 +11,10 @@ from sqlalchemy import select
 
 from smsgate.dashboard.accounts import create_user
 from smsgate.models import Report, utcnow
-from smsgate.outgoing.event_job import OutboxJob
 
 from ..dashboard.conftest import ADMIN, PASSWORD, csrf_token, login
-from ..outbox.support import drain, outbox_settings
 from ..support import COORD_KOTA, VOLUNTEER_A, VOLUNTEER_B, VOLUNTEER_EN, WITH_PIN
-from .test_outgoing_contract import NEW, destinations_file, receiver
+from .test_outgoing_contract import NEW, deliver_to_both, receiver
 
 AUTH = {"Authorization": "Bearer test-api-token"}
 AGREED = {"01": 100, "02": 50, "03": 25}
@@ -33,20 +31,6 @@ def api_totals(client) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def deliver(database, settings, v2, v1, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = outbox_settings(
-        settings,
-        v2.url,
-        tally_secret=NEW,
-        destinations_file=destinations_file(
-            tmp_path, [{"name": "old-tally", "url": v1.url, "secret": NEW, "schema_version": 1}]
-        ),
-    )
-    job = OutboxJob(config)
-    drain(database, job, config)
-    job.close()
-
-
 def test_an_overridden_station_reaches_both_schema_versions_as_documented(
     app, client, database, settings, sms, tmp_path
 ):  # type: ignore[no-untyped-def]
@@ -56,7 +40,7 @@ def test_an_overridden_station_reaches_both_schema_versions_as_documented(
     held = sms(COORD_KOTA, f"TPS 6371011001012 01=1 02=250 03=1{WITH_PIN}")
     assert held.startswith("OK DITINJAU")
     with receiver(tmp_path, "v2", [NEW]) as v2, receiver(tmp_path, "v1", [NEW]) as v1:
-        deliver(database, settings, v2, v1, tmp_path)
+        deliver_to_both(database, settings, v2, v1, tmp_path)
         ours = api_totals(client)
         assert ours["overridden"] == 1 and ours["votes"] == {"01": 140, "02": 110, "03": 45}
         assert v2.store.tally()["totals"] == ours
@@ -82,7 +66,7 @@ def test_an_overridden_station_reaches_both_schema_versions_as_documented(
             data={"report_id": str(coordinator), "csrf_token": token},
         )
         assert rejected.status_code == 302
-        deliver(database, settings, v2, v1, tmp_path)
+        deliver_to_both(database, settings, v2, v1, tmp_path)
         ours = api_totals(client)
         assert ours["overridden"] == 0 and ours["verified"] == 1
         assert v2.store.tally()["totals"] == ours == v1.store.tally()["totals"]
