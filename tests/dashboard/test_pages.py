@@ -158,18 +158,25 @@ def test_unknown_time_zone_fails_at_start_up():
     assert time_zone("9101") == "Asia/Jayapura"
 
 
-def test_confirming_a_disputed_report_verifies_the_station(admin, sms, database, users):
-    night(sms)
-    review = admin.get("/dashboard/review").get_data(as_text=True)
-    assert MANTUIL_12 in review and "Sengketa" in review
+def confirm_reading(admin, database, first: int):  # type: ignore[no-untyped-def]
+    """The admin confirms, on the review page, Mantuil TPS 012's report whose ``01`` count is
+    ``first`` (``night``: 100 from volunteer A, 90 from B); returns it and the response."""
     with database.read() as session:
         chosen = session.scalars(
-            select(Report).where(Report.station_id == MANTUIL_12, Report.votes["01"].as_integer() == 90)
+            select(Report).where(Report.station_id == MANTUIL_12, Report.votes["01"].as_integer() == first)
         ).one()
     token = csrf_token(admin, "/dashboard/review")
     response = admin.post(
         f"/dashboard/review/{MANTUIL_12}/confirm", data={"report_id": str(chosen.id), "csrf_token": token}
     )
+    return chosen, response
+
+
+def test_confirming_a_disputed_report_verifies_the_station(admin, sms, database, users):
+    night(sms)
+    review = admin.get("/dashboard/review").get_data(as_text=True)
+    assert MANTUIL_12 in review and "Sengketa" in review
+    chosen, response = confirm_reading(admin, database, 90)
     assert response.status_code == 302
     assert "dikonfirmasi" in admin.get(response.headers["Location"]).get_data(as_text=True)
     with database.read() as session:
@@ -188,34 +195,18 @@ def test_confirming_a_disputed_report_verifies_the_station(admin, sms, database,
 
 def test_a_decision_lapses_when_its_report_is_superseded(admin, sms, database):
     night(sms)
-    with database.read() as session:
-        chosen = session.scalars(
-            select(Report).where(Report.station_id == MANTUIL_12, Report.votes["01"].as_integer() == 100)
-        ).one()
-    token = csrf_token(admin, "/dashboard/review")
-    admin.post(
-        f"/dashboard/review/{MANTUIL_12}/confirm", data={"report_id": str(chosen.id), "csrf_token": token}
-    )
+    confirm_reading(admin, database, 100)
     sms(VOLUNTEER_A, "TPS 012 01=101 02=80 03=20")  # A corrects the confirmed report
     with database.read() as session:
         assert session.get(StationResult, MANTUIL_12).status == "disputed"
     # Confirming the superseded report changes nothing.
-    response = admin.post(
-        f"/dashboard/review/{MANTUIL_12}/confirm", data={"report_id": str(chosen.id), "csrf_token": token}
-    )
+    _, response = confirm_reading(admin, database, 100)
     assert "tidak berlaku lagi" in admin.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_a_newer_coordinator_sms_overrides_a_dashboard_decision(admin, sms, database):
     night(sms)
-    with database.read() as session:
-        chosen = session.scalars(
-            select(Report).where(Report.station_id == MANTUIL_12, Report.votes["01"].as_integer() == 100)
-        ).one()
-    token = csrf_token(admin, "/dashboard/review")
-    admin.post(
-        f"/dashboard/review/{MANTUIL_12}/confirm", data={"report_id": str(chosen.id), "csrf_token": token}
-    )
+    confirm_reading(admin, database, 100)
     assert sms(COORD_KOTA, f"TPS {MANTUIL_12} 01=95 02=85 03=20 PIN 4821").startswith("OK")
     with database.read() as session:
         result = session.get(StationResult, MANTUIL_12)
