@@ -52,6 +52,14 @@ def sampled(database) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return dict(rows)
 
 
+def sampled_by_stratum(database) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """stratum code -> the active design's stations in it, in station-ID order."""
+    by_stratum = defaultdict(list)
+    for station, stratum in sorted(sampled(database).items()):
+        by_stratum[stratum].append(station)
+    return by_stratum
+
+
 def votes_of(frame, seed: int = 3) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
     election = simulate(frame, np.random.default_rng(seed))
     return {sid: [int(v) for v in row] for sid, row in zip(frame.station_ids, election.votes, strict=True)}
@@ -95,11 +103,8 @@ def test_draw_records_a_stratified_design_reproducibly(frame, database, database
 
 def test_quickcount_cli_matches_a_hand_computed_ratio_estimate(frame, database, database_url, sms) -> None:
     draw(database_url)
-    design = sampled(database)
     truth = votes_of(frame)
-    by_stratum = defaultdict(list)
-    for station, stratum in sorted(design.items()):
-        by_stratum[stratum].append(station)
+    by_stratum = sampled_by_stratum(database)
     # three stations of every stratum report (every stratum has at least 2 in the sample...
     # and those with only 2 report both)
     reported = [s for stations in by_stratum.values() for s in stations[:3]]
@@ -153,11 +158,8 @@ def test_quickcount_cli_matches_a_hand_computed_ratio_estimate(frame, database, 
 
 def test_low_coverage_collapse_and_disputed_stations(frame, database, database_url, sms) -> None:
     draw(database_url)
-    design = sampled(database)
     truth = votes_of(frame)
-    by_stratum = defaultdict(list)
-    for station, stratum in sorted(design.items()):
-        by_stratum[stratum].append(station)
+    by_stratum = sampled_by_stratum(database)
     strata = sorted(by_stratum)
     # the first stratum: two; the second: one (collapsed with a neighbour); the rest: none
     for station in by_stratum[strata[0]][:2] + by_stratum[strata[1]][:1]:
