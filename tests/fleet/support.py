@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from smsgate.config import Settings
 from smsgate.db import Database
 from smsgate.models import OutboundMessage
 
@@ -92,6 +95,15 @@ rate = 1
     path = tmp_path / "gateways.toml"
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def heartbeat_fleet_settings(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``settings`` with the fleet of ``fleet_file``, phone-a sending heartbeats (none has come
+    yet), every device's URL unreachable: for the pages and counts, which send nothing."""
+    monkeypatch.setenv("FLEET_TEST_PHONE_B_PASSWORD", "secret-pw")
+    unreachable = FakeFleet(clock=lambda: None)  # type: ignore[arg-type, return-value]
+    unreachable.url = "http://127.0.0.1:9"
+    return replace(settings, gateways_file=fleet_file(tmp_path, unreachable, phone_a="heartbeat = true"))
 
 
 def add_fake_devices(fake: FakeFleet) -> None:

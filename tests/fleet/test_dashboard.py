@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.dashboard.conftest import ADMIN, login
 from tests.gateways.helpers import android_post, envelope
 from tests.support import Statements
 
-from .fakes import FakeFleet
-from .support import PHONE_B_ID, fleet_file
+from .support import PHONE_B_ID, heartbeat_fleet_settings
 
 
 @pytest.fixture
 def settings(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """The fleet of tests/fleet/support.py, phone-a sending heartbeats (none has come yet)."""
-    monkeypatch.setenv("FLEET_TEST_PHONE_B_PASSWORD", "secret-pw")
-    unreachable = FakeFleet(clock=lambda: None)  # type: ignore[arg-type, return-value]
-    unreachable.url = "http://127.0.0.1:9"
-    return replace(settings, gateways_file=fleet_file(tmp_path, unreachable, phone_a="heartbeat = true"))
+    return heartbeat_fleet_settings(settings, tmp_path, monkeypatch)
 
 
 def test_gateways_page_and_overview_warn_about_a_silent_phone(app, client, users):  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@ the last 15 minutes' messages and one row per device, never the night's inbound 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,16 +14,12 @@ from smsgate.outgoing.fleet_status import fleet_status
 from tests.gateways.helpers import android_post, envelope
 from tests.support import Statements
 
-from .fakes import FakeFleet
-from .support import PHONE_B_ID, fleet_file
+from .support import PHONE_B_ID, heartbeat_fleet_settings
 
 
 @pytest.fixture
 def settings(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("FLEET_TEST_PHONE_B_PASSWORD", "secret-pw")
-    unreachable = FakeFleet(clock=lambda: None)  # type: ignore[arg-type, return-value]
-    unreachable.url = "http://127.0.0.1:9"
-    return replace(settings, gateways_file=fleet_file(tmp_path, unreachable, phone_a="heartbeat = true"))
+    return heartbeat_fleet_settings(settings, tmp_path, monkeypatch)
 
 
 def test_received_counts_the_window_and_last_seen_reaches_back_without_grouping_the_night(
