@@ -7,14 +7,10 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from smsgate.cli import main
 from smsgate.models import Flag, Report
-from smsgate.quickcount import service
 from smsgate.services import outbox
-from smsgate.services.tally import region_info
 
 from ..support import COORD_KOTA, VOLUNTEER_A, VOLUNTEER_B, WITH_PIN
 from .conftest import csrf_token
@@ -23,9 +19,11 @@ from .test_coordinator_override import (
     AUTH,
     COORDINATOR,
     STATION,
+    draw_sample,
     every_event_validates,
     kota_tally,
     no_drift,
+    sampled_reading,
     state,
     station_events,
 )
@@ -163,17 +161,9 @@ def test_once_a_reviewer_has_decided_the_cancels_a_coordinators_report_settles_a
 
 
 def test_the_quick_count_keeps_the_volunteers_reading(sms, client, database, database_url):  # type: ignore[no-untyped-def]
-    drawn = CliRunner().invoke(
-        main,
-        ["sample", "draw", "--size", "8", "--strata", "kabkota", "--seed", "1", "--region", "63"],
-        env={"SMSGATE_DATABASE_URL": database_url},
-    )
-    assert drawn.exit_code == 0, drawn.output
+    draw_sample(database_url)
     cancel_then_report(sms, database)
     document = client.get("/api/quickcount?region=63", headers=AUTH).get_json()
     assert document["stations"]["counted"] == 1
-    with database.read() as session:
-        loaded = service.load(session, service.active_design(session), region_info(session, "63"))
-    row = list(loaded.sample.station_ids).index(STATION)
-    assert loaded.sample.counted[row]
-    assert dict(zip(loaded.sample.candidates, loaded.sample.votes[row].tolist(), strict=True)) == AGREED
+    counted, _, votes = sampled_reading(database)
+    assert counted and votes == AGREED

@@ -255,23 +255,34 @@ def test_a_coordinator_who_agrees_or_settles_a_dispute_still_verifies(sms, datab
     every_event_validates(database)
 
 
-def test_the_quick_count_uses_the_volunteers_reading_while_overridden(sms, client, database, database_url):  # type: ignore[no-untyped-def]
+def draw_sample(database_url: str) -> None:
+    """``smsgate sample draw``: 8 stations of Kalimantan Selatan by kabupaten/kota, seed 1 (the
+    sample holds ``STATION``)."""
     drawn = CliRunner().invoke(
         main,
         ["sample", "draw", "--size", "8", "--strata", "kabkota", "--seed", "1", "--region", "63"],
         env={"SMSGATE_DATABASE_URL": database_url},
     )
     assert drawn.exit_code == 0, drawn.output
-    overridden_night(sms, database)
-    document = client.get("/api/quickcount?region=63", headers=AUTH).get_json()
-    assert document["stations"]["counted"] == 1 and document["stations"]["disputed"] == 0
-    assert "overridden" in document["rule"]
-    # The values the estimate takes for the station: the volunteers' agreed reading.
+
+
+def sampled_reading(database) -> tuple[bool, bool, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """What the quick count takes for ``STATION``: counted, disputed, and its votes."""
     from smsgate.quickcount import service
     from smsgate.services.tally import region_info
 
     with database.read() as session:
         loaded = service.load(session, service.active_design(session), region_info(session, "63"))
     row = list(loaded.sample.station_ids).index(STATION)
-    assert loaded.sample.counted[row] and not loaded.sample.disputed[row]
-    assert dict(zip(loaded.sample.candidates, loaded.sample.votes[row].tolist(), strict=True)) == AGREED
+    votes = dict(zip(loaded.sample.candidates, loaded.sample.votes[row].tolist(), strict=True))
+    return bool(loaded.sample.counted[row]), bool(loaded.sample.disputed[row]), votes
+
+
+def test_the_quick_count_uses_the_volunteers_reading_while_overridden(sms, client, database, database_url):  # type: ignore[no-untyped-def]
+    draw_sample(database_url)
+    overridden_night(sms, database)
+    document = client.get("/api/quickcount?region=63", headers=AUTH).get_json()
+    assert document["stations"]["counted"] == 1 and document["stations"]["disputed"] == 0
+    assert "overridden" in document["rule"]
+    # The values the estimate takes for the station: the volunteers' agreed reading.
+    assert sampled_reading(database) == (True, False, AGREED)
