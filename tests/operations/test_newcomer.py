@@ -87,10 +87,12 @@ def test_the_demo_stops_on_a_port_that_is_taken(tmp_path: Path) -> None:
     assert "server up" not in result.stdout and "sent " not in result.stdout
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
-def test_the_server_dies_with_the_demo(tmp_path: Path, stop: signal.Signals) -> None:
+def _start_demo(tmp_path: Path) -> subprocess.Popen[str]:
+    """``smsgate demo`` in ``tmp_path`` on a free port, left running, as a newcomer starts it
+    (no ``SMSGATE_`` or ``TWILIO_`` variable of ours in its environment); its output, stderr
+    included, on ``stdout``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SMSGATE_", "TWILIO_"))}
-    demo = subprocess.Popen(
+    return subprocess.Popen(
         [*SMSGATE, *DEMO, "--dir", str(tmp_path / "demo"), "--port", "0"],
         env=base,
         cwd=tmp_path,
@@ -98,6 +100,11 @@ def test_the_server_dies_with_the_demo(tmp_path: Path, stop: signal.Signals) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_the_server_dies_with_the_demo(tmp_path: Path, stop: signal.Signals) -> None:
+    demo = _start_demo(tmp_path)
     output, url = [], None
     try:
         deadline = time.monotonic() + 300
@@ -154,15 +161,7 @@ def test_the_printed_simulate_command_runs_again_at_once(tmp_path: Path) -> None
     """The demo's ``more SMS`` line, twice in a row in a fresh shell against the running demo
     (flood control on, as the demo serves it): each run sends only texts flood control lets
     through, ends ``result: OK`` and exits 0. Fewer messages than printed, to stay quick."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SMSGATE_", "TWILIO_"))}
-    demo = subprocess.Popen(
-        [*SMSGATE, *DEMO, "--dir", str(tmp_path / "demo"), "--port", "0"],
-        env=base,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = _start_demo(tmp_path)
     output, command = [], None
     try:
         assert demo.stdout is not None
