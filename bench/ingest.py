@@ -10,8 +10,9 @@ each a valid report, default flood limits on; then prints per report:
 - **CPU**: ``time.process_time`` of this process (the app's Python, SQLAlchemy and the driver;
   not the database server's), median and mean over ``--reports`` reports after ``--warmup``;
 - **wall** time (includes waiting for the database, and for the CPU on a shared machine);
-- **Python calls** (cProfile's count over ``--profiled`` further reports) and **round trips**
-  (every statement, ``BEGIN`` and ``COMMIT``) per report;
+- **Python calls** (cProfile's count over ``--profiled`` further reports), **statements**
+  (every statement, ``BEGIN`` and ``COMMIT``) and, on PostgreSQL, **waits for the server** (the
+  times the client waited for an answer: one per statement while each is sent alone) per report;
 - with ``--top N``: the N functions with the most cumulative time in that profile.
 
 ``--against REV`` measures the code of git revision ``REV`` too (its tree exported to a
@@ -48,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 def measure_child(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in a process whose ``sys.path`` starts with the code tree being measured."""
     from consensus import first_reports, scratch_database
-    from round_trips import count_round_trips
+    from round_trips import count_network_waits, count_round_trips
 
     import smsgate
 
@@ -64,6 +65,7 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
         _count, trips = count_round_trips(database.engine, one)
+        waits = count_network_waits(database.engine, one) if url is not None else None
         profile = cProfile.Profile(time.process_time)  # CPU, not waiting for the server
         profile.enable()
         for _ in range(args.profiled):
@@ -82,6 +84,7 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
         "wall_ms": [w * 1000 for w in wall],
         "calls": stats.total_calls / args.profiled,  # type: ignore[attr-defined]
         "round_trips": trips,
+        "waits": waits,
         "top": top,
     }
 
@@ -185,14 +188,15 @@ def main() -> int:
     )
     print(
         "| code | database | CPU per report (median / mean) | wall per report (median) "
-        "| Python calls per report | round trips |"
+        "| Python calls per report | statements | waits for the server |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for label, database, r in rows:
         print(
             f"| {label} | {database} | {statistics.median(r['cpu_ms']):.2f} / "
             f"{statistics.mean(r['cpu_ms']):.2f} ms "
-            f"| {statistics.median(r['wall_ms']):.2f} ms | {r['calls']:,.0f} | {len(r['round_trips'])} |"
+            f"| {statistics.median(r['wall_ms']):.2f} ms | {r['calls']:,.0f} | {len(r['round_trips'])} "
+            f"| {'-' if r['waits'] is None else r['waits']} |"
         )
     seen = set()
     for label, database, r in rows:
@@ -201,7 +205,7 @@ def main() -> int:
         if (label, database) in seen:
             continue
         seen.add((label, database))
-        print(f"round trips of one report, {label}, {database}:")
+        print(f"statements of one report, {label}, {database}:")
         for statement in r["round_trips"]:
             print(f"    {statement}")
         if r["top"]:

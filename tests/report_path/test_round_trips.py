@@ -6,15 +6,23 @@ measured when the guard was written, so the path cannot get more expensive unnot
 target on PostgreSQL is 10 round trips (``BEGIN`` and ``COMMIT`` included); lower the bound
 here whenever the path gets cheaper, never raise it without saying why in the commit.
 ``bench/webhook.py`` prints the same count next to the throughput it buys.
+
+Statements are not necessarily waits: statements sent together (psycopg's pipeline mode) would
+share one wait for the server. The report path sends each alone (docs/throughput.md has the
+measurement of the pipelined alternative), so on PostgreSQL its waits equal its statements;
+``network_waits`` counts them from libpq's own trace of the protocol (``bench/round_trips.py``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+import pytest
+from sqlalchemy import Engine, event, text
 
 from smsgate.config import Settings
 from smsgate.inbound import InboundSMS
@@ -31,6 +39,20 @@ from tests.support import VOLUNTEER_A, VOLUNTEER_B, new_sid
 #: insert and the station's surroundings in one before the report's; it writes with one statement
 #: per table (several events in one executemany).
 MAX_ROUND_TRIPS = {"postgresql": 7, "sqlite": 11}
+
+
+def _bench_round_trips() -> Any:
+    """``bench/round_trips.py``, whose wait counter the benches print: the same code held here."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "round_trips.py"
+    spec = importlib.util.spec_from_file_location("bench_round_trips", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: ``network_waits(engine, action)``: the times the client waited for PostgreSQL's answer.
+network_waits: Callable[[Engine, Callable[[], object]], int] = _bench_round_trips().count_network_waits
 
 
 def round_trips(engine: Engine, action: Callable[[], object]) -> list[str]:
@@ -87,3 +109,31 @@ def test_first_report_of_an_assigned_volunteer_stays_within_its_round_trips(worl
     dialect = database.engine.dialect.name
     assert any(s.startswith("BEGIN") for s in seen) and "COMMIT" in seen, seen
     assert len(seen) <= MAX_ROUND_TRIPS[dialect], "\n".join([f"{len(seen)} round trips:", *seen])
+
+
+def test_the_wait_counter_counts_one_wait_per_statement_sent_alone(database):
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("waits for a server: PostgreSQL's")
+
+    def transaction() -> None:
+        with database.engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+            connection.execute(text("SELECT 2"))
+
+    assert network_waits(database.engine, transaction) == 4  # BEGIN, two statements, COMMIT
+    assert len(round_trips(database.engine, transaction)) == 4
+
+
+def test_a_first_report_waits_for_postgresql_once_per_statement(world, database, settings):
+    """Each statement of ``test_first_report_...`` waits for its answer, and nothing else does
+    (no fetch, no sync of its own)."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("waits for a server: PostgreSQL's")
+    ingest = Ingest(database, with_default_flood_control(settings))
+    warm = ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_B, "TPS 012 01=123 02=98 03=150"))
+    assert warm.text.startswith("OK TPS 012")
+    sms = InboundSMS("twilio", new_sid(), VOLUNTEER_A, "TPS 012 01=123 02=98 03=150")
+    replies = []
+    waits = network_waits(database.engine, lambda: replies.append(ingest.receive(sms)))
+    assert replies[0].text.startswith("OK TPS 012"), replies[0].text
+    assert waits <= MAX_ROUND_TRIPS["postgresql"], waits
