@@ -37,14 +37,28 @@ CONTENT_SECURITY_POLICY = "; ".join(
 HSTS = "max-age=31536000"
 
 
+#: The headers every response carries unless its view set its own, in the order they are added.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 def security_headers(response: Response) -> Response:
+    """Add each security header the view did not set itself.
+
+    The names present are read once: Werkzeug's ``Headers.setdefault`` looks each name up by
+    raising and catching a ``KeyError`` (an HTTP exception class) when it is absent, four times
+    a response, about a tenth of the web layer's CPU on a webhook."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    present = {name.lower() for name, _value in headers.items()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 
