@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 from smsgate.inbound import InboundSMS
 
@@ -20,9 +21,10 @@ from .front_door import gateway, refuse, settings
 bp = Blueprint("twilio", __name__, url_prefix="/webhooks")
 
 
-def public_url() -> str:
-    """The URL Twilio signed: the configured public base plus our path and query string."""
-    base = settings().public_url
+def public_url(base: str | None = None) -> str:
+    """The URL Twilio signed: the configured public base (``base``, else the settings') plus our
+    path and query string."""
+    base = base if base is not None else settings().public_url
     if not base:
         return request.url
     url = base.rstrip("/") + request.path
@@ -44,24 +46,27 @@ class _Params(dict[str, str]):
         return [self[name]]
 
 
-def refusal() -> str | None:
-    """Why this request is not Twilio's, or None when its signature is right.
+def refusal(form: MultiDict[str, str] | None = None) -> str | None:
+    """Why this request is not Twilio's, or None when its signature is right; ``form`` is the
+    request's form when the caller already holds it.
 
     Twilio signs the URL it called, which is the configured public URL: that one HMAC is
     computed first. Only when it does not match does the library's own check run, which also
     tries the URL with and without its default port (two HMACs more), so exactly the signatures
     the library accepts are accepted, and a genuine webhook costs one HMAC, not two.
     """
-    token = settings().twilio_auth_token
+    configured = settings()
+    token = configured.twilio_auth_token
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token:
         return "no_secret"
     if not signature:
         return "no_signature"
-    url, form, check = public_url(), _Params(request.form.to_dict(flat=True)), validator(token)
-    if hmac.compare_digest(check.compute_signature(url, form).encode(), signature.encode()):
+    fields = _Params((request.form if form is None else form).to_dict(flat=True))
+    url, check = public_url(configured.public_url or ""), validator(token)
+    if hmac.compare_digest(check.compute_signature(url, fields).encode(), signature.encode()):
         return None
-    if not check.validate(url, form, signature):
+    if not check.validate(url, fields, signature):
         return "bad_signature"
     return None
 
@@ -80,20 +85,22 @@ def twiml(text: str | None) -> str:
 
 @bp.post("/twilio")
 def inbound() -> Response:
-    reason = refusal()
+    form = request.form  # one look-up through Flask's request proxy, not one per field
+    reason = refusal(form)
     if reason:
         refuse("twilio", reason)
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    sender = request.form.get("From", "")
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    sender = form.get("From", "")
     if not sid or not sender:
         abort(400)
+    to_number = form.get("To", "")
     sms = InboundSMS(
         provider="twilio",
         provider_message_id=sid,
         from_number=sender,
-        to_number=request.form.get("To", ""),
-        text=request.form.get("Body", ""),
-        device=request.form.get("To", ""),
+        to_number=to_number,
+        text=form.get("Body", ""),
+        device=to_number,
     )
     reply = gateway().receive(sms)
     return Response(twiml(reply.text), mimetype="application/xml")
