@@ -64,9 +64,26 @@ HANDLING = Histogram(
 OWN_METRICS = (INBOUND, REFUSALS, HANDLING)
 
 
+#: Each labelled child, looked up once: ``labels()`` takes the metric's lock, checks and turns
+#: every label into a string and builds the key on every call, which is twice a webhook. A
+#: child updates its own value (in multiprocess mode its slot in this process's file, which it
+#: finds again itself after a fork), so one kept here counts exactly as a new look-up would.
+_INBOUND_CHILDREN: dict[tuple[str, str], Counter] = {}
+_HANDLING_CHILDREN: dict[str, Histogram] = {}
+
+
 def observe_sms(provider: str, outcome: str, seconds: float) -> None:
-    INBOUND.labels(provider, outcome or "unknown").inc()
-    HANDLING.labels(provider).observe(seconds)
+    """One handled SMS: three value updates (the counter; the histogram's sum and the one bucket
+    the time falls in), each a write to the process's file in multiprocess mode."""
+    key = (provider, outcome or "unknown")
+    counter = _INBOUND_CHILDREN.get(key)
+    if counter is None:
+        counter = _INBOUND_CHILDREN.setdefault(key, INBOUND.labels(*key))
+    handling = _HANDLING_CHILDREN.get(provider)
+    if handling is None:
+        handling = _HANDLING_CHILDREN.setdefault(provider, HANDLING.labels(provider))
+    counter.inc()
+    handling.observe(seconds)
 
 
 def observe_refusal(provider: str, reason: str) -> None:

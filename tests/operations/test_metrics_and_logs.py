@@ -188,3 +188,28 @@ def test_refusal_lines_are_rate_limited() -> None:
 )
 def test_mask_phone(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked
+
+
+def test_metric_updates_per_webhook(client, sms, world, monkeypatch) -> None:
+    """What a webhook costs the metrics: under ``smsgate serve`` (multiprocess mode) every value
+    update is a write to the process's file, so the count is pinned: a handled SMS updates
+    ``smsgate_inbound_sms_total`` once and the handling histogram twice (its sum and the one
+    bucket the time falls in); a refused webhook updates its refusal counter once."""
+    from prometheus_client import values
+
+    updates: list[float] = []
+    update = values.ValueClass.inc
+
+    def counted_inc(self, amount: float) -> None:  # type: ignore[no-untyped-def]
+        updates.append(amount)
+        update(self, amount)
+
+    sms(VOLUNTEER_A, "TPS 012 01=120 02=98 03=150")  # the labelled values exist from here on
+    monkeypatch.setattr(values.ValueClass, "inc", counted_inc)
+    assert sms(VOLUNTEER_A, "TPS 012 01=121 02=98 03=150") is not None
+    assert len(updates) == 3 and updates.count(1) >= 2
+    updates.clear()
+    form = {"MessageSid": "SMrefused", "From": VOLUNTEER_A, "To": "+1", "Body": "CEK"}
+    refused = client.post("/webhooks/twilio", data=form, headers={"X-Twilio-Signature": "bad"})
+    assert refused.status_code == 403
+    assert updates == [1]
