@@ -8,8 +8,8 @@ found and wrote them at commit, one statement per table, for about a quarter of 
 CPU (sorting the unit of work, each object's history, each statement's parameters).
 ``write`` writes exactly those changes itself: on PostgreSQL in one statement (data-modifying
 ``WITH``, the rows bound as one JSON document, so the statement's text does not depend on the
-rows and is compiled once; two texts, with and without the events' insert, because naming
-``outbox_events`` wakes the outbox's workers), on SQLite one prebuilt statement per table.
+rows and is compiled once; one text for each set of tables that have rows, so a table with
+none costs nothing), on SQLite one prebuilt statement per table.
 The objects written are then removed from the session, so the flush at commit has nothing left
 to do for them.
 
@@ -154,16 +154,17 @@ def _write_postgresql(
     counter_rows: list[dict[str, object]],
 ) -> None:
     """One statement for everything, its rows bound as one JSON document (one parameter: the
-    driver adapts one string, not an array per column). JSON columns travel as their JSON text,
-    so ``None`` is stored as JSON ``null``, as the ORM stores it."""
-    for row in results:
-        row["votes"] = json.dumps(row["votes"])
+    driver adapts one string, not an array per column). The JSON columns (``votes``,
+    ``payload``) are values inside the document, read as ``jsonb`` by the record's type, so
+    the server parses them once, with the document."""
     for index, row in enumerate(events):
-        row["payload"] = json.dumps(row["payload"])
         row["n"] = index
     counted = [{**row, "n": index} for index, row in enumerate(counter_rows)]
     document = {"m": messages, "r": results, "p": reports, "e": events, "c": counted}
-    statement = _POSTGRESQL[bool(events)]
+    parts = tuple(bool(document[key]) for key in _PARTS)
+    statement = _POSTGRESQL.get(parts)
+    if statement is None:
+        statement = _POSTGRESQL[parts] = driver.Statement(_postgresql_statement(*parts))
     statement.execute(session.connection(), {"pending": json.dumps(document, default=_iso)})
 
 
@@ -179,14 +180,17 @@ def _rows(key: str, columns: tuple[tuple[str, str], ...]) -> str:
     return f"jsonb_to_recordset(CAST(:pending AS jsonb) -> '{key}') AS u({typed})"
 
 
+def _value(name: str) -> str:
+    """The document's value of column ``name``. A JSON column's ``null`` comes out of the
+    record as SQL ``NULL``; the ORM stores ``None`` as JSON ``null``, and so is it stored here."""
+    return f"coalesce(u.{name}, 'null'::jsonb)" if name in _JSON else f"u.{name}"
+
+
 def _set(columns: tuple[tuple[str, str], ...]) -> str:
-    return ", ".join(
-        f"{name} = CAST(u.{name} AS jsonb)" if name in _JSON else f"{name} = u.{name}"
-        for name, _ in columns[1:]
-    )
+    return ", ".join(f"{name} = {_value(name)}" for name, _ in columns[1:])
 
 
-#: Travel as JSON text (``_write_postgresql``), cast to ``jsonb`` where written.
+#: Read as ``jsonb`` from the document (``_value``).
 _JSON = ("votes", "payload")
 _MESSAGE_TYPES = (
     ("id", "integer"),
@@ -198,7 +202,7 @@ _MESSAGE_TYPES = (
 _RESULT_TYPES = (
     ("station_id", "varchar"),
     ("status", "varchar"),
-    ("votes", "text"),
+    ("votes", "jsonb"),
     ("valid", "integer"),
     ("invalid", "integer"),
     ("report_id", "integer"),
@@ -225,7 +229,7 @@ _EVENT_TYPES = (
     ("station_id", "varchar"),
     ("station_sequence", "integer"),
     ("destination", "varchar"),
-    ("payload", "text"),
+    ("payload", "jsonb"),
     ("created_at", "timestamptz"),
 )
 #: ``counters.add``'s rows, in their order (``n``): two writers lock them in the same order.
@@ -237,7 +241,7 @@ _COUNTER_TYPES = (
     ("n", "integer"),
 )
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_TYPES)
-_EVENT_VALUES = ", ".join(f"CAST(u.{n} AS jsonb)" if n in _JSON else f"u.{n}" for n, _ in _EVENT_TYPES)
+_EVENT_VALUES = ", ".join(_value(name) for name, _ in _EVENT_TYPES)
 
 
 def _by_key(column: str, value: str) -> str:
@@ -250,46 +254,65 @@ def _by_key(column: str, value: str) -> str:
     return f"{column} = ANY (ARRAY[{value}])"
 
 
-def _postgresql_statement(with_events: bool) -> Any:
-    """The one statement, with or without the events' insert. Without events it must not
-    name ``outbox_events`` at all: the outbox's wake-up trigger (migration 1802) is per
-    statement and fires for an insert of no rows too, so every message that writes no event
-    (a flood-held one, an invalid text, a CEK) would wake every outbox worker, and notifying
+#: The document's parts, in the statement's order: messages, results, reports, events, counters.
+_PARTS = ("m", "r", "p", "e", "c")
+
+
+def _postgresql_statement(messages: bool, results: bool, reports: bool, events: bool, counters: bool) -> Any:
+    """The one statement, with the parts that have rows and only those. A part of no rows
+    still cost its executor's start (opening its table and every index of it: 25 for the five
+    parts) and, for the events, more: the outbox's wake-up trigger (migration 1802) is per
+    statement and fires for an insert of no rows too, so every message that writes no event (a
+    flood-held one, an invalid text, a CEK) would wake every outbox worker, and notifying
     commits queue behind one another in PostgreSQL. Events are inserted in the order they were
-    emitted (``n``), so ``seq`` follows it."""
-    events = (
-        " events AS ("
-        f" INSERT INTO outbox_events ({_EVENT_NAMES})"
-        f" SELECT {_EVENT_VALUES} FROM {_rows('e', (*_EVENT_TYPES, ('n', 'integer')))} ORDER BY u.n),"
-        if with_events
-        else ""
-    )
-    return text(
-        "WITH messages AS ("
-        f" UPDATE inbound_messages SET {_set(_MESSAGE_TYPES)} FROM {_rows('m', _MESSAGE_TYPES)}"
-        f" WHERE {_by_key('inbound_messages.id', 'u.id')}),"
-        " results AS ("
-        f" UPDATE station_results SET {_set(_RESULT_TYPES)} FROM {_rows('r', _RESULT_TYPES)}"
-        f" WHERE {_by_key('station_results.station_id', 'u.station_id')}),"
-        " reports AS ("
-        f" UPDATE reports SET {_set(_REPORT_TYPES)} FROM {_rows('p', _REPORT_TYPES)}"
-        f" WHERE {_by_key('reports.id', 'u.id')}),"
-        f"{events}"
-        " counters AS ("
-        " INSERT INTO region_counters (region_key, name, shard, value)"
-        " SELECT u.region_key, u.name, u.shard, u.value"
-        f" FROM {_rows('c', _COUNTER_TYPES)} ORDER BY u.n"
-        " ON CONFLICT (region_key, name, shard) DO UPDATE SET value = region_counters.value + excluded.value)"
-        " SELECT 1"
-    )
+    emitted (``n``), so ``seq`` follows it; counters in ``counters.add``'s order."""
+    parts = [
+        (
+            messages,
+            " messages AS ("
+            f" UPDATE inbound_messages SET {_set(_MESSAGE_TYPES)} FROM {_rows('m', _MESSAGE_TYPES)}"
+            f" WHERE {_by_key('inbound_messages.id', 'u.id')})",
+        ),
+        (
+            results,
+            " results AS ("
+            f" UPDATE station_results SET {_set(_RESULT_TYPES)} FROM {_rows('r', _RESULT_TYPES)}"
+            f" WHERE {_by_key('station_results.station_id', 'u.station_id')})",
+        ),
+        (
+            reports,
+            " reports AS ("
+            f" UPDATE reports SET {_set(_REPORT_TYPES)} FROM {_rows('p', _REPORT_TYPES)}"
+            f" WHERE {_by_key('reports.id', 'u.id')})",
+        ),
+        (
+            events,
+            " events AS ("
+            f" INSERT INTO outbox_events ({_EVENT_NAMES})"
+            f" SELECT {_EVENT_VALUES} FROM {_rows('e', (*_EVENT_TYPES, ('n', 'integer')))} ORDER BY u.n)",
+        ),
+        (
+            counters,
+            " counters AS ("
+            " INSERT INTO region_counters (region_key, name, shard, value)"
+            " SELECT u.region_key, u.name, u.shard, u.value"
+            f" FROM {_rows('c', _COUNTER_TYPES)} ORDER BY u.n"
+            " ON CONFLICT (region_key, name, shard)"
+            " DO UPDATE SET value = region_counters.value + excluded.value)",
+        ),
+    ]
+    written = [part for wanted, part in parts if wanted]
+    if not written:
+        raise ValueError("a statement needs at least one part with rows")
+    return text(f"WITH{','.join(written)} SELECT 1")
 
 
-#: Both texts built once per process, compiled once and run on the driver's cursor
-#: (``smsgate.driver``; psycopg prepares each once per connection, unless told never to).
-_POSTGRESQL = {
-    True: driver.Statement(_postgresql_statement(True)),
-    False: driver.Statement(_postgresql_statement(False)),
-}
+#: The statements by the parts they hold (``_PARTS``' flags), each built and compiled once per
+#: process when first needed and run on the driver's cursor (``smsgate.driver``; psycopg
+#: prepares each once per connection, unless told never to). A few shapes occur: a report
+#: (message, result, events, counters), one superseding others (and reports), a message that
+#: is no report (its row alone), a correction that moves no counter.
+_POSTGRESQL: dict[tuple[bool, ...], driver.Statement] = {}
 
 
 def _write_sqlite(

@@ -13,6 +13,7 @@ that flood control's reads fetch the sender's own messages, not everyone's of th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -333,3 +334,44 @@ def test_the_write_cost_migration_goes_down_and_up(database, world, settings):  
     assert _schema(database) == {"review_at": True, "superseded": False, "flood": flood}
     ingest = Ingest(database, with_default_flood_control(settings))
     assert ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, REPORT)).text.startswith("OK TPS 012")
+
+
+def _write_parts(postgresql, action) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """The parts (``WITH`` names) of each statement ``pending_writes`` sent during ``action``."""
+    seen: list[list[str]] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "jsonb_to_recordset(CAST(" in statement:
+            seen.append(re.findall(r"(\w+) AS \( (?:UPDATE|INSERT)", statement))
+
+    event.listen(postgresql.engine, "before_cursor_execute", on_execute)
+    try:
+        action()
+    finally:
+        event.remove(postgresql.engine, "before_cursor_execute", on_execute)
+    return seen
+
+
+def test_the_write_statement_holds_only_the_tables_written(postgresql, volunteers, settings):
+    """Each part of the report's write statement starts an executor, which opens its table and
+    every index of it, rows or none: a part with no rows is left out of the statement."""
+    ingest = Ingest(postgresql, settings)
+
+    def send(phone: str, body: str) -> None:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, body)).text
+
+    first = _write_parts(postgresql, lambda: send(VOLUNTEER_A, REPORT))
+    assert first == [["messages", "results", "events", "counters"]]
+    again = _write_parts(postgresql, lambda: send(VOLUNTEER_A, REPORT))  # the same values again
+    assert again == [["messages", "results", "events"]]  # no counter moves
+    check = _write_parts(postgresql, lambda: send(VOLUNTEER_A, "CEK"))
+    assert check == [["messages"]]
+    with postgresql.engine.connect() as c:
+        stored = c.execute(
+            text(
+                "SELECT jsonb_typeof(r.votes), jsonb_typeof(e.payload) FROM station_results r"
+                " JOIN outbox_events e USING (station_id) WHERE r.station_id = :s"
+            ),
+            {"s": STATION},
+        ).all()
+    assert stored and set(stored) == {("object", "object")}  # not JSON strings
