@@ -17,7 +17,6 @@ upgrade is rendered in the version it was written in, never up, since it lacks t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -29,6 +28,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from ..models import OutboxEvent, Report, StationResult, utcnow
 from ..regions import to_code
+from .event_ids import new_event_id
 from .station_lock import lock
 
 #: The version events are written in; ``document`` renders any version in ``SCHEMA_VERSIONS``.
@@ -82,7 +82,7 @@ def emit(
         station_sequence = result.event_sequence or 0
     event = _new_event(
         {
-            "id": str(uuid.uuid4()),
+            "id": new_event_id(),  # time-ordered: ``event_ids``
             "type": event_type,
             "schema_version": SCHEMA_VERSION,
             "station_id": station_id,

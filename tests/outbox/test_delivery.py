@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -76,6 +77,18 @@ def test_an_event_exists_only_if_its_change_committed(database, settings, sms): 
         raise RuntimeError("the change fails after the event was written")
     with database.read() as session:
         assert len(list(session.scalars(select(OutboxEvent)))) == len(after)
+
+
+def test_event_ids_are_time_ordered_uuids_in_sequence_order(database, sms):  # type: ignore[no-untyped-def]
+    """Event ids are UUIDs of version 7: those one process makes grow with ``seq``, so the
+    unique index on them is written at its end, not at a random page for every event."""
+    send_all(sms, election_night(random.Random(7), rounds=3))
+    with database.read() as session:
+        ids = list(session.scalars(select(OutboxEvent.id).order_by(OutboxEvent.seq)))
+    assert len(ids) > 20
+    assert {uuid.UUID(i).version for i in ids} == {7}
+    assert {str(uuid.UUID(i)) for i in ids} == set(ids)  # canonical text
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
 def test_receiver_down_for_a_while_then_up(database, settings, sms, tmp_path):  # type: ignore[no-untyped-def]
