@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime, utcnow
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+_UNDISPATCHED = text("dispatched_at IS NULL")
 DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD)
 
 
@@ -41,9 +42,20 @@ class OutboxEvent(Base):
     #: Set when the worker created this event's delivery rows; ``NULL`` means not yet.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
+    #: Partial: every query by them is of undispatched events (the dispatch, the claim's check
+    #: of a station's earlier events, the status's count), and dispatching an event then adds
+    #: no entry to them (migration ``2023``).
     __table_args__ = (
-        Index("ix_outbox_events_station_seq", "station_id", "seq"),
-        Index("ix_outbox_events_dispatched_seq", "dispatched_at", "seq"),
+        Index(
+            "ix_outbox_events_undispatched", "seq", postgresql_where=_UNDISPATCHED, sqlite_where=_UNDISPATCHED
+        ),
+        Index(
+            "ix_outbox_events_undispatched_station",
+            "station_id",
+            "seq",
+            postgresql_where=_UNDISPATCHED,
+            sqlite_where=_UNDISPATCHED,
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import event, inspect, select, text
 from smsgate.importers import upsert_contacts
 from smsgate.inbound import InboundSMS
 from smsgate.models import Contact, InboundMessage
+from smsgate.outgoing.event_queue import dispatch
 from smsgate.schema import alembic_config
 from smsgate.services.ingest import Ingest
 from tests.report_path.test_round_trips import with_default_flood_control
@@ -375,3 +376,103 @@ def test_the_write_statement_holds_only_the_tables_written(postgresql, volunteer
             {"s": STATION},
         ).all()
     assert stored and set(stored) == {("object", "object")}  # not JSON strings
+
+
+def test_dispatching_an_event_writes_no_entry_in_the_undispatched_indexes(postgresql, volunteers, settings):
+    """The outbox's indexes of undispatched events are partial: marking events dispatched (a
+    non-HOT update: ``dispatched_at`` is what they depend on) writes entries in the primary key
+    and the id's index only, read back from the WAL (``pg_walinspect``)."""
+    ingest = Ingest(postgresql, settings)
+    for phone in volunteers[:3]:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+    with postgresql.engine.connect() as c:
+        c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        c.commit()
+        database_oid = c.exec_driver_sql(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).scalar()
+        indexes = dict(
+            c.exec_driver_sql(
+                "SELECT indexrelid::regclass::text, pg_relation_filenode(indexrelid) FROM pg_index"
+                " WHERE indrelid = 'outbox_events'::regclass"
+            ).all()
+        )
+        start = c.exec_driver_sql("SELECT pg_current_wal_insert_lsn()::text").scalar()
+        c.commit()
+    dispatched = dispatch(postgresql, ["tally"], datetime.now(UTC))
+    assert dispatched >= 6
+    with postgresql.engine.connect() as c:
+        end = c.exec_driver_sql("SELECT pg_current_wal_flush_lsn()::text").scalar()
+        written = {
+            name: c.execute(
+                text(
+                    "SELECT count(*) FROM pg_get_wal_records_info(CAST(:a AS pg_lsn), CAST(:b AS pg_lsn))"
+                    " WHERE resource_manager = 'Btree' AND block_ref LIKE :rel"
+                ),
+                {"a": start, "b": end, "rel": f"% rel %/{database_oid}/{node} %"},
+            ).scalar()
+            for name, node in indexes.items()
+        }
+    assert written == {
+        "pk_outbox_events": dispatched,
+        "uq_outbox_events_id": dispatched,
+        "ix_outbox_events_undispatched": 0,
+        "ix_outbox_events_undispatched_station": 0,
+    }
+
+
+def _outbox_indexes(database) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    with database.engine.connect() as connection:
+        return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("outbox_events")}
+
+
+def test_the_outbox_index_migration_goes_down_and_up(database, world, settings):  # type: ignore[no-untyped-def]
+    """Migration 2023 on either database: down restores the full indexes, up the partial ones."""
+    partial = {
+        "ix_outbox_events_undispatched": ["seq"],
+        "ix_outbox_events_undispatched_station": ["station_id", "seq"],
+    }
+    full = {
+        "ix_outbox_events_dispatched_seq": ["dispatched_at", "seq"],
+        "ix_outbox_events_station_seq": ["station_id", "seq"],
+    }
+    assert partial.items() <= _outbox_indexes(database).items()
+    config = alembic_config(database.engine.url.render_as_string(hide_password=False))
+    command.downgrade(config, "2022")
+    found = _outbox_indexes(database)
+    assert full.items() <= found.items() and not set(partial) & set(found)
+    command.upgrade(config, "heads")
+    found = _outbox_indexes(database)
+    assert partial.items() <= found.items() and not set(full) & set(found)
+    ingest = Ingest(database, settings)
+    assert ingest.receive(InboundSMS("twilio", new_sid(), VOLUNTEER_A, REPORT)).text.startswith("OK TPS 012")
+    assert dispatch(database, ["tally"], datetime.now(UTC)) == 2
+
+
+def test_the_outbox_reads_undispatched_events_from_the_partial_indexes(postgresql, volunteers, settings):
+    """With a night's events dispatched and a few not, the dispatch, the claim's check of a
+    station's earlier events and the status's count read the partial indexes."""
+    ingest = Ingest(postgresql, settings)
+    for phone in volunteers[:2]:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+    with postgresql.engine.connect() as c:
+        c.exec_driver_sql(
+            "INSERT INTO outbox_events"
+            " (id, type, schema_version, station_id, payload, created_at, dispatched_at)"
+            " SELECT gen_random_uuid()::text, 'report.accepted', 2,"
+            " '6371011001' || lpad(mod(n, 500)::text, 3, '0'), '{}', now(), now()"
+            " FROM generate_series(1, 20000) AS n"
+        )
+        c.exec_driver_sql("ANALYZE outbox_events")
+        c.commit()
+        plans = {
+            query: "\n".join(c.exec_driver_sql(f"EXPLAIN {query}").scalars())
+            for query in (
+                "SELECT seq FROM outbox_events WHERE dispatched_at IS NULL ORDER BY seq LIMIT 100",
+                "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL",
+                f"SELECT 1 FROM outbox_events WHERE station_id = '{STATION}' AND seq < 1000000"
+                " AND dispatched_at IS NULL",
+            )
+        }
+    for query, plan in plans.items():
+        assert "ix_outbox_events_undispatched" in plan and "Seq Scan" not in plan, (query, plan)
