@@ -106,9 +106,17 @@ POSTGRESQL_ONLY_INDEXES = (
 SQLITE_ONLY_INDEXES = frozenset({"ix_inbound_messages_from_received", "ix_reports_station_created"})
 
 
+#: (table, column) kept by PostgreSQL's triggers alone, which the models do not map: whether a
+#: result row's station is sampled, so the sampled stations' change log fires for those only
+#: (migration ``2024``).
+POSTGRESQL_ONLY_COLUMNS = frozenset({("station_results", "sampled")})
+
+
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic's ``include_object`` hook: leave the PostgreSQL-only indexes out of comparisons,
-    and the SQLite-only ones where they are missing (PostgreSQL)."""
+    """Alembic's ``include_object`` hook: leave the PostgreSQL-only indexes and columns out of
+    comparisons, and the SQLite-only indexes where they are missing (PostgreSQL)."""
+    if type_ == "column" and reflected and compare_to is None:
+        return (obj.table.name, name) not in POSTGRESQL_ONLY_COLUMNS
     if type_ != "index" or compare_to is not None:
         return True
     return name not in (POSTGRESQL_ONLY_INDEXES if reflected else SQLITE_ONLY_INDEXES)

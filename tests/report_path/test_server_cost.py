@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import delete, event, inspect, select, text
 
 from smsgate.importers import upsert_contacts
 from smsgate.inbound import InboundSMS
-from smsgate.models import Contact, InboundMessage
+from smsgate.models import Contact, InboundMessage, SampleDesign, SampleStation, SampleStratum
 from smsgate.outgoing.event_queue import dispatch
 from smsgate.schema import alembic_config
 from smsgate.services.ingest import Ingest
@@ -476,3 +476,53 @@ def test_the_outbox_reads_undispatched_events_from_the_partial_indexes(postgresq
         }
     for query, plan in plans.items():
         assert "ix_outbox_events_undispatched" in plan and "Seq Scan" not in plan, (query, plan)
+
+
+def _sample_log_calls(database, backends: set[int]) -> int:  # type: ignore[no-untyped-def]
+    table_counts(database, backends, "station_results")  # publishes the backends' statistics
+    with database.engine.connect() as c:
+        c.execute(text("SELECT pg_stat_clear_snapshot()"))
+        calls = c.execute(
+            text(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
+                " WHERE funcname = 'smsgate_log_sample_result_change'"
+            )
+        ).scalar()
+    return int(calls or 0)
+
+
+def test_the_sample_log_runs_for_sampled_stations_only(postgresql, volunteers, settings, backends):
+    """The sampled stations' change log (a plpgsql trigger) is not called at all for a station
+    in no sample, and logs every change of a sampled one (``station_results.sampled``, kept by
+    the database, in the trigger's ``WHEN``); counted in ``pg_stat_user_functions``."""
+    with postgresql.engine.connect() as c:
+        c.exec_driver_sql(f"ALTER DATABASE {c.engine.url.database} SET track_functions = 'pl'")
+        c.commit()
+    postgresql.engine.dispose()  # new sessions take the setting
+    ingest = Ingest(postgresql, settings)
+
+    def logged() -> int:
+        with postgresql.engine.connect() as c:
+            return int(c.execute(text("SELECT count(*) FROM sample_result_changes")).scalar() or 0)
+
+    before = _sample_log_calls(postgresql, backends)
+    for phone in volunteers[:3]:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+    assert (_sample_log_calls(postgresql, backends) - before, logged()) == (0, 0)
+    with postgresql.begin() as session:
+        design = SampleDesign(strata_level="import", size=1, active=True)
+        session.add(design)
+        session.flush()
+        stratum = SampleStratum(design_id=design.id, code="x", population=1, sample_size=1)
+        session.add(stratum)
+        session.flush()
+        session.add(SampleStation(design_id=design.id, station_id=STATION, stratum_id=stratum.id))
+    assert logged() == 1  # the row marked sampled
+    before = _sample_log_calls(postgresql, backends)
+    for phone in volunteers[3:5]:
+        assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
+    assert (_sample_log_calls(postgresql, backends) - before, logged()) == (2, 3)
+    with postgresql.begin() as session:
+        session.execute(delete(SampleStation))
+    with postgresql.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM station_results WHERE sampled")).scalar() == 0
