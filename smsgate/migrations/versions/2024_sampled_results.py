@@ -13,9 +13,10 @@ and costs next to nothing, but it may not read a table. So:
   inserted into ``station_results`` gets it from ``sample_stations`` (before insert; rows are
   created with the stations, not on the night). The application never writes it; the models
   do not map it (``postgres_indexes.POSTGRESQL_ONLY_COLUMNS``).
-- The log's triggers fire ``WHEN (NEW.sampled)``: the same rows are logged for sampled
-  stations, no call at all for the others. A station that enters a sample logs one change,
-  the row's update that marks it.
+- The log's triggers fire ``WHEN (NEW.sampled)`` after an insert and ``WHEN (OLD.sampled AND
+  NEW.sampled)`` after an update: the same rows are logged for sampled stations, no call at
+  all for the others, and the update that marks or unmarks a row logs nothing (adding
+  stations to a sample logged nothing before either).
 
 Not indexed: a report's update of the result row stays heap-only. SQLite keeps its row
 triggers, a lookup in process.
@@ -94,12 +95,12 @@ UPGRADE = [
 ]
 
 
-def _log_triggers(when: str) -> None:
+def _log_triggers(when: dict[str, str]) -> None:
     for event in ("insert", "update"):
         op.execute(f"DROP TRIGGER IF EXISTS tr_station_results_sample_{event} ON station_results")
         op.execute(
             f"CREATE TRIGGER tr_station_results_sample_{event} AFTER {event.upper()} ON station_results"
-            f" FOR EACH ROW {when}EXECUTE FUNCTION {LOG_FUNCTION}()"
+            f" FOR EACH ROW {when.get(event, '')}EXECUTE FUNCTION {LOG_FUNCTION}()"
         )
 
 
@@ -108,13 +109,13 @@ def upgrade() -> None:
         return
     for statement in UPGRADE:
         op.execute(statement)
-    _log_triggers("WHEN (NEW.sampled) ")
+    _log_triggers({"insert": "WHEN (NEW.sampled) ", "update": "WHEN (OLD.sampled AND NEW.sampled) "})
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    _log_triggers("")
+    _log_triggers({})
     op.execute("DROP TRIGGER IF EXISTS tr_station_results_sampled ON station_results")
     op.execute("DROP FUNCTION IF EXISTS smsgate_result_sampled()")
     for event in ("insert", "update", "delete", "truncate"):
