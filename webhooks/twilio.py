@@ -12,7 +12,6 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import MultiDict
 
 from smsgate.inbound import InboundSMS
 
@@ -46,9 +45,8 @@ class _Params(dict[str, str]):
         return [self[name]]
 
 
-def refusal(form: MultiDict[str, str] | None = None) -> str | None:
-    """Why this request is not Twilio's, or None when its signature is right; ``form`` is the
-    request's form when the caller already holds it.
+def refusal() -> str | None:
+    """Why this request is not Twilio's, or None when its signature is right.
 
     Twilio signs the URL it called, which is the configured public URL: that one HMAC is
     computed first. Only when it does not match does the library's own check run, which also
@@ -62,7 +60,7 @@ def refusal(form: MultiDict[str, str] | None = None) -> str | None:
         return "no_secret"
     if not signature:
         return "no_signature"
-    fields = _Params((request.form if form is None else form).to_dict(flat=True))
+    fields = _Params(request.form.to_dict(flat=True))
     url, check = public_url(configured.public_url or ""), validator(token)
     if hmac.compare_digest(check.compute_signature(url, fields).encode(), signature.encode()):
         return None
@@ -85,10 +83,10 @@ def twiml(text: str | None) -> str:
 
 @bp.post("/twilio")
 def inbound() -> Response:
-    form = request.form  # one look-up through Flask's request proxy, not one per field
-    reason = refusal(form)
+    reason = refusal()  # before the body is read: an unsigned request is refused unparsed
     if reason:
         refuse("twilio", reason)
+    form = request.form  # one look-up through Flask's request proxy, not one per field
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     sender = form.get("From", "")
     if not sid or not sender:
