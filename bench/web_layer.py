@@ -12,6 +12,16 @@ the TwiML. The bare endpoint of ``bench/webhook.py`` is called the same way as t
     .venv/bin/python bench/web_layer.py                      # SQLite, 2,000 requests
     .venv/bin/python bench/web_layer.py --postgresql postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
+A few tens of microseconds are below the noise of CPU times on a shared machine. With
+``--instructions`` it counts instead what the interpreter executes, under valgrind's callgrind
+(Debian's ``valgrind``), which the load does not change: the same requests, each subject in a
+child process of its own, instrumented only around the timed loop (after the warm-up and a
+``gc.freeze`` as under ``smsgate serve``): the web layer alone (the core replaced by a fixed
+reply), the whole request, and the bare endpoint. It takes minutes (callgrind runs the
+interpreter some fifty times slower).
+
+    .venv/bin/python bench/web_layer.py --instructions --requests 300 --senders 400
+
 To measure another checkout's code (``git archive REV | tar -x -C DIR``), copy this file,
 ``webhook.py`` and ``floor.py`` into ``DIR/bench/`` and run it there: the bench's helpers put
 their own checkout first on ``sys.path``, so that checkout's ``smsgate`` and ``webhooks`` are the
@@ -21,11 +31,13 @@ ones measured (the first line printed says which).
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import logging
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +115,72 @@ def cpu_per_call(app: Callable[..., Any], requests: list[dict[str, Any]]) -> lis
     return times
 
 
+#: What ``--instructions`` counts, each in a process of its own.
+SUBJECTS = {
+    "web": "web layer alone (the core replaced by a fixed reply)",
+    "whole": "whole request (the real core)",
+    "bare": "bare Flask endpoint",
+}
+
+
+def counted_child(args: argparse.Namespace) -> int:
+    """Under callgrind: set up ``args.subject``, warm it up, say so through ``args.flags`` and
+    run the timed requests once the parent has switched the instrumentation on."""
+    from smsgate.inbound import Reply
+
+    flags = Path(args.flags)
+    logs.configure("text")
+    logging.getLogger().handlers[-1].setStream(open(os.devnull, "w"))  # noqa: SIM115 - as in main()
+    with scratch_database(args.postgresql) as (database, _kind):
+        senders, _spare = populate(database, args.senders, 16)
+        url = database.engine.url.render_as_string(hide_password=False)
+        settings = Settings.from_env(
+            {"SMSGATE_DATABASE_URL": url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSGATE_PUBLIC_URL": PUBLIC}
+        )
+        app: Callable[..., Any] = bare_app()
+        if args.subject != "bare":
+            app = create_app(settings, database=database)
+        if args.subject == "web":
+            fixed = Reply("OK TPS 012 01=123 02=98 03=150 Ref ABC123 / received & stored")
+            app.extensions["smsgate.gateway"].receive = lambda _sms: fixed  # type: ignore[attr-defined]
+        requests = environs(senders, args.warmup + args.requests)
+        cpu_per_call(app, requests[: args.warmup])
+        gc.collect()
+        gc.freeze()  # as smsgate serve's workers do once the app is loaded
+        (flags / "ready").touch()
+        while not (flags / "go").exists():
+            time.sleep(0.05)
+        time.sleep(0.5)  # the instrumentation is on before the first timed request
+        cpu_per_call(app, requests[args.warmup :])
+        os._exit(0)  # nothing after the timed loop is counted: no teardown
+
+
+def instructions(args: argparse.Namespace, subject: str) -> int:
+    """Instructions executed by ``args.requests`` requests of ``subject`` (see ``counted_child``)."""
+    with tempfile.TemporaryDirectory(prefix="bench-web-layer-callgrind-") as folder:
+        out = Path(folder) / "callgrind.out"
+        command = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            sys.executable, str(Path(__file__).resolve()), "--counted-child", subject, "--flags", folder,
+            "--requests", str(args.requests), "--warmup", str(args.warmup), "--senders", str(args.senders),
+        ]  # fmt: skip
+        if args.postgresql:
+            command += ["--postgresql", args.postgresql]
+        with open(Path(folder) / "child.log", "w") as log:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            while not (Path(folder) / "ready").exists():
+                if child.poll() is not None:
+                    raise RuntimeError((Path(folder) / "child.log").read_text()[-3000:])
+                time.sleep(0.5)
+            subprocess.run(["callgrind_control", "-i", "on", str(child.pid)], check=True, capture_output=True)
+            (Path(folder) / "go").touch()
+            child.wait()
+        for line in out.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,7 +189,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--senders", type=int, default=5000)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per request under callgrind"
+    )
+    parser.add_argument("--counted-child", dest="subject", choices=sorted(SUBJECTS), help=argparse.SUPPRESS)
+    parser.add_argument("--flags", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.subject:
+        return counted_child(args)
+    if args.instructions:
+        print(f"$ .venv/bin/python bench/web_layer.py {shlex.join(sys.argv[1:])}")
+        code, kind = Path(smsgate.__file__).resolve().parent.parent, args.postgresql or "sqlite"
+        print(f"code: {code}; database: {kind}")
+        print(f"instructions a webhook under callgrind, {args.requests} signed reports after {args.warmup}:")
+        for subject, label in SUBJECTS.items():
+            print(f"  {label:<52} {instructions(args, subject) / args.requests:>12,.0f}", flush=True)
+        return 0
     logs.configure("text")
     logging.getLogger().handlers[-1].setStream(open(os.devnull, "w"))  # noqa: SIM115 - the log line is formatted and written, to nowhere
     with scratch_database(args.postgresql) as (database, kind):
