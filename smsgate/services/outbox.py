@@ -184,8 +184,8 @@ def _regions(key: str) -> tuple[tuple[str, str], ...]:
 
 def report_stored(session: Session, report: Report, superseded: Sequence[Report], now: datetime) -> None:
     """``report.accepted`` for a new report, then ``report.superseded`` for each report it replaced
-    (``superseded``, as ``reports.store`` just marked them: no query to find them again)."""
-    session.flush()
+    (``superseded``, as ``reports.store`` just marked them: no query to find them again). The
+    events carry the reports' values as they are in the session: nothing needs flushing first."""
     emit(
         session,
         REPORT_ACCEPTED,

@@ -3,7 +3,9 @@ ORM's unit of work.
 
 An ordinary report leaves the same few changes behind: the message row's outcome and reply,
 the station's result row, the events, the region counters (held back by ``counters.defer``),
-and perhaps other reports of the station (superseded, outvoted, flagged). The ORM's flush
+and perhaps reports of the station (the sender's earlier one superseded, the new one flagged,
+others outvoted) and the flags the checks added (a correction, a report one digit off the
+others: most of an election night's later messages). The ORM's flush
 found and wrote them at commit, one statement per table, for about a quarter of the report's
 CPU (sorting the unit of work, each object's history, each statement's parameters).
 ``write`` writes exactly those changes itself: on PostgreSQL in one statement (data-modifying
@@ -13,7 +15,7 @@ none costs nothing), on SQLite one prebuilt statement per table.
 The objects written are then removed from the session, so the flush at commit has nothing left
 to do for them.
 
-Anything else pending (a new flag, a contact changed, any other row) makes ``write`` leave all
+Anything else pending (a flag resolved, a contact changed, any other row) makes ``write`` leave all
 of it to the ORM's flush at commit, as before: rarer paths keep their full behaviour and only
 the common shape is special.
 """
@@ -27,9 +29,10 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from .. import driver
-from ..models import InboundMessage, OutboxEvent, Report, StationResult
+from ..models import Flag, InboundMessage, OutboxEvent, Report, StationResult
 from . import counters, station_lock
 from .rows import detach
 
@@ -64,6 +67,10 @@ EVENT_COLUMNS = (
     "payload",
     "created_at",
 )
+#: A new flag's columns (``id`` is the database's): those of ``FLAG_OPTIONAL`` that were not
+#: given are NULL, as the model's default says; the others must be given.
+FLAG_COLUMNS = ("station_id", "kind", "reason", "report_id", "created_at", "resolved_at", "resolved_by")
+FLAG_OPTIONAL = frozenset({"report_id", "resolved_at", "resolved_by"})
 
 _WRITABLE: dict[type[Any], frozenset[str]] = {
     InboundMessage: frozenset(MESSAGE_COLUMNS),
@@ -89,37 +96,45 @@ def write(session: Session) -> bool:
         if counter_rows:
             counters.write(session, counter_rows)
         return False
-    events, changed = shaped
-    if not events and not counter_rows and not any(changed.values()):
+    events, flags, changed = shaped
+    if not events and not flags and not counter_rows and not any(changed.values()):
         return True
     messages = [_values(m, _WRITTEN[InboundMessage]) for m in changed[InboundMessage]]
     results = [_values(r, _WRITTEN[StationResult]) for r in changed[StationResult]]
     reports = [_values(r, _WRITTEN[Report]) for r in sorted(changed[Report], key=lambda r: r.id)]
     rows = [_values(e, EVENT_COLUMNS) for e in events]
+    flag_rows = [_flag_values(f) for f in flags]
     if session.get_bind().dialect.name == "postgresql":
-        _write_postgresql(session, messages, results, reports, rows, counter_rows)
+        _write_postgresql(session, messages, results, reports, rows, flag_rows, counter_rows)
     else:
         if counter_rows:
             counters.write(session, counter_rows)
-        _write_sqlite(session, messages, results, reports, rows)
+        _write_sqlite(session, messages, results, reports, rows, flag_rows)
     # Detached from here on: a change made to one of these objects later in the transaction
-    # is not written. The station lock's cache forgets the result rows so that a later
-    # ``lock`` reads the row again rather than handing out a detached one.
-    detach(session, [*events, *(o for objs in changed.values() for o in objs)])
+    # is not written (nor is a new flag's id known: nothing on the report path asks for it).
+    # The station lock's cache forgets the result rows so that a later ``lock`` reads the row
+    # again rather than handing out a detached one.
+    detach(session, [*events, *flags, *(o for objs in changed.values() for o in objs)])
     station_lock.forget(session, changed[StationResult])
     return True
 
 
-def _shaped(session: Session) -> tuple[list[OutboxEvent], dict[type[Any], list[Any]]] | None:
-    """The new events and the changed rows by model, or ``None`` if anything else is pending
-    or any of them lacks a value to write (``_loaded``)."""
+def _shaped(
+    session: Session,
+) -> tuple[list[OutboxEvent], list[Flag], dict[type[Any], list[Any]]] | None:
+    """The new events, the new flags and the changed rows by model, or ``None`` if anything
+    else is pending or any of them lacks a value to write (``_loaded``)."""
     if session.deleted:
         return None
     events: list[OutboxEvent] = []
+    flags: list[Flag] = []
     for obj in session.new:
-        if type(obj) is not OutboxEvent or not _loaded(obj, EVENT_COLUMNS):
+        if type(obj) is OutboxEvent and _loaded(obj, EVENT_COLUMNS):
+            events.append(obj)
+        elif type(obj) is Flag and _loaded(obj, _FLAG_REQUIRED):
+            flags.append(obj)
+        else:
             return None
-        events.append(obj)
     changed: dict[type[Any], list[Any]] = {InboundMessage: [], StationResult: [], Report: []}
     for obj in session.dirty:
         allowed = _WRITABLE.get(type(obj))
@@ -128,7 +143,10 @@ def _shaped(session: Session) -> tuple[list[OutboxEvent], dict[type[Any], list[A
         if not _loaded(obj, _WRITTEN[type(obj)]):
             return None
         changed[type(obj)].append(obj)
-    return events, changed
+    # ``session.new`` is a set: the flags in the order they were added, as the flush inserts
+    # them (their ids follow it).
+    flags.sort(key=lambda f: instance_state(f).insert_order or 0)
+    return events, flags, changed
 
 
 def _loaded(obj: Any, columns: Iterable[str]) -> bool:
@@ -145,12 +163,22 @@ def _values(obj: Any, columns: Iterable[str]) -> dict[str, Any]:
     return {name: state[name] for name in columns}
 
 
+def _flag_values(flag: Flag) -> dict[str, Any]:
+    """A new flag's row: its columns not given (``FLAG_OPTIONAL``) NULL, as inserted by the ORM."""
+    state = flag.__dict__
+    return {name: state.get(name) for name in FLAG_COLUMNS}
+
+
+_FLAG_REQUIRED = tuple(name for name in FLAG_COLUMNS if name not in FLAG_OPTIONAL)
+
+
 def _write_postgresql(
     session: Session,
     messages: list[dict[str, Any]],
     results: list[dict[str, Any]],
     reports: list[dict[str, Any]],
     events: list[dict[str, Any]],
+    flags: list[dict[str, Any]],
     counter_rows: list[dict[str, object]],
 ) -> None:
     """One statement for everything, its rows bound as one JSON document (one parameter: the
@@ -159,8 +187,10 @@ def _write_postgresql(
     the server parses them once, with the document."""
     for index, row in enumerate(events):
         row["n"] = index
+    for index, row in enumerate(flags):
+        row["n"] = index
     counted = [{**row, "n": index} for index, row in enumerate(counter_rows)]
-    document = {"m": messages, "r": results, "p": reports, "e": events, "c": counted}
+    document = {"m": messages, "r": results, "p": reports, "e": events, "f": flags, "c": counted}
     parts = tuple(bool(document[key]) for key in _PARTS)
     statement = _POSTGRESQL.get(parts)
     if statement is None:
@@ -240,6 +270,15 @@ _COUNTER_TYPES = (
     ("value", "integer"),
     ("n", "integer"),
 )
+_FLAG_TYPES = (
+    ("station_id", "varchar"),
+    ("kind", "varchar"),
+    ("reason", "varchar"),
+    ("report_id", "integer"),
+    ("created_at", "timestamptz"),
+    ("resolved_at", "timestamptz"),
+    ("resolved_by", "varchar"),
+)
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_TYPES)
 _EVENT_VALUES = ", ".join(_value(name) for name, _ in _EVENT_TYPES)
 
@@ -254,18 +293,22 @@ def _by_key(column: str, value: str) -> str:
     return f"{column} = ANY (ARRAY[{value}])"
 
 
-#: The document's parts, in the statement's order: messages, results, reports, events, counters.
-_PARTS = ("m", "r", "p", "e", "c")
+#: The document's parts, in the statement's order: messages, results, reports, events, flags,
+#: counters.
+_PARTS = ("m", "r", "p", "e", "f", "c")
 
 
-def _postgresql_statement(messages: bool, results: bool, reports: bool, events: bool, counters: bool) -> Any:
+def _postgresql_statement(
+    messages: bool, results: bool, reports: bool, events: bool, flags: bool, counters: bool
+) -> Any:
     """The one statement, with the parts that have rows and only those. A part of no rows
     still cost its executor's start (opening its table and every index of it: 25 for the five
     parts) and, for the events, more: the outbox's wake-up trigger (migration 1802) is per
     statement and fires for an insert of no rows too, so every message that writes no event (a
     flood-held one, an invalid text, a CEK) would wake every outbox worker, and notifying
     commits queue behind one another in PostgreSQL. Events are inserted in the order they were
-    emitted (``n``), so ``seq`` follows it; counters in ``counters.add``'s order."""
+    emitted (``n``), so ``seq`` follows it; flags in the order they were added (``n``), so their
+    ids do; counters in ``counters.add``'s order."""
     parts = [
         (
             messages,
@@ -292,6 +335,13 @@ def _postgresql_statement(messages: bool, results: bool, reports: bool, events: 
             f" SELECT {_EVENT_VALUES} FROM {_rows('e', (*_EVENT_TYPES, ('n', 'integer')))} ORDER BY u.n)",
         ),
         (
+            flags,
+            " flags AS ("
+            f" INSERT INTO flags ({', '.join(name for name, _ in _FLAG_TYPES)})"
+            f" SELECT {', '.join(f'u.{name}' for name, _ in _FLAG_TYPES)}"
+            f" FROM {_rows('f', (*_FLAG_TYPES, ('n', 'integer')))} ORDER BY u.n)",
+        ),
+        (
             counters,
             " counters AS ("
             " INSERT INTO region_counters (region_key, name, shard, value)"
@@ -311,7 +361,7 @@ def _postgresql_statement(messages: bool, results: bool, reports: bool, events: 
 #: process when first needed and run on the driver's cursor (``smsgate.driver``; psycopg
 #: prepares each once per connection, unless told never to). A few shapes occur: a report
 #: (message, result, events, counters), one superseding others (and reports), a message that
-#: is no report (its row alone), a correction that moves no counter.
+#: is no report (its row alone), a correction that moves no counter, one that adds a flag.
 _POSTGRESQL: dict[tuple[bool, ...], driver.Statement] = {}
 
 
@@ -321,6 +371,7 @@ def _write_sqlite(
     results: list[dict[str, Any]],
     reports: list[dict[str, Any]],
     events: list[dict[str, Any]],
+    flags: list[dict[str, Any]],
 ) -> None:
     """One prebuilt statement per table, one ``executemany`` each, run on the driver's cursor
     (``smsgate.driver``): no network, so nothing to gain by folding them, but no unit of work
@@ -330,6 +381,7 @@ def _write_sqlite(
         (_SQLITE["results"], results),
         (_SQLITE["reports"], reports),
         (_SQLITE["events"], events),
+        (_SQLITE["flags"], flags),
     ):
         if rows:
             bound = [{f"b_{k}": v for k, v in row.items()} for row in rows]
@@ -346,12 +398,16 @@ def _sqlite_statements() -> dict[str, driver.Statement]:
         )
 
     events = cast(Table, OutboxEvent.__table__)
+    flags = cast(Table, Flag.__table__)
     statements = {
         "messages": updating(InboundMessage, "id", MESSAGE_COLUMNS),
         "results": updating(StationResult, "station_id", RESULT_COLUMNS),
         "reports": updating(Report, "id", REPORT_COLUMNS),
         "events": events.insert().values(
             {name: bindparam(f"b_{name}", type_=events.c[name].type) for name in EVENT_COLUMNS}
+        ),
+        "flags": flags.insert().values(
+            {name: bindparam(f"b_{name}", type_=flags.c[name].type) for name in FLAG_COLUMNS}
         ),
     }
     return {name: driver.Statement(statement) for name, statement in statements.items()}

@@ -83,9 +83,11 @@ def store(
         others=others,
         around=around,
     )
-    session.flush()
-    # Nothing below reads what it writes, so the result row, its event sequence and the events
-    # are written once, at commit, instead of at every query in between.
+    # Nothing below reads what it writes, so the reports superseded and flagged, the new flags,
+    # the result row, its event sequence and the events are written once, with what handling
+    # leaves for commit (``pending_writes``: on PostgreSQL one statement), instead of by a flush
+    # here (a statement per changed report and per flag) or at every query in between. A rarer
+    # path that must read the station's rows back (the ``override`` flag's) flushes itself.
     with session.no_autoflush:
         outbox.report_stored(session, report, superseded, now)
         result = station_results.refresh(

@@ -1,9 +1,10 @@
-"""What a report leaves for commit (the message row, the result row, other reports of the
-station, the events, the region counters) is written by ``services/pending_writes.py`` in one
-statement on PostgreSQL instead of the ORM's flush. Through signed webhooks into a real
-database, a station's night (agreement, dissent, a correction, a flagged report that leaves
-the work to the ORM, a cancel) must leave exactly the rows the rules say: counters without
-drift, a gapless event sequence in commit order, superseded and outvoted reports marked."""
+"""What a report leaves for commit (the message row, the result row, reports of the station,
+the flags the checks added, the events, the region counters) is written by
+``services/pending_writes.py`` in one statement on PostgreSQL instead of the ORM's flush.
+Through signed webhooks into a real database, a station's night (agreement, dissent, a flagged
+report, a correction, a cancel that leaves the work to the ORM) must leave exactly the rows the
+rules say: counters without drift, a gapless event sequence in commit order, superseded and
+outvoted reports marked, the flags with every column."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import func, make_url, select
 
 from smsgate.inbound import InboundSMS
-from smsgate.models import InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
+from smsgate.models import Flag, InboundMessage, OutboxEvent, RegionCounter, Report, StationResult
 from smsgate.outgoing import wakeup
 from smsgate.services import counters, pending_writes, recount, station_lock
 from smsgate.services.ingest import Ingest
@@ -28,7 +29,7 @@ def test_a_stations_night_leaves_exact_rows(sms, database):
     steps = [
         (VOLUNTEER_A, "TPS 012 01=152 02=98 03=150"),
         (VOLUNTEER_B, "TPS 012 01=152 02=98 03=150"),
-        (VOLUNTEER_C, "TPS 012 01=652 02=98 03=150"),  # one digit apart: a flag, the ORM writes
+        (VOLUNTEER_C, "TPS 012 01=652 02=98 03=150"),  # one digit apart, too many: two new flags
         (VOLUNTEER_C, "TPS 012 01=152 02=98 03=150"),  # corrected: supersedes the misread
         (COORD_KOTA, f"TPS 6371011001012 01=152 02=98 03=150{WITH_PIN}"),
     ]
@@ -44,6 +45,15 @@ def test_a_stations_night_leaves_exact_rows(sms, database):
         assert misread.superseded_by_id == correction.id and misread.superseded_at is not None
         # Two against one was no qualified majority: disputed, nobody outvoted.
         assert misread.flagged and not misread.outvoted
+        # Two checks fired on the misread (900 ballots at a TPS of 400), its flags in their order.
+        flags = list(session.scalars(select(Flag).order_by(Flag.id)))
+        assert [(f.station_id, f.kind, f.report_id) for f in flags] == [
+            (MANTUIL_12, "over_capacity", misread.id),
+            (MANTUIL_12, "one_digit", misread.id),
+        ]
+        assert flags[1].reason.startswith("Beda 1 digit: 01=652") and misread.ref in flags[1].reason
+        assert all(f.created_at == misread.created_at and f.resolved_at is None for f in flags)
+        assert all(f.resolved_by is None for f in flags)
         assert not any(
             r.outvoted or r.superseded_at for r in (reports[0], reports[1], correction, reports[4])
         )
