@@ -228,12 +228,19 @@ def register_volunteers(database: Database, stations: list[tuple[str, int]]) -> 
     return senders
 
 
-def first_reports(database: Database, senders: int, seed: int) -> Callable[[], str]:
+def first_reports(
+    database: Database, senders: int, seed: int, *, corrections: bool = False
+) -> Callable[[], str]:
     """The in-process load benches' sender (``bench/ingest.py``, ``bench/pg_cost.py``): sets up
     stations for ``senders`` registered, assigned volunteers and returns a function that sends
     the next one's report through ``Ingest.receive`` with the default settings (flood limits
     on), a new provider id each time, in a shuffled order, lap after lap with new numbers; it
-    returns the reply and stops the bench when a report is not accepted."""
+    returns the reply and stops the bench when a report is not accepted.
+
+    ``corrections``: the first lap (every volunteer's first report) is sent before it returns,
+    so each report the function sends is a correction (a new count, one more for candidate 01)
+    at a station that has its ten volunteers' reports: ``bench/webhook.py``'s traffic after
+    its first lap, outvoted dissenters, flags and disputes included."""
     stations = set_up(database, argparse.Namespace(stations=(senders + 9) // 10, seed=seed))
     people = register_volunteers(database, stations)
     random.Random(seed).shuffle(people)
@@ -251,6 +258,9 @@ def first_reports(database: Database, senders: int, seed: int) -> Callable[[], s
             raise SystemExit(f"not accepted: {body!r} from {phone}: {reply.text!r}")
         return reply.text or ""
 
+    if corrections:
+        for _ in people:
+            one()
     return one
 
 

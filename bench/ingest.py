@@ -5,14 +5,19 @@ flood control, parsing, the station, the checks, the report, the result, the cou
 events, the reply) so its CPU is measured without HTTP in the way. Per database (a scratch
 PostgreSQL database with a unique name, dropped afterwards; a temporary SQLite file) it sets up
 the real Kalimantan Selatan tree, ``--senders`` registered volunteers (10 per TPS), and sends
-each a valid report, default flood limits on; then prints per report:
+each a valid report, default flood limits on. With ``--corrections`` every volunteer's first
+report is sent untimed first, and the reports measured are corrections (each volunteer sends a
+new count, one more for candidate 01, in the same shuffled turn) at stations that have their
+ten reports: the traffic of ``bench/webhook.py`` after its first lap. Then it prints per report:
 
 - **CPU**: ``time.process_time`` of this process (the app's Python, SQLAlchemy and the driver;
   not the database server's), median and mean over ``--reports`` reports after ``--warmup``;
 - **wall** time (includes waiting for the database, and for the CPU on a shared machine);
 - **Python calls** (cProfile's count over ``--profiled`` further reports), **statements**
-  (every statement, ``BEGIN`` and ``COMMIT``) and, on PostgreSQL, **waits for the server** (the
-  times the client waited for an answer: one per statement while each is sent alone) per report;
+  (every statement, ``BEGIN`` and ``COMMIT``; over ``--counted`` further reports: the most,
+  the mean, and the statements of the first report that sent the most) and, on PostgreSQL,
+  **waits for the server** (the times the client waited for an answer, in one more report: one
+  per statement while each is sent alone) per report;
 - with ``--top N``: the N functions with the most cumulative time in that profile.
 
 ``--against REV`` measures the code of git revision ``REV`` too (its tree exported to a
@@ -22,6 +27,7 @@ before and after share the same minutes and load. The load average is printed be
     .venv/bin/python bench/ingest.py                                  # this tree, both databases
     .venv/bin/python bench/ingest.py --against main --no-sqlite       # before/after on PostgreSQL
     .venv/bin/python bench/ingest.py --no-sqlite --top 25             # where the time goes
+    .venv/bin/python bench/ingest.py --against main --corrections     # corrections, before/after
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
 
     url = None if args.database == "sqlite" else args.postgresql
     with scratch_database(url) as (database, _kind):
-        one = first_reports(database, args.senders, args.seed)  # default flood limits
+        # Default flood limits; with --corrections the first lap is sent (untimed) first.
+        one = first_reports(database, args.senders, args.seed, corrections=args.corrections)
         for _ in range(args.warmup):
             one()
         cpu, wall = [], []
@@ -64,7 +71,9 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
             one()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
-        _count, trips = count_round_trips(database.engine, one)
+        # The most statements one of --counted reports sent, and that report's statements.
+        counted = [count_round_trips(database.engine, one)[1] for _ in range(args.counted)]
+        trips = max(counted, key=len)
         waits = count_network_waits(database.engine, one) if url is not None else None
         profile = cProfile.Profile(time.process_time)  # CPU, not waiting for the server
         profile.enable()
@@ -85,6 +94,7 @@ def measure_child(args: argparse.Namespace) -> dict[str, Any]:
         "calls": stats.total_calls / args.profiled,  # type: ignore[attr-defined]
         "round_trips": trips,
         "waits": waits,
+        "round_trips_counts": [len(c) for c in counted],
         "top": top,
     }
 
@@ -122,7 +132,9 @@ def run_child(code: Path, database: str, args: argparse.Namespace) -> dict[str, 
         str(args.top),
         "--seed",
         str(args.seed),
-    ]
+        "--counted",
+        str(args.counted),
+    ] + (["--corrections"] if args.corrections else [])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"measuring {code} on {database} failed:\n{done.stderr[-3000:]}")
@@ -152,6 +164,15 @@ def main() -> int:
         "--top", type=int, default=0, help="print the N most expensive functions (cumulative)"
     )
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--counted", type=int, default=20, help="reports whose statements are counted (the most is shown)"
+    )
+    parser.add_argument(
+        "--corrections",
+        action="store_true",
+        help="measure corrections at stations with their ten reports (bench/webhook.py's traffic), "
+        "not first reports",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,20 +203,26 @@ def main() -> int:
         "load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}; "
         "{} cores".format(*load_before, *load_after, os.cpu_count())
     )
+    shape = (
+        "corrections (every sender's first report sent untimed before)"
+        if args.corrections
+        else "first reports"
+    )
     print(
-        f"{args.senders:,} registered senders, default flood limits; {args.reports} reports timed after "
+        f"{args.senders:,} registered senders, default flood limits; {args.reports} {shape} timed after "
         f"{args.warmup} warm-up, {args.profiled} under cProfile; one at a time through Ingest.receive"
     )
     print(
         "| code | database | CPU per report (median / mean) | wall per report (median) "
-        "| Python calls per report | statements | waits for the server |"
+        "| Python calls per report | statements (most; mean) | waits for the server |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, database, r in rows:
         print(
             f"| {label} | {database} | {statistics.median(r['cpu_ms']):.2f} / "
             f"{statistics.mean(r['cpu_ms']):.2f} ms "
-            f"| {statistics.median(r['wall_ms']):.2f} ms | {r['calls']:,.0f} | {len(r['round_trips'])} "
+            f"| {statistics.median(r['wall_ms']):.2f} ms | {r['calls']:,.0f} "
+            f"| {len(r['round_trips'])}; {statistics.mean(r['round_trips_counts']):.1f} "
             f"| {'-' if r['waits'] is None else r['waits']} |"
         )
     seen = set()
@@ -205,7 +232,7 @@ def main() -> int:
         if (label, database) in seen:
             continue
         seen.add((label, database))
-        print(f"statements of one report, {label}, {database}:")
+        print(f"statements of the report with the most of {args.counted}, {label}, {database}:")
         for statement in r["round_trips"]:
             print(f"    {statement}")
         if r["top"]:
