@@ -14,6 +14,10 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Request threads per worker process (``smsgate serve --threads`` overrides it): while one
 #: thread waits for the database another uses the CPU.
 DEFAULT_THREADS = 4
+#: Seconds gunicorn keeps an idle connection open. A proxy in front must close its idle
+#: connections to ``serve`` sooner (deploy/Caddyfile: 1 s), or a request it sends on one just
+#: as gunicorn closes it fails.
+KEEPALIVE_SECONDS = 2
 
 
 class _Server(BaseApplication):
@@ -84,6 +88,9 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = DEFAULT_
         "threads": threads,
         "worker_class": "gthread",
         "timeout": 30,
+        # Seconds an idle kept-alive connection stays open (gunicorn's default, stated because
+        # deploy/Caddyfile closes its idle connections to us sooner, and must keep doing so).
+        "keepalive": KEEPALIVE_SECONDS,
         "accesslog": None,
     }
 

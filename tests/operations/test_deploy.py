@@ -7,16 +7,20 @@ installs caddy. A test skips only when its tool is absent and says which.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from smsgate.server import gunicorn_options
 
 DEPLOY = Path(__file__).parent.parent.parent / "deploy"
 UNITS = ["smsgate-serve.service", "smsgate-worker.service", "smsgate-backup.service", "smsgate-backup.timer"]
@@ -92,6 +96,32 @@ def test_caddyfile_validates(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert '"dial":"127.0.0.1:8000"' in adapted.stdout and '"sms.example.org"' in adapted.stdout
+    # Caddy must drop an idle connection to smsgate before gunicorn does: otherwise a webhook
+    # written into it as gunicorn closes it fails with a 502 that nobody resends.
+    idle_timeouts = [
+        handler.get("transport", {}).get("keep_alive", {}).get("idle_timeout")
+        for handler in _handlers(json.loads(adapted.stdout))
+        if handler.get("handler") == "reverse_proxy"
+    ]
+    assert idle_timeouts and None not in idle_timeouts, (
+        "the reverse proxy keeps idle upstream connections for Caddy's default 2 minutes"
+    )
+    gunicorn_keepalive_ns = gunicorn_options("127.0.0.1", 8000, 1)["keepalive"] * 1_000_000_000
+    assert all(0 < timeout < gunicorn_keepalive_ns for timeout in idle_timeouts), idle_timeouts
+
+
+def _handlers(node: object) -> list[dict[str, Any]]:
+    """Every handler object anywhere in Caddy's adapted JSON configuration."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "handler" in node:
+            found.append(node)
+        for value in node.values():
+            found.extend(_handlers(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_handlers(value))
+    return found
 
 
 def test_postgresql_setup_creates_a_database_init_accepts(tmp_path: Path) -> None:
