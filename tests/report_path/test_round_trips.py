@@ -149,8 +149,15 @@ def test_a_first_report_waits_for_postgresql_once_per_statement(world, database,
     assert warm.text.startswith("OK TPS 012")
     sms = InboundSMS("twilio", new_sid(), VOLUNTEER_A, "TPS 012 01=123 02=98 03=150")
     replies = []
-    waits = network_waits(database.engine, lambda: replies.append(ingest.receive(sms)))
+    seen: list[str] = []
+
+    def send() -> None:
+        seen.extend(round_trips(database.engine, lambda: replies.append(ingest.receive(sms))))
+
+    waits = network_waits(database.engine, send)
     assert replies[0].text.startswith("OK TPS 012"), replies[0].text
+    # The same report counted both ways at once: one wait for each statement, none besides.
+    assert waits == len(seen), (waits, seen)
     assert waits <= MAX_ROUND_TRIPS["postgresql"], waits
 
 
