@@ -303,12 +303,12 @@ def _postgresql_statement(
 ) -> Any:
     """The one statement, with the parts that have rows and only those. A part of no rows
     still cost its executor's start (opening its table and every index of it: 25 for the five
-    parts) and, for the events, more: the outbox's wake-up trigger (migration 1802) is per
-    statement and fires for an insert of no rows too, so every message that writes no event (a
-    flood-held one, an invalid text, a CEK) would wake every outbox worker, and notifying
-    commits queue behind one another in PostgreSQL. Events are inserted in the order they were
-    emitted (``n``), so ``seq`` follows it; flags in the order they were added (``n``), so their
-    ids do; counters in ``counters.add``'s order."""
+    parts the statement had before flags joined them) and, for the events, more: the outbox's
+    wake-up trigger (migration 1802) is per statement and fires for an insert of no rows too,
+    so every message that writes no event (a flood-held one, an invalid text, a CEK) would wake
+    every outbox worker, and notifying commits queue behind one another in PostgreSQL. Events
+    are inserted in the order they were emitted (``n``), so ``seq`` follows it; flags in the
+    order they were added (``n``), so their ids do; counters in ``counters.add``'s order."""
     parts = [
         (
             messages,
