@@ -74,11 +74,13 @@ def test_guessing_is_slowed_down_not_locked(app, database, users):
     for _ in range(ACCOUNT_FREE):
         assert attempt(browser, KOTA).status_code == 401
     early = attempt(browser, KOTA, PASSWORD)  # even the right password waits, from this address
-    assert early.status_code == 429 and early.headers["Retry-After"] in ("29", "30")
+    # The wait counts down by the clock from the latest failure, so a slow machine may show a
+    # second or two less; what matters is that it is about 30 s, then about 60 s.
+    assert early.status_code == 429 and int(early.headers["Retry-After"]) in range(25, 31)
     assert "Coba lagi dalam 1 menit" in early.get_data(as_text=True)
     age_failures(database, 31)
     assert attempt(browser, KOTA).status_code == 401  # checked again after the wait
-    assert attempt(browser, KOTA).headers["Retry-After"] in ("59", "60")  # the wait doubles
+    assert int(attempt(browser, KOTA).headers["Retry-After"]) in range(55, 61)  # the wait doubles
     age_failures(database, 61)
     assert attempt(browser, KOTA, PASSWORD).status_code == 302  # never locked
 
