@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from smsgate.importers import upsert_contacts, upsert_regions, upsert_stations
-from smsgate.models import Candidate, Contact, utcnow
+from smsgate.models import Candidate, Contact, SampleDesign, SampleStation, SampleStratum, utcnow
 from smsgate.services import pins
 from smsgate.sms import is_single_gsm7_sms
 
@@ -94,6 +94,20 @@ def build_world(session: Session) -> World:
 
 _sids = itertools.count(1)
 _MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
+
+
+def sample_of_one(session: Session, station_id: str, *, active: bool) -> SampleDesign:
+    """A quick-count design whose one stratum samples one station, flushed: what the tests of
+    the sampled stations' change log set up before they change that station's result."""
+    design = SampleDesign(strata_level="import", size=1, active=active)
+    session.add(design)
+    session.flush()
+    stratum = SampleStratum(design_id=design.id, code="x", population=1, sample_size=1)
+    session.add(stratum)
+    session.flush()
+    session.add(SampleStation(design_id=design.id, station_id=station_id, stratum_id=stratum.id))
+    session.flush()
+    return design
 
 
 def new_sid() -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import func, inspect, select
 
-from smsgate.models import SampleDesign, SampleResultChange, SampleStation, SampleStratum, StationResult
+from smsgate.models import SampleResultChange, StationResult
 from smsgate.schema import alembic_config
+from tests.support import sample_of_one
 
 
 def _tables(database) -> set[str]:  # type: ignore[no-untyped-def]
@@ -19,14 +20,7 @@ def _logs_a_sampled_change(database) -> bool:  # type: ignore[no-untyped-def]
     """A design of one station, then a new result for it and a change of that result."""
     station = "6371011001012"  # Mantuil TPS 012 of the test world
     with database.begin() as session:
-        design = SampleDesign(strata_level="import", size=1, active=False)
-        session.add(design)
-        session.flush()
-        stratum = SampleStratum(design_id=design.id, code="x", population=1, sample_size=1)
-        session.add(stratum)
-        session.flush()
-        session.add(SampleStation(design_id=design.id, station_id=station, stratum_id=stratum.id))
-        session.flush()
+        design = sample_of_one(session, station, active=False)
         result = session.get(StationResult, station) or StationResult(station_id=station)
         session.add(result)
         session.flush()

@@ -24,12 +24,12 @@ from sqlalchemy import delete, event, inspect, select, text
 
 from smsgate.importers import upsert_contacts
 from smsgate.inbound import InboundSMS
-from smsgate.models import Contact, InboundMessage, SampleDesign, SampleStation, SampleStratum
+from smsgate.models import Contact, InboundMessage, SampleStation
 from smsgate.outgoing.event_queue import dispatch
 from smsgate.schema import alembic_config
 from smsgate.services.ingest import Ingest
 from tests.report_path.test_round_trips import with_default_flood_control
-from tests.support import MANTUIL, VOLUNTEER_A, VOLUNTEER_B, new_sid
+from tests.support import MANTUIL, VOLUNTEER_A, VOLUNTEER_B, new_sid, sample_of_one
 
 OTHERS = 2000  # messages from other senders in the last five minutes
 STATION = "6371011001012"  # Mantuil TPS 012
@@ -511,13 +511,7 @@ def test_the_sample_log_runs_for_sampled_stations_only(postgresql, volunteers, s
         assert ingest.receive(InboundSMS("twilio", new_sid(), phone, REPORT)).text.startswith("OK")
     assert (_sample_log_calls(postgresql, backends) - before, logged()) == (0, 0)
     with postgresql.begin() as session:
-        design = SampleDesign(strata_level="import", size=1, active=True)
-        session.add(design)
-        session.flush()
-        stratum = SampleStratum(design_id=design.id, code="x", population=1, sample_size=1)
-        session.add(stratum)
-        session.flush()
-        session.add(SampleStation(design_id=design.id, station_id=STATION, stratum_id=stratum.id))
+        sample_of_one(session, STATION, active=True)
     assert logged() == 0  # marking the row logs nothing (nor did adding a station to a sample)
     before = _sample_log_calls(postgresql, backends)
     for phone in volunteers[3:5]:
